@@ -1,0 +1,26 @@
+"""fdscope: find and fix file-descriptor leaks in Python on AWS Lambda and in services.
+
+The top-level package imports nothing heavy. ``fdscope.track``, ``fdscope.stop``
+and ``fdscope.report`` are re-exported lazily from :mod:`fdscope.origins`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["FdscopeError", "__version__", "report", "stop", "track"]
+
+from fdscope.errors import FdscopeError
+
+_LAZY = {"track": "fdscope.origins", "stop": "fdscope.origins", "report": "fdscope.origins"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fdscope' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

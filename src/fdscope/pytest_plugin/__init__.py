@@ -1,0 +1,1 @@
+"""pytest plugin: fail tests that leak descriptors (registered via the pytest11 entry point)."""
