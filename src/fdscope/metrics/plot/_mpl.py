@@ -1,0 +1,217 @@
+"""Charts with matplotlib (imported here only, through the Agg canvas: no global backend)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fdscope.errors import MetricsError
+
+FD_COLOR = "#1f77b4"  # descriptors in use
+LIMIT_COLOR = "#d62728"  # the limit / threshold line
+DURATION_COLOR = "#7f7f7f"
+FAIL_COLOR = "#d62728"
+COLD_COLOR = "#2ca02c"
+ALARM_COLOR = "#ff9896"  # ALARM shading
+
+
+@dataclass(frozen=True)
+class ChartGeometry:
+    """Where a chart's data went: image size and the main axes' box and limits.
+
+    ``axes_px`` is (left, top, right, bottom) in image pixels, origin top-left;
+    ``pixel(x, y)`` maps data coordinates of the main axes to image pixels.
+    """
+
+    path: Path
+    width_px: int
+    height_px: int
+    axes_px: tuple[float, float, float, float]
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+
+    def pixel(self, x: float, y: float) -> tuple[float, float]:
+        """Image pixel (column, row) of data point (x, y) on the main axes."""
+        left, top, right, bottom = self.axes_px
+        fx = (x - self.xlim[0]) / (self.xlim[1] - self.xlim[0])
+        fy = (y - self.ylim[0]) / (self.ylim[1] - self.ylim[0])
+        return left + fx * (right - left), bottom - fy * (bottom - top)
+
+
+def _figure(width: float, height: float, dpi: int) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, ax: Any, out: Path) -> ChartGeometry:
+    out = Path(out)
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    if fmt not in {"png", "svg", "pdf"}:
+        raise MetricsError(f"cannot write a chart as {fmt!r}: use .png, .svg or .pdf")
+    fig.canvas.draw()
+    w, h = fig.canvas.get_width_height()
+    bbox = ax.get_window_extent()
+    geometry = ChartGeometry(
+        path=out,
+        width_px=w,
+        height_px=h,
+        axes_px=(float(bbox.x0), float(h - bbox.y1), float(bbox.x1), float(h - bbox.y0)),
+        xlim=(float(ax.get_xlim()[0]), float(ax.get_xlim()[1])),
+        ylim=(float(ax.get_ylim()[0]), float(ax.get_ylim()[1])),
+    )
+    try:
+        fig.savefig(out, format=fmt, dpi=fig.dpi)
+    except OSError as exc:
+        raise MetricsError(f"cannot write {out}: {exc}")
+    return geometry
+
+
+def run_chart(
+    samples: Sequence[dict[str, Any]],
+    limit: int,
+    out: Path,
+    *,
+    title: str | None = None,
+    dpi: int = 100,
+) -> ChartGeometry:
+    """Draw the doctor's picture of a run from ``samples.jsonl`` rows to ``out`` (.png/.svg).
+
+    Descriptors in use per invocation against the ``limit`` line, duration on a
+    second axis, cold starts (a new ``stream``) as green dotted lines and failed
+    invocations (status other than ``ok``) as red crosses.  Returns the chart's
+    geometry; raises MetricsError when there are no samples or the file cannot
+    be written.
+    """
+    rows = sorted(samples, key=lambda r: r.get("invocation", 0))
+    if not rows:
+        raise MetricsError("no samples to chart")
+    fig = _figure(10, 5, dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    xs = [r.get("invocation", i + 1) for i, r in enumerate(rows)]
+    fds = [r.get("fd_count") for r in rows]
+    pts = [(x, y) for x, y in zip(xs, fds, strict=False) if y is not None]
+    if pts:
+        ax.plot(
+            *zip(*pts, strict=False),
+            color=FD_COLOR,
+            linewidth=1.8,
+            marker=".",
+            label="descriptors in use",
+        )
+    ax.axhline(limit, color=LIMIT_COLOR, linestyle="--", linewidth=1.5, label=f"limit {limit}")
+    streams_seen: set[Any] = set()
+    previous = object()
+    cold_label = "cold start"
+    for x, r in zip(xs, rows, strict=False):
+        stream = r.get("stream")
+        if stream != previous and stream is not None:
+            ax.axvline(x, color=COLD_COLOR, linestyle=":", linewidth=1.2, label=cold_label)
+            cold_label = "_nolegend_"
+            streams_seen.add(stream)
+        previous = stream
+    failed = [
+        (x, y if y is not None else limit)
+        for x, y, r in zip(xs, fds, rows, strict=False)
+        if r.get("status", "ok") != "ok"
+    ]
+    if failed:
+        fx, fy = zip(*failed, strict=False)
+        ax.scatter(fx, fy, color=FAIL_COLOR, marker="x", s=60, zorder=5, label="failed")
+    top = max([limit, *(y for _, y in pts)]) * 1.08
+    ax.set_ylim(0, top)
+    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+    ax.set_xlabel("invocation")
+    ax.set_ylabel("file descriptors in use")
+    durations = [(x, r.get("duration_ms")) for x, r in zip(xs, rows, strict=False)]
+    durations = [(x, d) for x, d in durations if d is not None and math.isfinite(d)]
+    if durations:
+        ax2 = ax.twinx()
+        ax2.plot(
+            *zip(*durations, strict=False),
+            color=DURATION_COLOR,
+            linewidth=1,
+            alpha=0.7,
+            label="duration",
+        )
+        ax2.set_ylabel("duration (ms)", color=DURATION_COLOR)
+        ax2.set_ylim(bottom=0)
+        handles, labels = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(handles + h2, labels + l2, loc="upper left", fontsize=8)
+    else:
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or "file descriptors per invocation")
+    fig.tight_layout()
+    return _save(fig, ax, out)
+
+
+def metric_chart(
+    points: Sequence[tuple[float, float]],
+    out: Path,
+    *,
+    threshold: float | None = None,
+    alarm_ranges: Sequence[tuple[float, float]] = (),
+    failures: Sequence[float] = (),
+    limit: float | None = None,
+    title: str | None = None,
+    ylabel: str = "",
+    xlabel: str = "time (UTC)",
+    time_axis: bool = True,
+    dpi: int = 100,
+) -> ChartGeometry:
+    """Draw a statistic over time to ``out`` (.png/.svg): line, threshold, shaded ALARM ranges.
+
+    ``points`` are (x, value); with ``time_axis`` x is ms since the epoch and the
+    axis shows UTC times (the geometry's x unit is then matplotlib's date
+    number: days since the epoch).  ``alarm_ranges`` are (start, end) in the same
+    unit as x; ``failures`` are x positions marked with red crosses on the line.
+    Raises MetricsError when there are no points.
+    """
+    if not points:
+        raise MetricsError("no datapoints to chart")
+
+    def conv(x: float) -> float:
+        return x / 86_400_000 if time_axis else x
+
+    fig = _figure(10, 4.5, dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    xs = [conv(x) for x, _ in points]
+    ys = [y for _, y in points]
+    for start, end in alarm_ranges:
+        ax.axvspan(conv(start), conv(end), color=ALARM_COLOR, alpha=0.6, linewidth=0, zorder=0)
+    ax.plot(xs, ys, color=FD_COLOR, linewidth=1.6, marker="." if len(xs) < 200 else None, zorder=3)
+    if threshold is not None:
+        ax.axhline(threshold, color=LIMIT_COLOR, linestyle="--", linewidth=1.5, zorder=4)
+    if limit is not None:
+        ax.axhline(limit, color=LIMIT_COLOR, linestyle="-", linewidth=1.5, zorder=4)
+    if failures:
+        fmap = dict(zip(xs, ys, strict=False))
+        fx = [conv(x) for x in failures]
+        ax.scatter(
+            fx, [fmap.get(x, limit or 0) for x in fx], color=FAIL_COLOR, marker="x", zorder=5
+        )
+    lo = min([*ys, *(v for v in (threshold, limit) if v is not None)])
+    hi = max([*ys, *(v for v in (threshold, limit) if v is not None)])
+    pad = (hi - lo) * 0.08 or 1.0
+    ax.set_ylim(min(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+    span = (max(xs) - min(xs)) or 1.0
+    ax.set_xlim(min(xs) - span * 0.01, max(xs) + span * 0.01)
+    if time_axis:
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, ax, out)
