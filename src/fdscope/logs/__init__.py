@@ -1,1 +1,15 @@
-"""Log events in CloudWatch's model, read from every source fdscope knows (standard library only)."""
+"""Log events in CloudWatch's model, read from every source fdscope knows (standard library only).
+
+``read_events(*sources)`` reads files, ``.gz``, directories and run directories in
+any format of FORMATS.md section 1 (CloudWatch export JSON and JSON lines,
+``aws logs tail`` text, raw Lambda stdout, JSON log lines) into :class:`LogEvent`;
+``ReadStats`` counts what was read and what was skipped.
+"""
+
+from __future__ import annotations
+
+from fdscope.errors import LogReadError
+from fdscope.logs._model import LogEvent, ReadStats
+from fdscope.logs._read import parse_timestamp, read_events, read_lines
+
+__all__ = ["LogEvent", "LogReadError", "ReadStats", "parse_timestamp", "read_events", "read_lines"]
