@@ -1,0 +1,31 @@
+"""Inventory of a process's open descriptors: what each one is, with endpoints.
+
+``snapshot(pid)`` lists every descriptor with its kind (file, pipe, TCP/UDP/UNIX
+socket, eventfd, ...), ``count(pid, tree=...)`` counts them fast, ``diff(a, b)``
+compares two snapshots by handle identity. Linux reads ``/proc``; other systems
+fall back on psutil with unknown fields ``None``. Standard library only; never
+starts a process. Call ``prepare()`` early in a process that may hit EMFILE.
+"""
+
+from __future__ import annotations
+
+from fdscope.errors import AccessDenied, HandlesError, ProcessGone
+from fdscope.handles._api import backend, count, descendants, diff, prepare, snapshot
+from fdscope.handles._model import KINDS, NET_KINDS, Diff, Handle, Snapshot
+
+__all__ = [
+    "KINDS",
+    "NET_KINDS",
+    "AccessDenied",
+    "Diff",
+    "Handle",
+    "HandlesError",
+    "ProcessGone",
+    "Snapshot",
+    "backend",
+    "count",
+    "descendants",
+    "diff",
+    "prepare",
+    "snapshot",
+]

@@ -1,0 +1,305 @@
+"""The target's network tables (``/proc/PID/net/*``) and UNIX peers (sock_diag).
+
+Everything here reads the network namespace of the *target* process, through
+its own ``/proc/PID/net``; the sock_diag query (UNIX peers) runs in the
+caller's namespace and is only used when the two are the same.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import struct
+import sys
+from pathlib import Path
+
+_LITTLE = sys.byteorder == "little"
+
+TCP_STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+    12: "NEW_SYN_RECV",
+}
+
+UNIX_TYPES = {1: "stream", 2: "dgram", 3: "raw", 4: "rdm", 5: "seqpacket"}
+
+NETLINK_PROTOCOLS = {
+    0: "route",
+    1: "unused",
+    2: "usersock",
+    3: "firewall",
+    4: "sock_diag",
+    5: "nflog",
+    6: "xfrm",
+    7: "selinux",
+    8: "iscsi",
+    9: "audit",
+    10: "fib_lookup",
+    11: "connector",
+    12: "netfilter",
+    13: "ip6_fw",
+    14: "dnrtmsg",
+    15: "kobject_uevent",
+    16: "generic",
+    18: "scsitransport",
+    19: "ecryptfs",
+    20: "rdma",
+    21: "crypto",
+    22: "smc",
+}
+
+# (table file, kind, family, type)
+INET_TABLES = (
+    ("tcp", "tcp", "inet", "stream"),
+    ("tcp6", "tcp6", "inet6", "stream"),
+    ("udp", "udp", "inet", "dgram"),
+    ("udp6", "udp6", "inet6", "dgram"),
+    ("udplite", "udp", "inet", "dgram"),
+    ("udplite6", "udp6", "inet6", "dgram"),
+    ("raw", "socket", "inet", "raw"),
+    ("raw6", "socket", "inet6", "raw"),
+)
+
+
+def _ipv4(hexaddr: str) -> str:
+    b = int(hexaddr, 16).to_bytes(4, "little" if _LITTLE else "big")
+    return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}"
+
+
+def format_ipv6(packed: bytes) -> str:
+    """RFC 5952 text of 16 packed bytes, as ``inet_ntop`` writes it (IPv4-mapped kept)."""
+    if packed[:12] == b"\0" * 10 + b"\xff\xff":
+        return "::ffff:" + ".".join(str(x) for x in packed[12:])
+    words = [(packed[i] << 8) | packed[i + 1] for i in range(0, 16, 2)]
+    # longest run of zero words (length >= 2), first one on ties
+    best_start, best_len, i = -1, 0, 0
+    while i < 8:
+        if words[i] == 0:
+            j = i
+            while j < 8 and words[j] == 0:
+                j += 1
+            if j - i > best_len:
+                best_start, best_len = i, j - i
+            i = j
+        else:
+            i += 1
+    if best_len < 2:
+        return ":".join(f"{w:x}" for w in words)
+    head = ":".join(f"{w:x}" for w in words[:best_start])
+    tail = ":".join(f"{w:x}" for w in words[best_start + best_len :])
+    return f"{head}::{tail}"
+
+
+def _ipv6(hexaddr: str) -> str:
+    order = "little" if _LITTLE else "big"
+    packed = b"".join(int(hexaddr[i : i + 8], 16).to_bytes(4, order) for i in range(0, 32, 8))
+    return format_ipv6(packed)
+
+
+def parse_endpoint(text: str, v6: bool) -> tuple[str, bool]:
+    """``"0100007F:1F90"`` -> (``"127.0.0.1:8080"``, is_unspecified)."""
+    addr, _, port_hex = text.partition(":")
+    port = int(port_hex, 16)
+    if v6:
+        host = _ipv6(addr)
+        return f"[{host}]:{port}", port == 0 and int(addr, 16) == 0
+    return f"{_ipv4(addr)}:{port}", port == 0 and int(addr, 16) == 0
+
+
+def read_text(path: str) -> str | None:
+    """Whole file as text, or None when it does not exist (process or table gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 17)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
+
+
+InetEntry = tuple[
+    str, str, str, str, "str | None", "str | None"
+]  # kind, family, type, local, remote, state
+
+
+def inet_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple]:
+    """inode -> (kind, family, type, local, remote or None, state or None) for wanted inodes."""
+    found: dict[int, tuple] = {}
+    for table, kind, family, stype in INET_TABLES:
+        if len(found) == len(wanted):
+            break
+        text = read_text(f"{net_dir}/{table}")
+        if not text:
+            continue
+        v6 = family == "inet6"
+        tcp = table.startswith("tcp")
+        for line in text.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) < 10:
+                continue
+            try:
+                inode = int(parts[9])
+            except ValueError:
+                continue
+            if inode not in wanted or inode in found:
+                continue
+            local, _ = parse_endpoint(parts[1], v6)
+            remote, unspecified = parse_endpoint(parts[2], v6)
+            st = int(parts[3], 16)
+            state = TCP_STATES.get(st) if tcp else None
+            found[inode] = (kind, family, stype, local, None if unspecified else remote, state)
+    return found
+
+
+def unix_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple[str, str | None]]:
+    """inode -> (type name, path or "@abstract" or None) for every UNIX socket in the table."""
+    found: dict[int, tuple[str, str | None]] = {}
+    text = read_text(f"{net_dir}/unix")
+    if not text:
+        return found
+    for line in text.splitlines()[1:]:
+        parts = line.split(None, 7)
+        if len(parts) < 7:
+            continue
+        try:
+            inode = int(parts[6])
+        except ValueError:
+            continue
+        path = parts[7] if len(parts) > 7 else None
+        found[inode] = (UNIX_TYPES.get(int(parts[4], 16), parts[4]), path)
+    return found
+
+
+def netlink_sockets(net_dir: str, wanted: set[int]) -> dict[int, str]:
+    """inode -> netlink protocol name."""
+    found: dict[int, str] = {}
+    text = read_text(f"{net_dir}/netlink")
+    if not text:
+        return found
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 10:
+            continue
+        try:
+            inode = int(parts[9])
+        except ValueError:
+            continue
+        if inode in wanted:
+            proto = int(parts[1])
+            found[inode] = NETLINK_PROTOCOLS.get(proto, str(proto))
+    return found
+
+
+def packet_sockets(net_dir: str, wanted: set[int]) -> set[int]:
+    """Inodes of AF_PACKET sockets among wanted."""
+    text = read_text(f"{net_dir}/packet")
+    found: set[int] = set()
+    if not text:
+        return found
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 9:
+            try:
+                inode = int(parts[8])
+            except ValueError:
+                continue
+            if inode in wanted:
+                found.add(inode)
+    return found
+
+
+# sock_diag (netlink) constants
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_NLM_F_DUMP = 0x300
+_NLMSG_DONE = 3
+_NLMSG_ERROR = 2
+_UDIAG_SHOW_PEER = 0x04
+_UNIX_DIAG_PEER = 2
+_NLMSG = struct.Struct("=IHHII")
+_UNIX_REQ = struct.Struct("=BBHIIIII")
+_UNIX_MSG = struct.Struct("=BBBBIII")
+_RTA = struct.Struct("=HH")
+_U32 = struct.Struct("=I")
+
+
+def same_netns(proc_root: Path, pid: int) -> bool:
+    """True when pid lives in the caller's network namespace."""
+    try:
+        return os.stat(f"{proc_root}/{pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return False
+
+
+def unix_peers() -> dict[int, int]:
+    """inode -> peer inode for every connected UNIX socket of the caller's namespace.
+
+    Empty when sock_diag is unavailable (no module, no descriptor left, not Linux).
+    """
+    peers: dict[int, int] = {}
+    try:
+        sock = _socket.socket(
+            _socket.AF_NETLINK, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG
+        )
+    except (OSError, AttributeError):
+        return peers
+    try:
+        req = _UNIX_REQ.pack(
+            _socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, _UDIAG_SHOW_PEER, 0xFFFFFFFF, 0xFFFFFFFF
+        )
+        msg = (
+            _NLMSG.pack(
+                _NLMSG.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0
+            )
+            + req
+        )
+        sock.sendto(msg, (0, 0))
+        done = False
+        while not done:
+            data = sock.recv(1 << 16)
+            if not data:
+                break
+            off = 0
+            while off + _NLMSG.size <= len(data):
+                length, mtype, _flags, _seq, _pid = _NLMSG.unpack_from(data, off)
+                if length < _NLMSG.size:
+                    done = True
+                    break
+                if mtype in (_NLMSG_DONE, _NLMSG_ERROR):
+                    done = True
+                    break
+                if mtype == _SOCK_DIAG_BY_FAMILY:
+                    body = off + _NLMSG.size
+                    ino = _UNIX_MSG.unpack_from(data, body)[4]
+                    a = body + _UNIX_MSG.size
+                    end = off + length
+                    while a + _RTA.size <= end:
+                        rlen, rtype = _RTA.unpack_from(data, a)
+                        if rlen < _RTA.size:
+                            break
+                        if rtype == _UNIX_DIAG_PEER:
+                            peers[ino] = _U32.unpack_from(data, a + _RTA.size)[0]
+                        a += (rlen + 3) & ~3
+                off += (length + 3) & ~3
+    except OSError:
+        return peers
+    finally:
+        sock.close()
+    return peers
