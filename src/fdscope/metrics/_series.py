@@ -1,0 +1,216 @@
+"""Series per metric and dimension set, and statistics per period over them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fdscope.errors import MetricsError
+from fdscope.metrics._stats import Statistic, compute, parse_statistic
+
+STAT_PERIODS = (1, 5, 10, 30)  # and any multiple of 60
+
+
+class _Point(Protocol):
+    namespace: str
+    metric: str
+    dimensions: Mapping[str, str]
+    timestamp: int
+    value: float
+    count: float
+    unit: str | None
+    declared: bool
+
+
+@dataclass(frozen=True, order=True)
+class SeriesKey:
+    """What identifies a CloudWatch metric: namespace, name and dimensions (sorted pairs)."""
+
+    namespace: str
+    metric: str
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    def label(self) -> str:
+        """``namespace/metric{k=v,...}`` for tables and chart titles."""
+        dims = ",".join(f"{k}={v}" for k, v in self.dimensions)
+        return f"{self.namespace}/{self.metric}" + (f"{{{dims}}}" if dims else "")
+
+
+@dataclass(frozen=True)
+class Series:
+    """The samples of one metric, sorted by time: parallel lists of ms, value and weight."""
+
+    key: SeriesKey
+    timestamps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    counts: list[float] = field(default_factory=list)
+    unit: str | None = None
+    declared: bool = True
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One period of a series: its start (ms), samples (sum of weights) and statistic values."""
+
+    start: int
+    sample_count: float
+    stats: dict[str, float | None]
+
+
+def check_period(period: int) -> int:
+    """``period`` in seconds if CloudWatch accepts it (1, 5, 10, 30, n*60); else MetricsError."""
+    if isinstance(period, bool) or not isinstance(period, int):
+        raise MetricsError(f"period must be whole seconds, not {period!r}")
+    if period in STAT_PERIODS or (period > 0 and period % 60 == 0):
+        return period
+    raise MetricsError(f"period {period}s: use 1, 5, 10, 30 or a multiple of 60 seconds")
+
+
+def bucket_start(timestamp_ms: int, period: int) -> int:
+    """Start (ms) of the period holding ``timestamp_ms``; periods are aligned to the epoch."""
+    p = period * 1000
+    return timestamp_ms - timestamp_ms % p
+
+
+def build_series(datapoints: Iterable[_Point]) -> list[Series]:
+    """Group datapoints into series (one per namespace, metric, dimensions), sorted by key."""
+    groups: dict[SeriesKey, list[tuple[int, float, float]]] = {}
+    meta: dict[SeriesKey, tuple[str | None, bool]] = {}
+    for dp in datapoints:
+        key = SeriesKey(dp.namespace, dp.metric, tuple(sorted(dp.dimensions.items())))
+        groups.setdefault(key, []).append((int(dp.timestamp), float(dp.value), float(dp.count)))
+        if key not in meta or (meta[key][0] is None and dp.unit):
+            meta[key] = (dp.unit, dp.declared)
+    out = []
+    for key in sorted(groups):
+        rows = sorted(groups[key], key=lambda r: r[0])
+        unit, declared = meta[key]
+        out.append(
+            Series(
+                key,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                unit,
+                declared,
+            )
+        )
+    return out
+
+
+def find_series(
+    series: Sequence[Series],
+    metric: str,
+    *,
+    namespace: str | None = None,
+    dimensions: Mapping[str, str] | None = None,
+) -> Series:
+    """The one series named ``metric`` (narrowed by namespace and exact dimensions).
+
+    With several candidates and no ``dimensions``, the one with the fewest
+    dimensions wins when it is unique.  Raises MetricsError when none or
+    several match.
+    """
+    cands = [
+        s
+        for s in series
+        if s.key.metric == metric
+        and (namespace is None or s.key.namespace == namespace)
+        and (dimensions is None or dict(s.key.dimensions) == dict(dimensions))
+    ]
+    if not cands:
+        known = sorted({s.key.metric for s in series})
+        raise MetricsError(f"no series {metric!r}; known metrics: {', '.join(known) or 'none'}")
+    if len(cands) > 1 and dimensions is None:
+        fewest = min(len(s.key.dimensions) for s in cands)
+        narrow = [s for s in cands if len(s.key.dimensions) == fewest]
+        if len(narrow) == 1:
+            return narrow[0]
+    if len(cands) > 1:
+        raise MetricsError(
+            f"{len(cands)} series match {metric!r}; pick one with --namespace/--dimension: "
+            + "; ".join(s.key.label() for s in cands[:8])
+        )
+    return cands[0]
+
+
+def iter_buckets(
+    series: Series, period: int, start: int | None = None, end: int | None = None
+) -> Iterator[tuple[int, list[float], list[float]]]:
+    """(bucket start, values, counts) per non-empty period, oldest first, within [start, end)."""
+    check_period(period)
+    p = period * 1000
+    cur: int | None = None
+    vals: list[float] = []
+    cnts: list[float] = []
+    for ts, v, c in zip(series.timestamps, series.values, series.counts, strict=True):
+        if (start is not None and ts < start) or (end is not None and ts >= end):
+            continue
+        b = ts - ts % p
+        if b != cur:
+            if cur is not None:
+                yield cur, vals, cnts
+            cur, vals, cnts = b, [], []
+        vals.append(v)
+        cnts.append(c)
+    if cur is not None:
+        yield cur, vals, cnts
+
+
+def aggregate(
+    series: Series,
+    period: int,
+    statistics: Sequence[str | Statistic],
+    *,
+    start: int | None = None,
+    end: int | None = None,
+) -> list[Bucket]:
+    """Statistics of ``series`` per ``period`` seconds, one Bucket per period with samples.
+
+    Buckets are stamped with their start (ms) and aligned to the epoch; ``start``
+    and ``end`` (ms, end exclusive) cut samples.  Raises MetricsError for a bad
+    period or statistic.
+    """
+    stats = [parse_statistic(s) if isinstance(s, str) else s for s in statistics]
+    out = []
+    for b, vals, cnts in iter_buckets(series, period, start, end):
+        n = math.fsum(cnts)
+        out.append(Bucket(b, n, {s.name: compute(s, vals, cnts) for s in stats}))
+    return out
+
+
+def load_datapoints(
+    *sources: str | Path,
+    start: int | None = None,
+    end: int | None = None,
+    include_undeclared: bool = True,
+    read_stats: Any = None,
+    parse_stats: Any = None,
+) -> list[Any]:
+    """EMF datapoints of log files, directories and run directories, within [start, end).
+
+    Reads with :func:`fdscope.logs.read_events` and parses with
+    :func:`fdscope.emf.parse_events`; bad lines and records are counted in
+    ``read_stats``/``parse_stats``, never raised.  Raises LogReadError when a
+    source cannot be opened at all.
+    """
+    from fdscope.emf import parse_events
+    from fdscope.logs import read_events
+
+    events = read_events(*sources, stats=read_stats)
+    out = []
+    for dp in parse_events(events, parse_stats):
+        if (start is not None and dp.timestamp < start) or (
+            end is not None and dp.timestamp >= end
+        ):
+            continue
+        if not include_undeclared and not dp.declared:
+            continue
+        out.append(dp)
+    return out
