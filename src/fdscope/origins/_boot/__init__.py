@@ -1,0 +1,1 @@
+"""The ``sitecustomize`` that ``fdscope track`` puts on ``PYTHONPATH``."""

@@ -1,0 +1,370 @@
+"""The report: the inventory of the own process joined with the creation records.
+
+Joined by fd number AND identity (the record's object still owns the number,
+or its inode is the one the inventory sees), so a reused number is never
+given the old creation site.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fdscope.origins import _judge, _tracker
+
+SCHEMA = "fdscope.origins/1"
+
+_SECTIONS = (
+    ("Sockets", ("tcp", "tcp6", "udp", "udp6", "unix", "netlink", "socket")),
+    ("Files", ("file", "dir", "chr", "blk", "memfd")),
+    ("Pipes", ("pipe", "fifo")),
+    (
+        "Event and poll handles",
+        (
+            "eventfd",
+            "eventpoll",
+            "timerfd",
+            "signalfd",
+            "inotify",
+            "fanotify",
+            "pidfd",
+            "io_uring",
+            "bpf",
+            "anon",
+        ),
+    ),
+    ("Child processes", ("process",)),
+    ("Threads", ("thread",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame of a creation stack."""
+
+    file: str
+    line: int | None
+    function: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "function": self.function}
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The user's line that created a handle, and the library call it made there."""
+
+    file: str
+    line: int | None
+    function: str
+    call: str | None  # "requests.get", "open", "subprocess.Popen"; None when unknown
+    approximate: bool  # made in C code: the nearest Python call site when first seen
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "function": self.function,
+            "call": self.call,
+            "approximate": self.approximate,
+        }
+
+    def __str__(self) -> str:
+        via = f" via {self.call}" if self.call else ""
+        approx = " (approximate)" if self.approximate else ""
+        return f"{self.file}:{self.line} in {self.function}{via}{approx}"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One handle in a report: a descriptor (``fd``), or a thread / child process (``fd`` None)."""
+
+    fd: int | None
+    kind: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fd": self.fd, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Handles of one kind created at one site; ``endpoint`` when they all share one."""
+
+    site: Site
+    stack: tuple[Frame, ...]
+    kind: str
+    endpoint: str | None
+    count: int
+    handles: tuple[Item, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site.as_dict(),
+            "stack": [f.as_dict() for f in self.stack],
+            "kind": self.kind,
+            "endpoint": self.endpoint,
+            "count": self.count,
+            "handles": [h.as_dict() for h in self.handles],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What the process holds open and where each handle came from (``fdscope.origins/1``)."""
+
+    pid: int
+    time: float
+    soft_limit: int | None
+    hard_limit: int | None
+    count: int  # open descriptors (threads and child processes are not counted)
+    groups: tuple[Group, ...]  # largest first
+    unattributed: tuple[Item, ...]
+
+    def json(self) -> dict[str, Any]:
+        """The report as a dict in the ``fdscope.origins/1`` shape (FORMATS.md section 3)."""
+        return {
+            "schema": SCHEMA,
+            "pid": self.pid,
+            "time": self.time,
+            "limit": {"soft": self.soft_limit, "hard": self.hard_limit},
+            "count": self.count,
+            "groups": [g.as_dict() for g in self.groups],
+            "unattributed": [u.as_dict() for u in self.unattributed],
+        }
+
+    def text(self, *, per_group: int = 3) -> str:
+        """A human report close to wtfnode's: a section per kind, each group with its site."""
+        limit = f" of {self.soft_limit}" if self.soft_limit else ""
+        lines = [f"fdscope: {self.count}{limit} descriptors open in process {self.pid}"]
+        for title, kinds in _SECTIONS:
+            groups = [g for g in self.groups if g.kind in kinds]
+            if groups:
+                lines.append(f"- {title}:")
+                lines.extend(_group_lines(g, per_group) for g in groups)
+        known = {k for _, ks in _SECTIONS for k in ks}
+        other = [g for g in self.groups if g.kind not in known]
+        if other:
+            lines.append("- Other:")
+            lines.extend(_group_lines(g, per_group) for g in other)
+        if self.unattributed:
+            lines.append("- Unattributed (opened before tracking, or by fdscope):")
+            lines.extend(f"  fd {u.fd}: {u.detail}" for u in self.unattributed)
+        return "\n".join(lines) + "\n"
+
+    def site_lines(self, n: int = 3) -> list[str]:
+        """The top ``n`` creation sites as short lines (for a leak warning)."""
+        return [f"{g.count} x {g.kind}{_ep(g)} at {g.site}" for g in self.groups[:n]]
+
+
+def _ep(g: Group) -> str:
+    return f" {g.endpoint}" if g.endpoint else ""
+
+
+def _group_lines(g: Group, per_group: int) -> str:
+    head = f"  {g.count} x {g.kind}{_ep(g)}  created at {g.site}"
+    rest = [
+        f"      {'fd ' + str(h.fd) if h.fd is not None else '-'}: {h.detail}"
+        for h in g.handles[:per_group]
+    ]
+    if g.count > per_group:
+        rest.append(f"      ... and {g.count - per_group} more")
+    return "\n".join([head, *rest])
+
+
+# ------------------------------------------------------------------ stacks -> frames
+_lines: dict[tuple[Any, int], int | None] = {}
+_names: dict[Any, str] = {}
+
+
+def _line(code: Any, lasti: int) -> int | None:
+    key = (code, lasti)
+    if key in _lines:
+        return _lines[key]
+    line = None
+    try:
+        for start, end, ln in code.co_lines():
+            if start <= lasti < end:
+                line = ln
+                break
+    except Exception:
+        line = None
+    if line is None:
+        line = code.co_firstlineno
+    _lines[key] = line
+    return line
+
+
+def _qualname(code: Any) -> str:
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def call_name(code: Any) -> str:
+    """``module.qualname`` of a library function, shortened to a re-export when one exists."""
+    name = _names.get(code)
+    if name is not None:
+        return name
+    qual = _qualname(code)
+    if qual.endswith(".__init__"):
+        qual = qual[: -len(".__init__")]
+    module = _judge.module_name(code.co_filename)
+    if module is None:
+        name = qual
+    else:
+        name = f"{module}.{qual}"
+        # requests.api.get is requests.get: prefer the shortest public path to the same code.
+        parts = module.split(".")
+        first = qual.split(".", 1)[0]
+        for i in range(1, len(parts)):
+            pkg = sys.modules.get(".".join(parts[:i]))
+            obj = getattr(pkg, first, None) if pkg is not None else None
+            if obj is not None and _owns(obj, qual, code):
+                name = f"{'.'.join(parts[:i])}.{qual}"
+                break
+    _names[code] = name
+    return name
+
+
+def _owns(obj: Any, qual: str, code: Any) -> bool:
+    rest = qual.split(".")[1:]
+    for attr in rest:
+        obj = getattr(obj, attr, None)
+        if obj is None:
+            return False
+    if isinstance(obj, type):
+        init = getattr(obj, "__init__", None)
+        return getattr(init, "__code__", None) is code
+    return getattr(obj, "__code__", None) is code
+
+
+def frames_of(stack: tuple[Any, ...]) -> tuple[Frame, ...]:
+    return tuple(
+        Frame(file=code.co_filename, line=_line(code, lasti), function=_qualname(code))
+        for code, lasti in stack[1:]
+    )
+
+
+def site_from(stack: tuple[Any, ...], api: str, approximate: bool) -> Site:
+    """The Site of a recorded stack: the user's frame and the call it made."""
+    index = stack[0]
+    pairs = stack[1:]
+    if not pairs:
+        return Site(file="?", line=None, function="?", call=api or None, approximate=approximate)
+    if index < 0:
+        code, lasti = pairs[0]
+        return Site(code.co_filename, _line(code, lasti), _qualname(code), api or None, approximate)
+    code, lasti = pairs[index]
+    if index == 1:
+        call: str | None = call_name(pairs[0][0])
+    else:
+        call = api or None
+    return Site(code.co_filename, _line(code, lasti), _qualname(code), call, approximate)
+
+
+# ------------------------------------------------------------------ building
+def _own_fds() -> set[int]:
+    """Descriptors fdscope itself holds (inventory reserve, report fd)."""
+    own: set[int] = set()
+    handles_api = sys.modules.get("fdscope.handles._api")
+    reserve = getattr(handles_api, "_reserve_fd", None)
+    if reserve is not None:
+        own.add(reserve)
+    fd = os.environ.get("FDSCOPE_REPORT_FD")
+    if fd and fd.isdigit():
+        own.add(int(fd))
+    return own
+
+
+def build(stack: tuple[Any, ...] | None = None) -> Report:
+    """Join ``handles.snapshot()`` of this process with the records; see :class:`Report`."""
+    from fdscope import handles
+
+    snap = handles.snapshot()
+    if stack is None:
+        stack = _tracker.current_stack(1)
+    own = _own_fds()
+    buckets: dict[tuple[Any, ...], list[Any]] = {}
+    unattributed: list[Item] = []
+    with _tracker._lock:
+        for h in snap.handles:
+            if h.fd in own:
+                unattributed.append(Item(h.fd, h.kind, h.describe() + " (fdscope)"))
+                continue
+            rec = _tracker.valid_record(h.fd, h.inode)
+            if rec is None and _tracker.adopt_unrecorded(h.fd, h.path, h.inode, stack):
+                rec = _tracker.valid_record(h.fd, h.inode)
+            if rec is None:
+                unattributed.append(Item(h.fd, h.kind, h.describe()))
+                continue
+            _ref, _ino, api, rstack, approx, _sampled = rec
+            key = (rstack, api, approx, h.kind)
+            buckets.setdefault(key, []).append(h)
+        extra: dict[tuple[Any, ...], list[Item]] = {}
+        for thread, tstack in list(_tracker._threads.items()):
+            if thread.is_alive():
+                extra.setdefault((tstack, "threading.Thread.start", "thread"), []).append(
+                    Item(
+                        None,
+                        "thread",
+                        f"{thread.name} (ident {thread.ident}, daemon={thread.daemon})",
+                    )
+                )
+        for proc, pstack in list(_tracker._procs.items()):
+            if proc.returncode is None and proc.poll() is None:
+                args = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))
+                extra.setdefault((pstack, "subprocess.Popen", "process"), []).append(
+                    Item(None, "process", f"pid {proc.pid}: {args}")
+                )
+    # Merge buckets whose stacks differ only below the site: the group is the site.
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for (rstack, api, approx, kind), hs in buckets.items():
+        site = site_from(rstack, api, approx)
+        gkey = (site, kind)
+        slot = merged.setdefault(
+            gkey, {"site": site, "stack": rstack, "kind": kind, "items": [], "eps": set()}
+        )
+        slot["items"].extend(Item(h.fd, h.kind, h.describe()) for h in hs)
+        slot["eps"].update(h.endpoint for h in hs)
+    for (rstack, api, kind), items in extra.items():
+        site = site_from(rstack, api, False)
+        slot = merged.setdefault(
+            (site, kind), {"site": site, "stack": rstack, "kind": kind, "items": [], "eps": {None}}
+        )
+        slot["items"].extend(items)
+    groups = [
+        Group(
+            site=s["site"],
+            stack=frames_of(s["stack"]),
+            kind=s["kind"],
+            endpoint=next(iter(s["eps"])) if len(s["eps"]) == 1 else None,
+            count=len(s["items"]),
+            handles=tuple(s["items"]),
+        )
+        for s in merged.values()
+    ]
+    groups.sort(key=lambda g: (-g.count, g.site.file, g.site.line or 0, g.kind))
+    return Report(
+        pid=snap.pid,
+        time=snap.time if snap.time else time.time(),
+        soft_limit=snap.soft_limit,
+        hard_limit=snap.hard_limit,
+        count=snap.count,
+        groups=tuple(groups),
+        unattributed=tuple(unattributed),
+    )
+
+
+def site_of(handle: Any) -> Site | None:
+    """The creation Site of a Handle (or an fd number) of this process, or None if unknown."""
+    if isinstance(handle, int):
+        fd, inode = handle, None
+    else:
+        fd, inode = handle.fd, handle.inode
+    with _tracker._lock:
+        rec = _tracker.valid_record(fd, inode)
+    if rec is None:
+        return None
+    return site_from(rec[3], rec[2], rec[4])

@@ -1,0 +1,650 @@
+"""The tracker: wrappers, the audit-hook safety net, the registry of records.
+
+How each creator is seen (CPython 3.10+):
+
+=============================================  ==========================================
+call                                           how
+=============================================  ==========================================
+``open``, ``io.open``, ``os.open``             wrapper (sees the fd); audit ``open`` as a
+                                               safety net for references taken earlier
+``socket.socket`` and everything built on it   wrapper of ``socket.socket.__init__``
+(``socketpair``, ``accept``,                   (sees the fd); audit ``socket.__new__`` as
+``create_connection``, ``fromfd``, ``dup``,    a safety net
+``ssl``)
+``os.pipe``, ``os.pipe2``, ``os.dup``,         wrapper (no audit event exists)
+``os.dup2``, ``os.eventfd``,
+``os.memfd_create``
+``select.epoll``/``kqueue``/``devpoll``        wrapper type (no audit event), also put
+                                               into ``selectors``' classes
+``mmap.mmap``                                  wrapper type (finds the descriptor mmap
+                                               duplicates); audit ``mmap.__new__``
+``subprocess.Popen``                           wrapper (the child process); its pipes
+                                               come through ``os.pipe``
+``sqlite3.connect``                            audit ``sqlite3.connect`` (the database
+                                               file is opened in C; bound by path)
+``tempfile``, ``asyncio`` loops                through ``os.open`` / ``socket`` /
+                                               ``select.epoll`` above
+``threading.Thread.start``                     wrapper (threads are handles of their own)
+known C connect functions (``psycopg2``, …)    wrapper that attributes every new
+                                               descriptor to the call, ``approximate``
+anything else made in C                        first seen: at the end of the next tracked
+                                               call (when the kernel's lowest-free number
+                                               shows a gap) or at report time, with the
+                                               stack running then, ``approximate``
+=============================================  ==========================================
+
+Wrappers are installed by :func:`track` and removed by :func:`stop`; the audit
+hook cannot be removed, so it is installed once, at the first :func:`track`,
+and returns at its first test while tracking is off.
+
+A record is ``(ref, ino, api, stack, approximate, sampled)`` keyed by fd:
+``ref`` a weak reference to the Python object owning the fd (identity: it is
+alive and its ``fileno()`` is still the fd), else ``ino`` from ``fstat``
+(identity: the inode the inventory sees). A stack is a tuple of
+``(code, lasti)`` pairs and the index of the user's frame in it; lines are
+resolved only when a report is made.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import sys
+import threading
+import weakref
+from collections import deque
+from typing import Any
+
+from fdscope.origins import _judge
+
+# ---------------------------------------------------------------- state
+_active = False
+_sample = 1
+_depth = 8
+_MAX_WALK = 64  # frames walked at most looking for the user's line
+
+# fd -> (ref, ino, api, stack, approximate, sampled)
+_reg: dict[int, tuple[Any, int | None, str, tuple[Any, ...], bool, bool]] = {}
+_baseline: dict[int, int | None] = {}  # fds open when tracking started -> inode
+_counts: dict[Any, int] = {}  # sampling: creations per site
+_stacks: dict[Any, tuple[Any, ...]] = {}  # sampling: last recorded stack per site
+_threads: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+_procs: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+_pending: deque[tuple[str, Any, tuple[Any, ...]]] = deque(maxlen=1024)  # audit safety net
+_kind_of_code: dict[Any, int] = {}
+_lock = threading.RLock()
+_hook_installed = False
+_fork_registered = False
+_warn_at = 1 << 62
+_on_warn: Any = None
+_originals: dict[tuple[Any, str], Any] = {}
+_wrapper_codes: set[Any] = set()
+_fstat = os.fstat
+_getframe = sys._getframe
+_ref = weakref.ref
+_USER = _judge.USER
+_FDSCOPE = _judge.FDSCOPE
+
+# Extra C-level connect functions: descriptors they make are attributed to the call.
+C_CALLS = (
+    "psycopg2:connect",
+    "psycopg:connect",
+    "MySQLdb:connect",
+    "pymssql:connect",
+    "cx_Oracle:connect",
+    "oracledb:connect",
+    "grpc:insecure_channel",
+    "grpc:secure_channel",
+    "zmq:Context",
+)
+_extra_calls: list[str] = []
+
+
+def _code_kind(code: Any) -> int:
+    kind = _kind_of_code.get(code)
+    if kind is None:
+        kind = _judge.judge_file(code.co_filename)
+        _kind_of_code[code] = kind
+    return kind
+
+
+# ---------------------------------------------------------------- stacks
+def _walk(frame: Any) -> tuple[Any, Any]:
+    """(user frame or None, the frame it called or None) starting at ``frame``."""
+    prev = None
+    f = frame
+    n = 0
+    kinds = _kind_of_code
+    while f is not None and n < _MAX_WALK:
+        code = f.f_code
+        kind = kinds.get(code)
+        if kind is None:
+            kind = _code_kind(code)
+        if kind == _USER:
+            return f, prev
+        if kind != _FDSCOPE:
+            prev = f
+        f = f.f_back
+        n += 1
+    return None, None
+
+
+def _capture(frame: Any) -> tuple[Any, ...]:
+    """``(user_index, (code, lasti), ...)``: the called library frame, then the user's frames."""
+    user, called = _walk(frame)
+    out: list[Any] = []
+    if user is None:
+        # No user frame: keep the first frames that are not fdscope's own.
+        f = frame
+        while f is not None and len(out) < _depth:
+            if _code_kind(f.f_code) != _FDSCOPE:
+                out.append((f.f_code, f.f_lasti))
+            f = f.f_back
+        return (-1, *out)
+    index = 0
+    if called is not None:
+        out.append((called.f_code, called.f_lasti))
+        index = 1
+    f = user
+    n = 0
+    while f is not None and n < _depth:
+        out.append((f.f_code, f.f_lasti))
+        f = f.f_back
+        n += 1
+    return (index, *out)
+
+
+def _stack_for(frame: Any) -> tuple[tuple[Any, ...], bool]:
+    """The stack to keep for one creation, and whether it was sampled out."""
+    if _sample <= 1:
+        return _capture(frame), False
+    user, _called = _walk(frame)
+    f = user if user is not None else frame
+    key = (f.f_code, f.f_lasti)
+    n = _counts.get(key, 0)
+    _counts[key] = n + 1
+    stack = _stacks.get(key)
+    if stack is None or n % _sample == 0:
+        stack = _capture(frame)
+        _stacks[key] = stack
+        return stack, False
+    return stack, True
+
+
+def current_stack(skip: int = 1) -> tuple[Any, ...]:
+    """The stack of the caller (``skip`` frames up), in record form."""
+    return _capture(_getframe(skip + 1))
+
+
+# ---------------------------------------------------------------- records
+def _ino(fd: int) -> int | None:
+    try:
+        return _fstat(fd).st_ino
+    except OSError:
+        return None
+
+
+def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) -> None:
+    if fd < 0 or _code_kind(frame.f_code) == _FDSCOPE:
+        return  # fdscope's own descriptors (the inventory's reserve, ...) are not the user's
+    stack, sampled = _stack_for(frame)
+    if obj is not None:
+        try:
+            ref: Any = _ref(obj)
+            ino = None
+        except TypeError:
+            ref, ino = None, _ino(fd)
+    else:
+        ref, ino = None, _ino(fd)
+    _reg[fd] = (ref, ino, api, stack, approximate, sampled)
+    # The kernel hands out the lowest free number: fd - 1 is open. Unknown -> made in C.
+    if fd > 0 and (fd - 1) not in _reg and (fd - 1) not in _baseline:
+        _scan(stack)
+    if fd >= _warn_at and _on_warn is not None:
+        _on_warn()
+
+
+def _list_fds() -> set[int]:
+    """Open fds of this process (without the one the listing itself used)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return set()
+    out = set()
+    for name in names:
+        fd = int(name)
+        try:
+            _fstat(fd)
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+        out.add(fd)
+    return out
+
+
+def _scan(stack: tuple[Any, ...], api: str | None = None, fds: set[int] | None = None) -> None:
+    """Attribute every open fd without a record: audit match first, else ``stack``, approximate."""
+    found = _list_fds() if fds is None else fds
+    for fd in sorted(found):
+        if fd in _reg or fd in _baseline:
+            continue
+        if not _adopt_pending(fd):
+            _reg[fd] = (None, _ino(fd), api or "", stack, True, False)
+
+
+def _target(fd: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _adopt_pending(fd: int, path: str | None = None, inode: int | None = None) -> bool:
+    """Bind fd to a creation the audit hook saw without a wrapper (exact site)."""
+    if not _pending:
+        return False
+    if path is None:
+        path = _target(fd)
+    for i in range(len(_pending) - 1, -1, -1):
+        event, key, stack = _pending[i]
+        if event == "socket.__new__":
+            sock = key()
+            if sock is None:
+                continue
+            try:
+                same = sock.fileno() == fd
+            except Exception:
+                same = False
+            if same:
+                del _pending[i]
+                _reg[fd] = (key, None, "socket.socket", stack, False, False)
+                return True
+        elif path is not None and key == path:
+            del _pending[i]
+            api = "sqlite3.connect" if event == "sqlite3.connect" else "open"
+            _reg[fd] = (None, inode if inode is not None else _ino(fd), api, stack, False, False)
+            return True
+    return False
+
+
+def valid_record(fd: int, inode: int | None) -> tuple[Any, ...] | None:
+    """The live record of ``fd`` if its identity still matches, else ``None`` (stale ones go)."""
+    rec = _reg.get(fd)
+    if rec is None:
+        return None
+    ref, ino = rec[0], rec[1]
+    ok = True
+    if ref is not None:
+        obj = ref()
+        if obj is None:
+            ok = False
+        else:
+            try:
+                ok = obj.fileno() == fd
+            except Exception:
+                ok = False
+    elif ino is not None and inode is not None:
+        ok = ino == inode
+    if not ok:
+        if _reg.get(fd) is rec:
+            del _reg[fd]
+        return None
+    return rec
+
+
+def adopt_unrecorded(fd: int, path: str | None, inode: int | None, stack: tuple[Any, ...]) -> bool:
+    """Report time: bind an unrecorded fd (audit match, else ``stack`` approximate)."""
+    if fd in _baseline and (inode is None or _baseline[fd] in (None, inode)):
+        return False
+    _baseline.pop(fd, None)
+    if _adopt_pending(fd, path, inode):
+        return True
+    if stack[0] == -1:
+        return False  # no user frame running: leave it unattributed
+    _reg[fd] = (None, inode, "", stack, True, False)
+    return True
+
+
+# ---------------------------------------------------------------- wrappers
+def _fd_func(orig: Any, api: str) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fd = orig(*args, **kwargs)
+        if _active:
+            try:
+                _record(fd, None, api, _getframe(1))
+            except Exception:
+                pass
+        return fd
+
+    wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(orig, "__name__", api)
+    wrapper.__doc__ = getattr(orig, "__doc__", None)
+    _wrapper_codes.add(wrapper.__code__)
+    return wrapper
+
+
+def _pipe_func(orig: Any, api: str) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        pair = orig(*args, **kwargs)
+        if _active:
+            try:
+                frame = _getframe(1)
+                _record(pair[0], None, api, frame)
+                _record(pair[1], None, api, frame)
+            except Exception:
+                pass
+        return pair
+
+    wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(orig, "__name__", api)
+    wrapper.__doc__ = getattr(orig, "__doc__", None)
+    _wrapper_codes.add(wrapper.__code__)
+    return wrapper
+
+
+def _open_func(orig: Any, api: str) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        f = orig(*args, **kwargs)
+        if _active:
+            try:
+                _record(f.fileno(), f, api, _getframe(1))
+            except Exception:
+                pass
+        return f
+
+    wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(orig, "__name__", api)
+    wrapper.__doc__ = getattr(orig, "__doc__", None)
+    _wrapper_codes.add(wrapper.__code__)
+    return wrapper
+
+
+def _socket_init(orig: Any) -> Any:
+    def __init__(
+        self: Any, family: Any = -1, type: Any = -1, proto: Any = -1, fileno: Any = None
+    ) -> None:  # noqa: A002
+        orig(self, family, type, proto, fileno)
+        if _active:
+            try:
+                _record(self.fileno(), self, "socket.socket", _getframe(1))
+            except Exception:
+                pass
+
+    __init__.__wrapped__ = orig  # type: ignore[attr-defined]
+    _wrapper_codes.add(__init__.__code__)
+    return __init__
+
+
+class _ProxyMeta(type):
+    """A stand-in for a C type that cannot be subclassed: calls are tracked, the rest delegates."""
+
+    _orig: Any
+    _api: str
+    _mmap: bool
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        obj = cls._orig(*args, **kwargs)
+        if not _active:
+            return obj
+        try:
+            frame = _getframe(1)
+            if cls._mmap:
+                # mmap duplicates the descriptor it maps and does not show the copy: find it.
+                src = args[0] if args else kwargs.get("fileno", -1)
+                if src is not None and src >= 0:
+                    st = _fstat(src)
+                    fds = [
+                        fd
+                        for fd in _list_fds()
+                        if fd != src and fd not in _reg and fd not in _baseline and _same(fd, st)
+                    ]
+                    if fds:
+                        _record(max(fds), None, cls._api, frame)
+            else:
+                _record(obj.fileno(), obj, cls._api, frame)
+        except Exception:
+            pass
+        return obj
+
+    def __instancecheck__(cls, inst: Any) -> bool:
+        return isinstance(inst, cls._orig)
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        return issubclass(sub, cls._orig)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(cls._orig, name)
+
+
+def _same(fd: int, st: Any) -> bool:
+    try:
+        other = _fstat(fd)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _proxy(orig: Any, api: str, mmap: bool = False) -> Any:
+    return _ProxyMeta(
+        orig.__name__, (), {"_orig": orig, "_api": api, "_mmap": mmap, "__doc__": orig.__doc__}
+    )
+
+
+def _popen_init(orig: Any) -> Any:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        if _active:
+            try:
+                _procs[self] = _capture(_getframe(1))
+            except Exception:
+                pass
+
+    __init__.__wrapped__ = orig  # type: ignore[attr-defined]
+    _wrapper_codes.add(__init__.__code__)
+    return __init__
+
+
+def _thread_start(orig: Any) -> Any:
+    def start(self: Any) -> None:
+        if _active:
+            try:
+                _threads[self] = _capture(_getframe(1))
+            except Exception:
+                pass
+        orig(self)
+
+    start.__wrapped__ = orig  # type: ignore[attr-defined]
+    _wrapper_codes.add(start.__code__)
+    return start
+
+
+def _c_call(orig: Any, api: str) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not _active:
+            return orig(*args, **kwargs)
+        before = _list_fds()
+        try:
+            return orig(*args, **kwargs)
+        finally:
+            try:
+                new = _list_fds() - before
+                if new:
+                    _scan(_capture(_getframe(1)), api, new)
+            except Exception:
+                pass
+
+    wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(orig, "__name__", api)
+    _wrapper_codes.add(wrapper.__code__)
+    return wrapper
+
+
+def _patch(owner: Any, name: str, new: Any) -> None:
+    key = (owner, name)
+    if key in _originals:
+        return
+    _originals[key] = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    setattr(owner, name, new)
+
+
+def _patch_c_calls() -> None:
+    for target in (*C_CALLS, *_extra_calls):
+        module_name, _, attr = target.partition(":")
+        module = sys.modules.get(module_name)
+        if module is None or (module, attr) in _originals:
+            continue
+        orig = getattr(module, attr, None)
+        if orig is None:
+            continue
+        _patch(module, attr, _c_call(orig, f"{module_name}.{attr}"))
+
+
+def wrap_c_call(target: str) -> None:
+    """Attribute descriptors a C-level call makes to its caller (``"module:function"``)."""
+    if target not in _extra_calls:
+        _extra_calls.append(target)
+    if _active:
+        _patch_c_calls()
+
+
+def _install_wrappers() -> None:
+    import mmap
+    import select
+    import selectors
+    import socket
+    import subprocess
+
+    _patch(builtins, "open", _open_func(builtins.open, "open"))
+    _patch(io, "open", _open_func(io.open, "open"))
+    _patch(os, "open", _fd_func(os.open, "os.open"))
+    _patch(os, "dup", _fd_func(os.dup, "os.dup"))
+    _patch(os, "dup2", _fd_func(os.dup2, "os.dup2"))
+    _patch(os, "pipe", _pipe_func(os.pipe, "os.pipe"))
+    for name in ("pipe2", "eventfd", "memfd_create"):
+        if hasattr(os, name):
+            maker = _pipe_func if name == "pipe2" else _fd_func
+            _patch(os, name, maker(getattr(os, name), f"os.{name}"))
+    _patch(socket.socket, "__init__", _socket_init(socket.socket.__init__))
+    for name, selector in (
+        ("epoll", "EpollSelector"),
+        ("kqueue", "KqueueSelector"),
+        ("devpoll", "DevpollSelector"),
+    ):
+        orig = getattr(select, name, None)
+        if orig is None:
+            continue
+        proxy = _proxy(orig, f"select.{name}")
+        _patch(select, name, proxy)
+        cls = getattr(selectors, selector, None)
+        if cls is not None and "_selector_cls" in cls.__dict__:
+            _patch(cls, "_selector_cls", proxy)
+    _patch(mmap, "mmap", _proxy(mmap.mmap, "mmap.mmap", mmap=True))
+    _patch(subprocess.Popen, "__init__", _popen_init(subprocess.Popen.__init__))
+    _patch(threading.Thread, "start", _thread_start(threading.Thread.start))
+    _patch_c_calls()
+
+
+def _remove_wrappers() -> None:
+    for (owner, name), orig in reversed(list(_originals.items())):
+        try:
+            setattr(owner, name, orig)
+        except (AttributeError, TypeError):  # pragma: no cover
+            pass
+    _originals.clear()
+
+
+# ---------------------------------------------------------------- audit hook
+_HOOK_EVENTS = frozenset({"open", "socket.__new__", "sqlite3.connect"})
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if not _active or event not in _HOOK_EVENTS:
+        return
+    try:
+        frame = _getframe(1)
+        if frame.f_code in _wrapper_codes:
+            return  # a wrapper sees this one, with its fd
+        if event == "socket.__new__":
+            _pending.append((event, _ref(args[0]), _capture(frame)))
+            return
+        path = args[0]
+        if isinstance(path, int) or path is None:
+            return  # wraps an existing fd
+        path = os.fsdecode(path)
+        if path in (":memory:", ""):
+            return
+        _pending.append((event, os.path.realpath(path), _capture(frame)))
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------- fork
+def _before_fork() -> None:
+    _lock.acquire()
+
+
+def _after_fork_parent() -> None:
+    _lock.release()
+
+
+def _after_fork_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+
+
+# ---------------------------------------------------------------- on / off
+def start(sample: int = 1, depth: int = 8) -> None:
+    """Install wrappers (and, once, the audit hook); record from now on."""
+    global _active, _sample, _depth, _hook_installed, _fork_registered
+    with _lock:
+        _sample = max(1, int(sample))
+        _depth = max(1, int(depth))
+        if not _active:
+            if not _reg and not _baseline:
+                for fd in _list_fds():
+                    ino = _ino(fd)  # None: the listing's own descriptor, closed by now
+                    if ino is not None:
+                        _baseline[fd] = ino
+            _install_wrappers()
+            if not _fork_registered:
+                os.register_at_fork(
+                    before=_before_fork,
+                    after_in_parent=_after_fork_parent,
+                    after_in_child=_after_fork_child,
+                )
+                _fork_registered = True
+            if not _hook_installed:
+                sys.addaudithook(_audit)
+                _hook_installed = True
+            _active = True
+
+
+def stop() -> None:
+    """Remove the wrappers; the audit hook stays (it cannot go) but returns at once."""
+    global _active
+    with _lock:
+        _active = False
+        _remove_wrappers()
+
+
+def is_active() -> bool:
+    return _active
+
+
+def set_warning(threshold: int, callback: Any) -> None:
+    """Call ``callback()`` when a tracked call returns a descriptor number >= ``threshold``."""
+    global _warn_at, _on_warn
+    _warn_at = threshold
+    _on_warn = callback
+
+
+def clear() -> None:
+    """Forget every record (tests)."""
+    with _lock:
+        _reg.clear()
+        _baseline.clear()
+        _counts.clear()
+        _stacks.clear()
+        _threads.clear()
+        _procs.clear()
+        _pending.clear()
