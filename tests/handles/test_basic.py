@@ -99,7 +99,7 @@ def test_diff_is_a_multiset_by_identity(tmp_path) -> None:
     assert num in (r, w)
     after = handles.snapshot()
     d2 = handles.diff(mid, after)
-    assert {h.kind for h in d2.closed} == {"socket"}
+    assert {h.kind for h in d2.closed} == {"tcp"}
     assert sorted(h.kind for h in d2.opened) == ["pipe", "pipe"]
     f1.close()
     f2.close()
@@ -131,6 +131,7 @@ def test_child_process_tree_counts_and_descendants() -> None:
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
     with pytest.raises(ProcessGone) as info:
         handles.snapshot(proc.pid)
     assert info.value.pid == proc.pid

@@ -31,6 +31,17 @@ _ANON = {
 _FILE_TYPES = {S_IFREG: "file", S_IFDIR: "dir", S_IFCHR: "chr", S_IFBLK: "blk", S_IFIFO: "fifo"}
 _LINK_MODES = {0o500: "r", 0o300: "w", 0o700: "rw"}
 _DELETED = " (deleted)"
+# system.sockprotoname of sockets that are in no table yet -> (kind, family, type)
+_PROTO_NAMES = {
+    "TCP": ("tcp", "inet", "stream"),
+    "TCPv6": ("tcp6", "inet6", "stream"),
+    "UDP": ("udp", "inet", "dgram"),
+    "UDPv6": ("udp6", "inet6", "dgram"),
+    "UDP-Lite": ("udp", "inet", "dgram"),
+    "UDPLITEv6": ("udp6", "inet6", "dgram"),
+    "MPTCP": ("tcp", "inet", "stream"),
+    "MPTCPv6": ("tcp6", "inet6", "stream"),
+}
 _ACCMODE = {0: "r", 1: "w", 2: "rw"}
 
 
@@ -203,6 +214,48 @@ def _bracket(target: str) -> int | None:
         return None
 
 
+def _describe(fd: int, link: str, target: str) -> dict | None:
+    """The row for one descriptor from its link target (plus stat/lstat where needed).
+
+    ``_checked`` is set when the row came from the target alone (nothing to re-check).
+    None when the link target and the stat disagree on what it is (a reused number).
+    """
+    row: dict = {"fd": fd, "target": target}
+    if target.startswith("socket:["):
+        row.update(kind="socket", inode=_bracket(target), _checked=True)
+    elif target.startswith("pipe:["):
+        mode = _LINK_MODES.get(os.lstat(link).st_mode & 0o700)
+        end = "read" if mode == "r" else "write" if mode == "w" else None
+        row.update(kind="pipe", inode=_bracket(target), pipe_end=end, mode=mode)
+    elif target.startswith("/"):
+        st = os.stat(link)
+        fmt = S_IFMT(st.st_mode)
+        if fmt == S_IFSOCK:
+            return None
+        deleted = target.endswith(_DELETED) and (st.st_nlink == 0 or fmt == S_IFDIR)
+        path = target[: -len(_DELETED)] if deleted else target
+        kind = _FILE_TYPES.get(fmt, "unknown")
+        if kind == "file" and path.startswith("/memfd:"):
+            kind = "memfd"
+            row["detail"] = path[len("/memfd:") :]
+        elif kind in ("chr", "blk"):
+            row["detail"] = f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
+        mode = _LINK_MODES.get(os.lstat(link).st_mode & 0o700)
+        row.update(kind=kind, inode=st.st_ino, path=path, deleted=deleted, mode=mode)
+    elif target.startswith("anon_inode:"):
+        bare = target[len("anon_inode:") :].strip("[]")
+        kind = _ANON.get(bare)
+        if kind is None:
+            kind = "bpf" if bare.startswith("bpf") else "anon"
+        row.update(kind=kind, inode=os.stat(link).st_ino, detail=bare)
+    else:
+        # nsfs ("net:[4026531840]"), pidfs ("pidfd:[..]") and anything newer
+        prefix = target.split(":", 1)[0]
+        kind = "pidfd" if prefix == "pidfd" else "unknown"
+        row.update(kind=kind, inode=_bracket(target), detail=target, _checked=True)
+    return row
+
+
 def scan(
     pid: int, proc_root: Path = Path("/proc"), *, details: bool = False, skip: int | None = None
 ) -> Snapshot:
@@ -218,8 +271,6 @@ def scan(
         raise _fail(exc, pid, proc_root) from None
 
     readlink = os.readlink
-    stat = os.stat
-    lstat = os.lstat
     rows: list[dict] = []
     sockets: dict[int, list[dict]] = {}
     pipes: dict[int, list[dict]] = {}
@@ -229,66 +280,36 @@ def scan(
         if fd == skip:
             continue
         link = fddir + name
-        try:
-            target = readlink(link)
-        except FileNotFoundError:
+        for _attempt in range(3):
+            try:
+                target = readlink(link)
+                row = _describe(fd, link, target)
+                # stat/lstat may have met a successor under the same number: check
+                if row is None or row.get("_checked") or readlink(link) == target:
+                    break
+            except FileNotFoundError:
+                row = None
+                break
+            except OSError as exc:
+                raise _fail(exc, pid, proc_root) from None
+        else:
+            row = None  # reused three times in a row while we looked: leave it out
+        if row is None:
             vanished += 1
             continue
-        except OSError as exc:
-            raise _fail(exc, pid, proc_root) from None
-        row: dict = {"fd": fd, "target": target}
-        try:
-            if target.startswith("socket:["):
-                inode = _bracket(target)
-                row["kind"] = "socket"
-                row["inode"] = inode
-                sockets.setdefault(inode or -1, []).append(row)
-            elif target.startswith("pipe:["):
-                inode = _bracket(target)
-                row["kind"] = "pipe"
-                row["inode"] = inode
-                mode = _LINK_MODES.get(lstat(link).st_mode & 0o700)
-                row["pipe_end"] = "read" if mode == "r" else "write" if mode == "w" else None
-                row["mode"] = mode
-                pipes.setdefault(inode or -1, []).append(row)
-            elif target.startswith("/"):
-                st = stat(link)
-                fmt = S_IFMT(st.st_mode)
-                if fmt == S_IFSOCK:  # number reused by a socket between readlink and stat
-                    vanished += 1
-                    continue
-                deleted = st.st_nlink == 0 and target.endswith(_DELETED) and fmt != S_IFDIR
-                path = target[: -len(_DELETED)] if deleted else target
-                if fmt == S_IFDIR and target.endswith(_DELETED):
-                    deleted = True
-                    path = target[: -len(_DELETED)]
-                kind = _FILE_TYPES.get(fmt, "unknown")
-                if kind == "file" and path.startswith("/memfd:"):
-                    kind = "memfd"
-                    row["detail"] = path[len("/memfd:") :]
-                elif kind in ("chr", "blk"):
-                    row["detail"] = f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
-                row.update(kind=kind, inode=st.st_ino, path=path, deleted=deleted)
-                row["mode"] = _LINK_MODES.get(lstat(link).st_mode & 0o700)
-            elif target.startswith("anon_inode:"):
-                label = target[len("anon_inode:") :]
-                bare = label.strip("[]")
-                kind = _ANON.get(bare)
-                if kind is None:
-                    kind = "bpf" if bare.startswith("bpf") else "anon"
-                row.update(kind=kind, inode=stat(link).st_ino, detail=bare)
-            else:
-                # nsfs ("net:[4026531840]"), pidfs ("pidfd:[..]") and anything newer
-                prefix = target.split(":", 1)[0]
-                kind = "pidfd" if prefix == "pidfd" else "unknown"
-                row.update(kind=kind, inode=_bracket(target), detail=target)
-        except FileNotFoundError:
-            vanished += 1
-            continue
+        row.pop("_checked", None)
+        kind = row["kind"]
+        if kind == "socket":
+            sockets.setdefault(row["inode"] or -1, []).append(row)
+        elif kind == "pipe":
+            pipes.setdefault(row["inode"] or -1, []).append(row)
         rows.append(row)
 
     if sockets:
-        _resolve_sockets(pid, proc_root, base, sockets)
+        gone = _resolve_sockets(pid, proc_root, base, sockets)
+        if gone:
+            vanished += len(gone)
+            rows = [r for r in rows if r["fd"] not in gone]
     for group in pipes.values():
         if len(group) > 1:
             for row in group:
@@ -330,8 +351,13 @@ def scan(
     )
 
 
-def _resolve_sockets(pid: int, proc_root: Path, base: str, sockets: dict[int, list[dict]]) -> None:
-    """Fill family/type/endpoints/state/peers of socket rows from the target's net tables."""
+def _resolve_sockets(
+    pid: int, proc_root: Path, base: str, sockets: dict[int, list[dict]]
+) -> set[int]:
+    """Fill family/type/endpoints/state/peers of socket rows from the target's net tables.
+
+    Returns the descriptors found closed meanwhile (to leave out).
+    """
     net_dir = f"{base}/net"
     wanted = set(sockets)
     unix = _net.unix_sockets(net_dir, wanted)
@@ -362,14 +388,32 @@ def _resolve_sockets(pid: int, proc_root: Path, base: str, sockets: dict[int, li
             for row in sockets[inode]:
                 row.update(family="packet", detail="PACKET")
             rest.discard(inode)
-    for inode in rest:  # another family: ask the socket its protocol name
+    gone: set[int] = set()
+    for inode in rest:  # in no table: ask the socket its protocol name
         for row in sockets[inode]:
+            link = f"{base}/fd/{row['fd']}"
             try:
-                name = os.getxattr(f"{base}/fd/{row['fd']}", "system.sockprotoname")
-                label = name.rstrip(b"\0").decode("ascii", "replace")
+                name = os.getxattr(link, "system.sockprotoname")
+                label: str | None = name.rstrip(b"\0").decode("ascii", "replace")
             except OSError:
                 label = None
-            row.update(family=label.lower() if label else None, detail=label)
+            try:
+                same = os.readlink(link) == row["target"]
+            except OSError:
+                same = False
+            if not same:  # closed during the scan (and the number perhaps reused)
+                gone.add(row["fd"])
+                continue
+            known = _PROTO_NAMES.get(label or "")
+            if known is not None:  # an inet socket not bound or connected yet
+                kind, family, stype = known
+                row.update(kind=kind, family=family, type=stype)
+            elif label == "NETLINK":  # not bound yet, so not in the netlink table
+                row.update(kind="netlink", family="netlink", type="raw")
+            elif label and label.startswith("UNIX"):  # e.g. a table of another namespace
+                row.update(kind="unix", family="unix", type=label[5:].lower() or None)
+            else:
+                row.update(family=label.lower() if label else None, detail=label)
     if unix_mine and _net.same_netns(proc_root, pid):
         peers = _net.unix_peers()
         by_inode = {inode: rows[0]["fd"] for inode, rows in sockets.items()}
@@ -384,3 +428,4 @@ def _resolve_sockets(pid: int, proc_root: Path, base: str, sockets: dict[int, li
                 row["remote"] = peer_path
                 if row.get("detail") is None:
                     row["detail"] = f"peer inode {peer}"
+    return gone

@@ -128,6 +128,8 @@ def read_text(path: str) -> str | None:
             if not chunk:
                 break
             chunks.append(chunk)
+    except (FileNotFoundError, ProcessLookupError):  # the fd or process went meanwhile
+        return None
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", "surrogateescape")
