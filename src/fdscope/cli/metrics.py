@@ -1,0 +1,449 @@
+"""``fdscope metrics`` / ``alarm`` / ``plot``: statistics, alarms and charts from EMF logs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fdscope.cli._common import time_range_options
+
+_COMPARISONS = [
+    "GreaterThanThreshold",
+    "GreaterThanOrEqualToThreshold",
+    "LessThanThreshold",
+    "LessThanOrEqualToThreshold",
+    ">",
+    ">=",
+    "<",
+    "<=",
+]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dims(values: tuple[str, ...]) -> dict[str, str] | None:
+    if not values:
+        return None
+    out = {}
+    for item in values:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: use NAME=VALUE", param_hint="--dimension")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _series(sources: tuple[Path, ...], start: int | None, end: int | None) -> list[Any]:
+    from fdscope.metrics import build_series, load_datapoints
+
+    if not sources:
+        raise click.UsageError("give at least one log file, directory or run directory")
+    return build_series(load_datapoints(*sources, start=start, end=end))
+
+
+def _pick(series: list[Any], metric: str, namespace: str | None, dims: dict | None) -> Any:
+    from fdscope.metrics import find_series
+
+    return find_series(series, metric, namespace=namespace, dimensions=dims)
+
+
+def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str, title: str = "") -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None)
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("series", "time", "unit") else "right")
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else _cell(r[c]) for c in columns))
+    Console(width=200).print(table)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+_common_metric_options = [
+    click.option("--metric", "metric", help="Metric name (e.g. fd_use, duration)."),
+    click.option("--namespace", help="Only this namespace (e.g. fdscope, LambdaInsights)."),
+    click.option("--dimension", "dimension", multiple=True, help="NAME=VALUE (repeatable)."),
+    click.option(
+        "--period", type=int, default=60, show_default=True, help="Seconds: 1, 5, 10, 30, n*60."
+    ),
+]
+
+
+def _with(options: list[Any]) -> Any:
+    def deco(f: Any) -> Any:
+        for o in reversed(options):
+            f = o(f)
+        return f
+
+    return deco
+
+
+@click.command("metrics")
+@click.argument("sources", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@_with(_common_metric_options)
+@click.option(
+    "--stat",
+    "stats",
+    multiple=True,
+    help="Statistic (repeatable): SampleCount Sum Average Minimum Maximum pNN IQM TM(a:b) ...",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--put", is_flag=True, help="Send the series to CloudWatch (PutMetricData).")
+@click.option("--put-namespace", help="Namespace to send to (default: the series' own).")
+@click.option("--region", help="AWS region for --put.")
+@click.option("--endpoint-url", help="CloudWatch endpoint for --put (e.g. a local server).")
+@time_range_options
+def metrics(
+    sources: tuple[Path, ...],
+    metric: str | None,
+    namespace: str | None,
+    dimension: tuple[str, ...],
+    period: int,
+    stats: tuple[str, ...],
+    fmt: str,
+    put: bool,
+    put_namespace: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    start: int | None,
+    end: int | None,
+) -> None:
+    """List the metric series in EMF logs, or a metric's statistics per period."""
+    from fdscope.metrics import aggregate, check_period, parse_statistic, put_metric_data
+
+    check_period(period)
+    names = [parse_statistic(s).name for s in (stats or ("SampleCount", "Average", "Maximum"))]
+    all_series = _series(sources, start, end)
+    dims = _dims(dimension)
+    if put:
+        chosen = (
+            [_pick(all_series, metric, namespace, dims)]
+            if metric
+            else [s for s in all_series if namespace is None or s.key.namespace == namespace]
+        )
+        sent = sum(
+            put_metric_data(s, namespace=put_namespace, region=region, endpoint_url=endpoint_url)
+            for s in chosen
+        )
+        click.echo(f"sent {sent} datapoints in {len(chosen)} series with PutMetricData")
+        return
+    if not metric:
+        rows = [
+            {
+                "series": s.key.label(),
+                "samples": len(s),
+                "first": _iso(s.timestamps[0]),
+                "last": _iso(s.timestamps[-1]),
+                "unit": s.unit or "",
+                "declared": s.declared,
+            }
+            for s in all_series
+            if namespace is None or s.key.namespace == namespace
+        ]
+        _emit(rows, ["series", "samples", "first", "last", "unit", "declared"], fmt)
+        return
+    s = _pick(all_series, metric, namespace, dims)
+    rows = [
+        {"time": _iso(b.start), "samples": b.sample_count, **b.stats}
+        for b in aggregate(s, period, names, start=start, end=end)
+    ]
+    _emit(rows, ["time", "samples", *names], fmt, title=f"{s.key.label()} per {period}s")
+
+
+def _rule_options(f: Any) -> Any:
+    opts = [
+        click.option("--stat", "stat", default="Maximum", show_default=True, help="Statistic."),
+        click.option("--threshold", type=float, help="Alarm threshold."),
+        click.option(
+            "-n",
+            "--evaluation-periods",
+            type=int,
+            default=3,
+            show_default=True,
+            help="N: periods evaluated.",
+        ),
+        click.option(
+            "-m", "--datapoints-to-alarm", type=int, help="M: breaching periods to alarm (N)."
+        ),
+        click.option(
+            "--comparison",
+            type=click.Choice(_COMPARISONS),
+            default="GreaterThanThreshold",
+            show_default=True,
+        ),
+        click.option(
+            "--treat-missing-data",
+            type=click.Choice(["missing", "ignore", "breaching", "notBreaching"]),
+            default="missing",
+            show_default=True,
+        ),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _rule(stat: str, threshold: float | None, n: int, m: int | None, comp: str, treat: str,
+          period: int) -> Any:  # fmt: skip
+    from fdscope.metrics import AlarmRule
+
+    return AlarmRule(
+        threshold=0.0 if threshold is None else threshold,
+        evaluation_periods=n,
+        datapoints_to_alarm=m,
+        comparison=comp,
+        treat_missing_data=treat,
+        period=period,
+        statistic=stat,
+    )
+
+
+def _mn(text: str | None) -> list[tuple[int, int]] | None:
+    if not text:
+        return None
+    out = []
+    for part in text.split(","):
+        m, sep, n = part.strip().partition("/")
+        if not sep:
+            raise click.BadParameter(f"{part!r}: use M/N, e.g. 3/3,2/3", param_hint="--mn")
+        out.append((int(m), int(n)))
+    return out
+
+
+@click.command("alarm")
+@click.argument("sources", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@_with(_common_metric_options)
+@_rule_options
+@click.option("--sweep", "do_sweep", is_flag=True, help="What-if: alarms per day per setting.")
+@click.option("--thresholds", help="Comma-separated thresholds for --sweep (default: quantiles).")
+@click.option("--mn", help="M/N settings for --sweep, e.g. 3/3,2/3,1/1.")
+@click.option(
+    "--max-per-day", type=float, default=1.0, show_default=True, help="Acceptable alarms a day."
+)
+@click.option("--deploy", is_flag=True, help="Create the alarm in CloudWatch (PutMetricAlarm).")
+@click.option("--alarm-name", help="Name of the alarm for --deploy.")
+@click.option("--region", help="AWS region for --deploy.")
+@click.option("--endpoint-url", help="CloudWatch endpoint for --deploy.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@time_range_options
+def alarm(
+    sources: tuple[Path, ...],
+    metric: str | None,
+    namespace: str | None,
+    dimension: tuple[str, ...],
+    period: int,
+    stat: str,
+    threshold: float | None,
+    evaluation_periods: int,
+    datapoints_to_alarm: int | None,
+    comparison: str,
+    treat_missing_data: str,
+    do_sweep: bool,
+    thresholds: str | None,
+    mn: str | None,
+    max_per_day: float,
+    deploy: bool,
+    alarm_name: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    fmt: str,
+    start: int | None,
+    end: int | None,
+) -> None:
+    """Replay a CloudWatch alarm over recorded EMF metrics; --sweep; --deploy it."""
+    from fdscope.metrics import evaluate, put_metric_alarm, sweep
+
+    metric = metric or "fd_use"
+    if threshold is None and not do_sweep:
+        raise click.UsageError("give --threshold (or --sweep to try several)")
+    rule = _rule(
+        stat, threshold, evaluation_periods, datapoints_to_alarm, comparison, treat_missing_data,
+        period,
+    )  # fmt: skip
+    dims = _dims(dimension)
+    if deploy:
+        if threshold is None:
+            raise click.UsageError("--deploy needs --threshold")
+        name = alarm_name or f"fdscope-{metric}-{rule.statistic}-{int(rule.threshold)}"
+        ns = namespace or "fdscope"
+        put_metric_alarm(
+            rule,
+            name=name,
+            namespace=ns,
+            metric=metric,
+            dimensions=dims,
+            region=region,
+            endpoint_url=endpoint_url,
+        )
+        click.echo(f"alarm {name!r} put: {ns}/{metric} {rule.statistic} {rule.comparison} "
+                   f"{rule.threshold:g}, {rule.m} of {rule.n} x {rule.period}s, "
+                   f"missing data: {rule.treat_missing_data}")  # fmt: skip
+        if not sources:
+            return
+    s = _pick(_series(sources, start, end), metric, namespace, dims)
+    if do_sweep:
+        ths = [float(t) for t in thresholds.split(",")] if thresholds else None
+        rows = sweep(s, rule, ths, _mn(mn), start=start, end=end)
+        out = [
+            {
+                "threshold": r.threshold,
+                "M/N": f"{r.datapoints_to_alarm}/{r.evaluation_periods}",
+                "alarms": r.alarms,
+                "per_day": round(r.alarms_per_day, 3),
+                "time_in_alarm": round(r.time_in_alarm, 4),
+            }
+            for r in rows
+        ]
+        _emit(out, ["threshold", "M/N", "alarms", "per_day", "time_in_alarm"], fmt,
+              title=f"{s.key.label()} {rule.statistic} per {period}s: what if")  # fmt: skip
+        if fmt == "table":
+            below = rule.comparison.startswith("Less")
+            ok = [r for r in rows if r.alarms_per_day <= max_per_day]
+            if ok:
+                best = (
+                    max(ok, key=lambda r: r.threshold)
+                    if below
+                    else min(ok, key=lambda r: r.threshold)
+                )
+                click.echo(
+                    f"tightest threshold at <= {max_per_day:g} alarms/day: {best.threshold:g} "
+                    f"({best.datapoints_to_alarm}/{best.evaluation_periods})"
+                )
+            else:
+                click.echo(f"no setting tried stays at <= {max_per_day:g} alarms/day")
+        return
+    hist = evaluate(s, rule, start=start, end=end)
+    if fmt != "table":
+        rows = [
+            {"time": _iso(e.time), "state": e.state, "value": e.value} for e in hist.evaluations
+        ]
+        _emit(rows, ["time", "state", "value"], fmt)
+        return
+    days = len(hist.evaluations) * rule.step / 86_400 or 1.0
+    click.echo(
+        f"{s.key.label()} {rule.statistic} per {period}s {rule.comparison} {rule.threshold:g}, "
+        f"{rule.m} of {rule.n}, missing data {rule.treat_missing_data}: "
+        f"{len(hist.evaluations)} evaluations, {hist.alarms} alarms "
+        f"({hist.alarms / days:.2f}/day), {hist.time_in_alarm():.1%} of the time in ALARM"
+    )
+    for t in hist.transitions:
+        click.echo(f"  {_iso(t.time)}  {t.old} -> {t.new}")
+
+
+@click.command("plot")
+@click.argument("sources", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@_with(_common_metric_options)
+@_rule_options
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="PNG or SVG file to write.")
+@click.option("--terminal", is_flag=True, help="Print a compact chart instead of a file.")
+@click.option("--limit", type=float, help="Draw this limit as a line (e.g. 1024 descriptors).")
+@time_range_options
+def plot(
+    sources: tuple[Path, ...],
+    metric: str | None,
+    namespace: str | None,
+    dimension: tuple[str, ...],
+    period: int,
+    stat: str,
+    threshold: float | None,
+    evaluation_periods: int,
+    datapoints_to_alarm: int | None,
+    comparison: str,
+    treat_missing_data: str,
+    out: Path | None,
+    terminal: bool,
+    limit: float | None,
+    start: int | None,
+    end: int | None,
+) -> None:
+    """Chart a statistic over time (threshold, ALARM shaded); a run directory by invocation."""
+    from fdscope.metrics import aggregate, evaluate, parse_statistic
+    from fdscope.metrics.plot import metric_chart, run_chart, terminal_chart
+
+    if len(sources) == 1 and (sources[0] / "samples.jsonl").is_file() and metric is None:
+        run_dir = sources[0]
+        samples = [
+            json.loads(line)
+            for line in (run_dir / "samples.jsonl").read_text().splitlines()
+            if line.strip()
+        ]
+        run_info: dict[str, Any] = {}
+        if (run_dir / "run.json").is_file():
+            run_info = json.loads((run_dir / "run.json").read_text())
+        lim = (
+            limit
+            or run_info.get("fd_limit")
+            or max([int(r.get("fd_limit") or 0) for r in samples] + [1024])
+        )
+        if terminal:
+            click.echo(terminal_chart([r.get("fd_count") for r in samples], limit=lim))
+            return
+        target = out or run_dir / "fd_use.png"
+        run_chart(samples, int(lim), target, title=f"{run_info.get('handler', run_dir.name)}")
+        click.echo(f"wrote {target}")
+        return
+    metric = metric or "fd_use"
+    s = _pick(_series(sources, start, end), metric, namespace, _dims(dimension))
+    buckets = aggregate(s, period, [stat], start=start, end=end)
+    name = parse_statistic(stat).name
+    points = [(b.start, b.stats[name]) for b in buckets if b.stats[name] is not None]
+    ranges: list[tuple[int, int]] = []
+    if threshold is not None:
+        rule = _rule(
+            stat, threshold, evaluation_periods, datapoints_to_alarm, comparison,
+            treat_missing_data, period,
+        )  # fmt: skip
+        ranges = evaluate(s, rule, start=start, end=end).alarm_ranges()
+        # an evaluation at time t judges the period ending at t: shade from its start
+        ranges = [(a - period * 1000, b - period * 1000) for a, b in ranges]
+    if terminal:
+        click.echo(f"{s.key.label()} {name} per {period}s")
+        click.echo(terminal_chart([v for _, v in points], limit=limit or threshold))
+        return
+    target = out or Path(f"{metric}.png")
+    metric_chart(
+        points,
+        target,
+        threshold=threshold,
+        alarm_ranges=ranges,
+        limit=limit,
+        title=f"{s.key.label()} {name} per {period}s",
+        ylabel=s.unit or metric,
+    )
+    click.echo(f"wrote {target}")

@@ -1,0 +1,172 @@
+"""``fdscope metrics`` / ``alarm`` / ``plot`` over EMF logs; --put and --deploy against moto.
+
+The AWS calls go over HTTP to moto in server mode on 127.0.0.1, started and
+stopped here; nothing is mocked in-process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("fdscope.emf")
+
+from fdscope.cli import cli  # noqa: E402
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def _emf(ts: int, duration: float, fd_use: float) -> str:
+    return json.dumps(
+        {
+            "_aws": {
+                "Timestamp": ts,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "fdscope",
+                        "Dimensions": [["function_name"]],
+                        "Metrics": [{"Name": "duration", "Unit": "Milliseconds"}],
+                    }
+                ],
+            },
+            "function_name": "api",
+            "duration": duration,
+            "fd_use": fd_use,
+        }
+    )
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """Two hours of one invocation every 20 s: fd_use saw-tooth, duration cycling."""
+    path = tmp_path / "events.jsonl"
+    with path.open("w") as f:
+        for i in range(360):
+            ts = T0 + i * 20_000
+            event = {
+                "timestamp": ts,
+                "message": _emf(ts, 100 + (i % 30) * 10, 10 + (i % 45) * 20),
+                "logStream": "2026/01/01/[$LATEST]" + "a" * 32,
+                "logGroup": "/aws/lambda/api",
+            }
+            f.write(json.dumps(event) + "\n")
+    return path
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_metrics_lists_series_and_statistics(logs: Path) -> None:
+    out = run("metrics", str(logs), "--format", "json")
+    rows = json.loads(out)
+    labels = {r["series"]: r for r in rows}
+    assert labels["fdscope/duration{function_name=api}"]["declared"] is True
+    assert labels["fdscope/fd_use{function_name=api}"]["samples"] == 360
+    out = run(
+        "metrics", str(logs), "--metric", "fd_use", "--period", "300",
+        "--stat", "Maximum", "--stat", "SampleCount", "--format", "csv",
+    )  # fmt: skip
+    lines = out.strip().splitlines()
+    assert lines[0] == "time,samples,Maximum,SampleCount"
+    assert len(lines) == 1 + 24  # two hours of five-minute buckets
+    first = lines[1].split(",")
+    # samples 0..14 of the saw-tooth: max 10 + 14*20
+    assert first[0] == "2026-01-01T00:00:00Z" and float(first[2]) == 290.0 and float(first[3]) == 15
+
+
+def test_alarm_evaluates_and_sweeps(logs: Path) -> None:
+    out = run("alarm", str(logs), "--metric", "fd_use", "--threshold", "800", "-n", "1")
+    assert "OK -> ALARM" in out and "alarms" in out
+    out = run(
+        "alarm", str(logs), "--metric", "fd_use", "--sweep", "--thresholds", "800,2000",
+        "--mn", "1/1", "--format", "json",
+    )  # fmt: skip
+    rows = {r["threshold"]: r for r in json.loads(out)}
+    assert rows[2000.0]["alarms"] == 0 and rows[800.0]["alarms"] > 0
+
+
+def test_plot_writes_png_and_terminal(logs: Path, tmp_path: Path) -> None:
+    png = tmp_path / "fd.png"
+    run("plot", str(logs), "--metric", "fd_use", "--threshold", "800", "-n", "1", "-o", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = run("plot", str(logs), "--terminal", "--limit", "1024")
+    assert "fd_use" in out and "█" in out
+
+
+def test_plot_run_directory(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"fd_limit": 64, "handler": "app.handler"}))
+    with (run_dir / "samples.jsonl").open("w") as f:
+        for i in range(30):
+            row = {"invocation": i + 1, "stream": f"s{i // 15}", "fd_count": 5 + 4 * (i % 15),
+                   "duration_ms": 10.0, "status": "emfile" if i % 15 == 14 else "ok"}  # fmt: skip
+            f.write(json.dumps(row) + "\n")
+    out = run("plot", str(run_dir))
+    assert (run_dir / "fd_use.png").is_file() and "fd_use.png" in out
+    out = run("plot", str(run_dir), "--terminal")
+    assert out.splitlines()[0].lstrip().startswith("64")
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(k, v)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_deploy_and_put_against_moto_server(logs: Path, moto_endpoint: str) -> None:
+    import boto3
+
+    cw = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=moto_endpoint)
+    out = run(
+        "alarm", "--metric", "duration", "--namespace", "fdscope", "--dimension",
+        "function_name=api", "--stat", "p99", "--threshold", "3000", "-n", "3", "-m", "2",
+        "--treat-missing-data", "notBreaching", "--deploy", "--alarm-name", "latency",
+        "--endpoint-url", moto_endpoint, "--region", "us-east-1",
+    )  # fmt: skip
+    assert "latency" in out
+    alarm = cw.describe_alarms(AlarmNames=["latency"])["MetricAlarms"][0]
+    assert alarm["ExtendedStatistic"] == "p99"
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 2)
+    assert alarm["Threshold"] == 3000 and alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Dimensions"] == [{"Name": "function_name", "Value": "api"}]
+
+    out = run(
+        "metrics", str(logs), "--metric", "duration", "--put", "--endpoint-url", moto_endpoint,
+        "--region", "us-east-1",
+    )  # fmt: skip
+    assert "sent 360" in out
+    from datetime import datetime, timezone
+
+    stats = cw.get_metric_statistics(
+        Namespace="fdscope",
+        MetricName="duration",
+        Dimensions=[{"Name": "function_name", "Value": "api"}],
+        StartTime=datetime.fromtimestamp(T0 / 1000, tz=timezone.utc),
+        EndTime=datetime.fromtimestamp(T0 / 1000 + 7200, tz=timezone.utc),
+        Period=3600,
+        Statistics=["SampleCount", "Maximum"],
+    )["Datapoints"]
+    assert sum(d["SampleCount"] for d in stats) == 360
+    assert max(d["Maximum"] for d in stats) == 390.0
