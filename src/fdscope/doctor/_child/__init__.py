@@ -1,0 +1,1 @@
+"""Files that run inside the local Lambda's child process (never imported by fdscope)."""

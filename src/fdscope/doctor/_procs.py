@@ -1,0 +1,152 @@
+"""Processes of one environment: find them all, freeze, thaw, kill, measure.
+
+A runtime may fork, and a grandchild may ``setsid`` away from the process
+group. Every process of an environment inherits the environment variable
+``FDSCOPE_ENV_TOKEN`` (a random value per environment), so scanning
+``/proc/*/environ`` finds them all, whatever their parent or session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+TOKEN_VAR = "FDSCOPE_ENV_TOKEN"
+
+
+def children_of(pid: int, proc_root: Path = Path("/proc")) -> list[int]:
+    """Direct children of ``pid`` (all its threads'); empty when it is gone."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(proc_root / str(pid) / "task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            text = (proc_root / str(pid) / "task" / tid / "children").read_text()
+        except OSError:
+            continue
+        out.extend(int(x) for x in text.split())
+    return out
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, parents first (a snapshot; races are normal)."""
+    seen = [pid]
+    i = 0
+    while i < len(seen):
+        for child in children_of(seen[i]):
+            if child not in seen:
+                seen.append(child)
+        i += 1
+    return seen
+
+
+def with_token(token: str, proc_root: Path = Path("/proc")) -> list[int]:
+    """Every process whose environment holds ``FDSCOPE_ENV_TOKEN=token``."""
+    needle = f"{TOKEN_VAR}={token}".encode() + b"\0"
+    me = os.getpid()
+    found = []
+    for name in os.listdir(proc_root):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            data = (proc_root / name / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in data or data.endswith(needle[:-1]):
+            found.append(int(name))
+    return found
+
+
+def signal_all(pids: list[int], sig: int) -> None:
+    """Send ``sig`` to each pid, ignoring the ones already gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def kill_environment(pid: int | None, token: str, *, rounds: int = 20) -> list[int]:
+    """SIGKILL the runtime, its process group and every process with ``token``.
+
+    Repeats until none is left (a process may fork while we look); returns
+    the pids that survived (empty when all are gone).
+    """
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    left: list[int] = []
+    for _ in range(rounds):
+        left = sorted(set(with_token(token)) | set(tree(pid) if pid else []) - {os.getpid()})
+        left = [p for p in left if _alive(p)]
+        if not left:
+            return []
+        signal_all(left, signal.SIGCONT)
+        signal_all(left, signal.SIGKILL)
+        time.sleep(0.01)
+    return left
+
+
+def _alive(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state not in (b"Z", b"X")
+
+
+def freeze(pid: int) -> None:
+    """SIGSTOP the runtime's process group and tree (Lambda freezes between invocations)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGSTOP)
+    signal_all(tree(pid), signal.SIGSTOP)
+
+
+def thaw(pid: int) -> None:
+    """SIGCONT what :func:`freeze` stopped."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGCONT)
+    signal_all(tree(pid), signal.SIGCONT)
+
+
+def memory(pids: list[int]) -> tuple[int | None, int | None]:
+    """``(rss_bytes, peak_rss_bytes)`` summed over ``pids`` from /proc/PID/status."""
+    rss = peak = 0
+    seen = False
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("VmRSS:"):
+                rss += int(line.split()[1]) * 1024
+                seen = True
+            elif line.startswith("VmHWM:"):
+                peak += int(line.split()[1]) * 1024
+    return (rss, peak) if seen else (None, None)
+
+
+def exit_description(returncode: int) -> str:
+    """Lambda's words for how a runtime ended: ``exit status 1``, ``signal: aborted``."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    sig = -returncode
+    names = {
+        signal.SIGABRT: "signal: aborted (core dumped)",
+        signal.SIGKILL: "signal: killed",
+        signal.SIGSEGV: "signal: segmentation fault (core dumped)",
+        signal.SIGTERM: "signal: terminated",
+    }
+    if sig in names:
+        return names[sig]
+    try:
+        return f"signal: {signal.Signals(sig).name}"
+    except ValueError:
+        return f"signal: {sig}"

@@ -1,0 +1,173 @@
+"""The language side of the local Lambda: how to start a runtime for a handler.
+
+Everything else (Runtime API, limits, sampling, logs) is language-neutral.
+A :class:`Runtime` says how to parse a handler string, which command starts
+the runtime interface client, and what goes on its path. :class:`PythonRuntime`
+runs the real ``awslambdaric``; a Node.js runtime would run ``aws-lambda-ric``
+the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from fdscope.errors import DoctorError
+
+_CHILD_DIR = Path(__file__).resolve().parent / "_child"
+
+
+class HandlerError(DoctorError):
+    """The handler string or code root is not usable."""
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A parsed handler: Lambda's ``module.function`` plus the folder it lives in."""
+
+    name: str  # as Lambda's Handler setting: "app.handler", "pkg/mod.handler"
+    code_root: Path
+
+
+def parse_handler(handler: str, code_root: Path | None = None) -> Handler:
+    """``module.function`` (with ``code_root``) or ``path/to/app.py:function``.
+
+    Raises :class:`HandlerError` when the form is wrong or the file is missing.
+    """
+    if ":" in handler:
+        path_text, _, func = handler.rpartition(":")
+        path = Path(path_text)
+        if not func.isidentifier():
+            raise HandlerError(f"bad handler {handler!r}: {func!r} is not a function name")
+        if path.suffix != ".py":
+            raise HandlerError(f"bad handler {handler!r}: expected path/to/file.py:function")
+        if not path.is_absolute() and code_root is not None:
+            path = code_root / path
+        if not path.is_file():
+            raise HandlerError(f"handler file not found: {path}")
+        return Handler(f"{path.stem}.{func}", path.resolve().parent)
+    module, dot, func = handler.rpartition(".")
+    if not dot or not module or not func.isidentifier():
+        raise HandlerError(f"bad handler {handler!r}: expected module.function or file.py:function")
+    root = Path(code_root) if code_root is not None else Path.cwd()
+    if not root.is_dir():
+        raise HandlerError(f"code root is not a directory: {root}")
+    return Handler(handler, root.resolve())
+
+
+class Runtime:
+    """How to start one language's runtime interface client. Subclass per language."""
+
+    language = "?"
+
+    def version(self) -> str:
+        """The language version the runtime runs (``"3.11"``)."""
+        raise NotImplementedError
+
+    def execution_env(self) -> str:
+        """Lambda's ``AWS_EXECUTION_ENV`` value."""
+        raise NotImplementedError
+
+    def prepare(self, staging: Path) -> None:
+        """Put what the child needs in ``staging`` (called once per run)."""
+
+    def command(self, handler: Handler) -> list[str]:
+        """The runtime's command line (an exec wrapper, if any, is put in front)."""
+        raise NotImplementedError
+
+    def environment(self, handler: Handler, layers: list[Path], staging: Path) -> dict[str, str]:
+        """Language-specific variables (search paths)."""
+        raise NotImplementedError
+
+
+class PythonRuntime(Runtime):
+    """CPython with the real ``awslambdaric``, on fdscope's or the user's interpreter.
+
+    For a foreign interpreter (``python=...``) the runtime client and fdscope
+    are linked into a staging folder appended to its ``sys.path``, with a
+    pure-Python ``runtime_client`` that takes over when the native extension
+    was built for another CPython version. Nothing is installed into the
+    user's environment.
+    """
+
+    language = "python"
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+        self._version: str | None = None
+
+    def version(self) -> str:
+        if self._version is None:
+            if self.python == sys.executable:
+                self._version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            else:
+                try:
+                    out = subprocess.run(
+                        [self.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                        capture_output=True,
+                        text=True,
+                        timeout=30,
+                        stdin=subprocess.DEVNULL,
+                    )
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    raise DoctorError(f"cannot run Python interpreter {self.python}: {exc}")
+                if out.returncode != 0 or not out.stdout.strip():
+                    raise DoctorError(
+                        f"{self.python} is not a working Python: {out.stderr.strip()[:200]}"
+                    )
+                self._version = out.stdout.strip()
+        return self._version
+
+    def execution_env(self) -> str:
+        return f"AWS_Lambda_python{self.version()}"
+
+    def prepare(self, staging: Path) -> None:
+        staging.mkdir(parents=True, exist_ok=True)
+        links = {"runtime_client.py": _CHILD_DIR / "runtime_client_fallback.py"}
+        if self.python != sys.executable:
+            try:
+                import awslambdaric
+            except ImportError as exc:  # pragma: no cover - a dependency of fdscope[lambda]
+                raise DoctorError(f"awslambdaric is not installed: {exc}")
+            import fdscope
+
+            ric_dir = Path(awslambdaric.__file__).resolve().parent
+            links["awslambdaric"] = ric_dir
+            links["fdscope"] = Path(fdscope.__file__).resolve().parent
+            for native in ric_dir.parent.glob("runtime_client*.so"):
+                links[native.name] = native
+        for name, target in links.items():
+            link = staging / name
+            if not link.exists():
+                link.symlink_to(target)
+
+    def command(self, handler: Handler) -> list[str]:
+        return [self.python, str(_CHILD_DIR / "bootstrap.py"), handler.name]
+
+    def environment(self, handler: Handler, layers: list[Path], staging: Path) -> dict[str, str]:
+        path = [str(handler.code_root)]
+        version = self.version()
+        for layer in layers:
+            base = Path(layer) / "python"
+            if not base.is_dir():
+                raise HandlerError(f"layer {layer} has no python/ folder (as /opt/python needs)")
+            site = base / "lib" / f"python{version}" / "site-packages"
+            if site.is_dir():
+                path.append(str(site.resolve()))
+            path.append(str(base.resolve()))
+        if self.python == sys.executable:
+            # fdscope itself may come from a source checkout (the child runs
+            # fdscope's interpreter, so its site-packages are on the path anyway).
+            import fdscope
+
+            path.append(str(Path(fdscope.__file__).resolve().parent.parent))
+        return {
+            "PYTHONPATH": os.pathsep.join(path),
+            "LAMBDA_RUNTIME_DIR": str(_CHILD_DIR),
+            "_FDSCOPE_STAGING": str(staging),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
