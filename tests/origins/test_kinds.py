@@ -101,12 +101,12 @@ def make_popen(tmp: Path) -> list[Any]:
 
 
 def make_dup(tmp: Path) -> list[Any]:
-    f = open(tmp / "d.txt", "w")
+    f = open(tmp / "d.txt", "w")  # noqa: SIM115
     return [os.dup(f.fileno()), f]  # dup
 
 
 def make_dup2(tmp: Path) -> list[Any]:
-    f = open(tmp / "e.txt", "w")
+    f = open(tmp / "e.txt", "w")  # noqa: SIM115
     target = os.open(os.devnull, os.O_RDONLY)
     return [os.dup2(f.fileno(), target), f]  # dup2
 

@@ -77,6 +77,7 @@ _lock = threading.RLock()
 _hook_installed = False
 _fork_registered = False
 _warn_at = 1 << 62
+_known_below = 0  # every fd below this number is recorded or in the baseline
 _on_warn: Any = None
 _originals: dict[tuple[Any, str], Any] = {}
 _wrapper_codes: set[Any] = set()
@@ -198,11 +199,48 @@ def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) 
     else:
         ref, ino = None, _ino(fd)
     _reg[fd] = (ref, ino, api, stack, approximate, sampled)
-    # The kernel hands out the lowest free number: fd - 1 is open. Unknown -> made in C.
-    if fd > 0 and (fd - 1) not in _reg and (fd - 1) not in _baseline:
-        _scan(stack)
+    if fd > _known_below:
+        _check_below(fd, stack)
     if fd >= _warn_at and _on_warn is not None:
         _on_warn()
+
+
+def _known(fd: int) -> bool:
+    """True when ``fd`` has a live record or is the baseline's still (identity checked)."""
+    rec = _reg.get(fd)
+    if rec is not None:
+        ref = rec[0]
+        if ref is not None:
+            obj = ref()
+            try:
+                if obj is not None and obj.fileno() == fd:
+                    return True
+            except Exception:
+                pass
+        elif rec[1] is not None and rec[1] == _ino(fd):
+            return True
+        if _reg.get(fd) is rec:
+            del _reg[fd]  # stale: closed, and the number reused
+    base = _baseline.get(fd, -1)
+    if base != -1:
+        if base == _ino(fd):
+            return True
+        del _baseline[fd]
+    return False
+
+
+def _check_below(fd: int, stack: tuple[Any, ...]) -> None:
+    """The kernel hands out the lowest free number, so every fd below ``fd`` is open:
+    one that is neither recorded nor in the baseline was made where no wrapper saw it."""
+    global _known_below
+    n = _known_below
+    while n < fd and _known(n):
+        n += 1
+    if n < fd:
+        _scan(stack)
+        while n < fd and _known(n):
+            n += 1
+    _known_below = n
 
 
 def _list_fds() -> set[int]:
@@ -226,7 +264,7 @@ def _scan(stack: tuple[Any, ...], api: str | None = None, fds: set[int] | None =
     """Attribute every open fd without a record: audit match first, else ``stack``, approximate."""
     found = _list_fds() if fds is None else fds
     for fd in sorted(found):
-        if fd in _reg or fd in _baseline:
+        if _known(fd):
             continue
         if not _adopt_pending(fd):
             _reg[fd] = (None, _ino(fd), api or "", stack, True, False)
@@ -286,8 +324,10 @@ def valid_record(fd: int, inode: int | None) -> tuple[Any, ...] | None:
     elif ino is not None and inode is not None:
         ok = ino == inode
     if not ok:
+        global _known_below
         if _reg.get(fd) is rec:
             del _reg[fd]
+        _known_below = min(_known_below, fd)
         return None
     return rec
 
@@ -640,7 +680,9 @@ def set_warning(threshold: int, callback: Any) -> None:
 
 def clear() -> None:
     """Forget every record (tests)."""
+    global _known_below
     with _lock:
+        _known_below = 0
         _reg.clear()
         _baseline.clear()
         _counts.clear()
