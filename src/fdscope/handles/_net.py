@@ -161,9 +161,12 @@ def inet_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple]:
                 continue
             if inode not in wanted or inode in found:
                 continue
-            local, _ = parse_endpoint(parts[1], v6)
-            remote, unspecified = parse_endpoint(parts[2], v6)
-            st = int(parts[3], 16)
+            try:
+                local, _ = parse_endpoint(parts[1], v6)
+                remote, unspecified = parse_endpoint(parts[2], v6)
+                st = int(parts[3], 16)
+            except (ValueError, IndexError, OverflowError):
+                continue
             state = TCP_STATES.get(st) if tcp else None
             found[inode] = (kind, family, stype, local, None if unspecified else remote, state)
     return found
@@ -183,8 +186,11 @@ def unix_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple[str, str | N
             inode = int(parts[6])
         except ValueError:
             continue
-        path = parts[7] if len(parts) > 7 else None
-        found[inode] = (UNIX_TYPES.get(int(parts[4], 16), parts[4]), path)
+        try:
+            stype = UNIX_TYPES.get(int(parts[4], 16), parts[4])
+        except ValueError:
+            continue
+        found[inode] = (stype, parts[7] if len(parts) > 7 else None)
     return found
 
 
@@ -203,7 +209,10 @@ def netlink_sockets(net_dir: str, wanted: set[int]) -> dict[int, str]:
         except ValueError:
             continue
         if inode in wanted:
-            proto = int(parts[1])
+            try:
+                proto = int(parts[1])
+            except ValueError:
+                continue
             found[inode] = NETLINK_PROTOCOLS.get(proto, str(proto))
     return found
 
