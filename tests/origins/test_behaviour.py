@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ from fdscope import handles, origins
 from fdscope.origins import _tracker
 
 HERE = __file__
+EARLY_OPEN = io.open  # a reference taken before tracking: no wrapper sees calls through it
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -309,3 +311,19 @@ def test_emfile_in_chain_follows_causes_and_botocore_style_kwargs() -> None:
         assert origins.emfile_in_chain(outer)
     assert origins.emfile_in_chain(EndpointConnectionError(error=OSError(24, "x")))
     assert not origins.emfile_in_chain(EndpointConnectionError(error=OSError(13, "x")))
+
+
+def test_audit_hook_catches_opens_that_bypass_the_wrappers(tracking: None, tmp_path: Path) -> None:
+    f = EARLY_OPEN(tmp_path / "early", "w")  # early_open
+    g = io.FileIO(tmp_path / "fileio", "w")  # fileio
+    try:
+        for obj in (f, g):
+            site = origins.site_of(obj.fileno())
+            assert site is None  # not seen by a wrapper; bound at the next report
+        rep = origins.report()
+        for marker in ("early_open", "fileio"):
+            (group,) = groups_at(rep, HERE, line_of(HERE, marker))
+            assert not group.site.approximate and group.site.call == "open"
+    finally:
+        f.close()
+        g.close()

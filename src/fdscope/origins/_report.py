@@ -360,7 +360,11 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
 def site_of(handle: Any) -> Site | None:
     """The creation Site of a Handle (or an fd number) of this process, or None if unknown."""
     if isinstance(handle, int):
-        fd, inode = handle, None
+        fd = handle
+        try:
+            inode: int | None = os.fstat(fd).st_ino
+        except OSError:
+            return None
     else:
         fd, inode = handle.fd, handle.inode
     with _tracker._lock:
