@@ -16,7 +16,7 @@ an uncaught exception carries EMFILE; all of them work with no descriptor free.
 
 Environment: ``FDSCOPE_TRACK=1``, ``FDSCOPE_TRACK_SAMPLE``, ``FDSCOPE_TRACK_DEPTH``,
 ``FDSCOPE_SIGNAL`` (a name like ``USR2``, or ``0`` for none),
-``FDSCOPE_REPORT_AT_EXIT=1``, ``FDSCOPE_WARN_FRACTION``, ``FDSCOPE_REPORT_FD``.
+``FDSCOPE_REPORT_AT_EXIT=1`` (or ``json``: the line only), ``FDSCOPE_WARN_FRACTION``, ``FDSCOPE_REPORT_FD``.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _from_env() -> None:
             sample=int(env.get("FDSCOPE_TRACK_SAMPLE") or 1),
             depth=int(env.get("FDSCOPE_TRACK_DEPTH") or 8),
             signal=env.get("FDSCOPE_SIGNAL", "USR1"),
-            at_exit=env.get("FDSCOPE_REPORT_AT_EXIT") == "1",
+            at_exit=env.get("FDSCOPE_REPORT_AT_EXIT") in ("1", "text", "json"),
             warn_fraction=float(fraction) if fraction else 0.8,
         )
     except Exception as exc:  # never break the program being tracked

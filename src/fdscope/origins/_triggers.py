@@ -164,9 +164,11 @@ def install_signal(signum: int | None) -> bool:
 def _at_exit() -> None:
     from fdscope.origins import _tracker
 
-    if not _tracker.is_active() and not os.environ.get("FDSCOPE_REPORT_AT_EXIT"):
+    mode = os.environ.get("FDSCOPE_REPORT_AT_EXIT", "")
+    if not _tracker.is_active() and not mode:
         return
-    to_stderr("report at exit")
+    if mode != "json":  # "json": only the line to FDSCOPE_REPORT_FD (fdscope track --json)
+        to_stderr("report at exit")
     try:
         send(trigger="exit")
     except Exception:
