@@ -1,0 +1,178 @@
+"""Stage 3: the expression tree. Frozen dataclasses; ``start``/``end`` point into the query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Node:
+    start: int
+    end: int
+
+
+# ---- expressions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field(Node):
+    """A field reference; ``parts`` are the dotted segments (backticks removed)."""
+
+    parts: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.parts)
+
+
+@dataclass(frozen=True)
+class Literal(Node):
+    """``kind``: str, num, regex, duration, bool. ``ms`` for durations (negative: months)."""
+
+    kind: str
+    value: str
+    number: float = 0.0
+    ms: int = 0
+
+
+@dataclass(frozen=True)
+class ListExpr(Node):
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """A function call; ``name`` as written, ``star`` for count(*)."""
+
+    name: str
+    args: tuple[Node, ...]
+    star: bool = False
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str  # "-" or "not"
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    op: str  # + - * / % ^ = != < <= > >= and or
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Match(Node):
+    """``like`` / ``=~``: a string literal means substring, a regex literal a search."""
+
+    operand: Node
+    pattern: Literal
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class In(Node):
+    operand: Node
+    items: tuple[Node, ...]
+    negated: bool = False
+
+
+# ---- commands ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """An expression with an optional ``as`` alias; ``text`` is its source text."""
+
+    expr: Node
+    alias: str | None
+    text: str
+
+    @property
+    def name(self) -> str:
+        return self.alias or self.text
+
+
+@dataclass(frozen=True)
+class Command(Node):
+    keyword: str  # as written
+
+
+@dataclass(frozen=True)
+class Fields(Command):
+    items: tuple[Item, ...]
+    display: bool = False  # the ``display`` command
+
+
+@dataclass(frozen=True)
+class Filter(Command):
+    condition: Node
+    index: bool = False  # ``filterIndex``: the same filter, locally
+
+
+@dataclass(frozen=True)
+class Stats(Command):
+    items: tuple[Item, ...]
+    by: tuple[Item, ...] = ()
+    offset: Literal | None = None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    expr: Node
+    descending: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Sort(Command):
+    keys: tuple[SortKey, ...]
+
+
+@dataclass(frozen=True)
+class Limit(Command):
+    count: int
+
+
+@dataclass(frozen=True)
+class Parse(Command):
+    source: Node
+    pattern: Literal  # kind "str" (glob with *) or "regex" (named groups)
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dedup(Command):
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class Unnest(Command):
+    source: Node
+    alias: str
+
+
+@dataclass(frozen=True)
+class Unmask(Command):
+    source: Node | None
+
+
+@dataclass(frozen=True)
+class Pattern(Command):
+    source: Node
+
+
+@dataclass(frozen=True)
+class CloudOnly(Command):
+    """A command that needs CloudWatch (SOURCE, diff, anomaly, lookup, join): kept verbatim."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query: its commands in order and the text they came from."""
+
+    text: str
+    commands: tuple[Command, ...] = field(default_factory=tuple)

@@ -1,0 +1,182 @@
+"""Running a plan on DuckDB: load, lock down, execute, render rows as CloudWatch does."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from fdscope.errors import QueryError
+from fdscope.insights import _ast as A
+from fdscope.insights._pattern import cluster
+from fdscope.insights._plan import Plan, Planner, plan
+from fdscope.insights._sql import DuckDB, to_sql
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows of a query: ``columns`` in order, each row a dict column -> text (None: absent).
+
+    Values are rendered as CloudWatch Logs Insights renders them: text, numbers
+    without a trailing ``.0``, times ``YYYY-MM-DD HH:MM:SS.mmm`` (UTC).
+    """
+
+    columns: list[str]
+    rows: list[dict[str, str | None]]
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+
+def render(value: Any) -> str | None:
+    """One value as text, the way CloudWatch returns it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (float, Decimal)):
+        f = float(value)
+        if f != f or f in (float("inf"), float("-inf")):
+            return None
+        if f == int(f) and abs(f) < 1e15:
+            return str(int(f))
+        return repr(f)
+    return str(value)
+
+
+def _ip_valid(text: str | None, version: int) -> bool | None:
+    if text is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return version in (0, ip.version)
+
+
+def _ip_in_subnet(text: str | None, subnet: str | None, version: int) -> bool | None:
+    if text is None or subnet is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(text.strip())
+        net = ipaddress.ip_network(subnet.strip(), strict=False)
+    except ValueError:
+        return False
+    if version and ip.version != version:
+        return False
+    return ip.version == net.version and ip in net
+
+
+def connect() -> Any:
+    """A fresh in-memory DuckDB connection with fdscope's macros and functions."""
+    import duckdb
+
+    con = duckdb.connect(":memory:", config={"threads": max(1, min(os.cpu_count() or 1, 4))})
+    con.execute("SET enable_progress_bar = false")
+    for stmt in DuckDB.PRELUDE:
+        con.execute(stmt)
+    from duckdb.sqltypes import BOOLEAN, INTEGER, VARCHAR
+
+    con.create_function(
+        "_fd_ip_valid", _ip_valid, [VARCHAR, INTEGER], BOOLEAN, null_handling="special"
+    )
+    con.create_function(
+        "_fd_ip_in_subnet",
+        _ip_in_subnet,
+        [VARCHAR, VARCHAR, INTEGER],
+        BOOLEAN,
+        null_handling="special",
+    )
+    return con
+
+
+def lock_down(con: Any, allowed: list[str]) -> None:
+    """Only the named input files stay readable; then the configuration is locked."""
+    from fdscope.insights._sql import sql_string
+
+    con.execute(f"SET allowed_paths = [{', '.join(sql_string(p) for p in allowed)}]")
+    con.execute("SET allowed_directories = []")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
+def run_plan(con: Any, p: Plan) -> QueryResult:
+    """Execute a plan over the ``events`` view of ``con``."""
+    import duckdb
+
+    try:
+        for i, step in enumerate(p.steps):
+            if step.kind != "pattern":
+                continue
+            src = step.pattern_source
+            values = [
+                r[0]
+                for r in con.execute(
+                    to_sql(p, upto=i - 1, select=f"SELECT {src} FROM {{prev}}")
+                ).fetchall()
+            ]
+            clusters = cluster(values)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE __pattern{i} (pattern VARCHAR, ratio DOUBLE, sample_count BIGINT, "
+                "severity VARCHAR, tokens VARCHAR, samples VARCHAR)"
+            )
+            if clusters:
+                import json
+
+                con.executemany(
+                    f"INSERT INTO __pattern{i} VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            c.pattern,
+                            c.ratio,
+                            c.count,
+                            c.severity,
+                            json.dumps(list(c.tokens)),
+                            json.dumps(list(c.samples)),
+                        )
+                        for c in clusters
+                    ],
+                )
+        cur = con.execute(to_sql(p))
+        raw = cur.fetchall()
+    except duckdb.Error as exc:
+        msg = str(exc).splitlines()[0]
+        raise QueryError(f"the query failed in DuckDB: {msg}") from None
+    cols = list(p.columns)
+    rows = [{c: render(v) for c, v in zip(cols, r)} for r in raw]
+    return QueryResult(cols, rows, {"recordsMatched": len(rows)})
+
+
+def execute(
+    query: str | A.Query,
+    sources: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    log_group: str | None = None,
+    default_limit: int | None = Planner.DEFAULT_LIMIT,
+) -> QueryResult:
+    """Run a Logs Insights query over log files; returns a QueryResult.
+
+    ``sources``: files, ``.gz``, directories or run directories (FORMATS.md
+    section 1). ``start``/``end``: ms since the epoch (inclusive) or None.
+    Raises QuerySyntaxError for a malformed query, QueryError when it cannot
+    run, LogReadError when a source cannot be read.
+    """
+    from fdscope.insights._loader import load
+
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    p = plan(query, default_limit=default_limit)
+    con = connect()
+    try:
+        info = load(con, list(sources), start=start, end=end, log_group=log_group)
+        lock_down(con, info.fast_files)
+        return run_plan(con, p)
+    finally:
+        con.close()

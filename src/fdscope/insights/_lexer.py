@@ -1,0 +1,223 @@
+"""Stage 1: the tokenizer. Text in, a list of :class:`Token` out (ending in EOF)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fdscope.insights._errors import QuerySyntaxError
+
+# token kinds
+IDENT = "IDENT"  # field or keyword; value is the dotted name, segments in ``parts``
+STRING = "STRING"  # "..." or '...'; value is the unescaped text
+NUMBER = "NUMBER"  # value is the text; ``number`` the float
+DURATION = "DURATION"  # 5m, 1h, 30sec; value is the text, ``number`` milliseconds
+REGEX = "REGEX"  # /.../; value is the pattern
+OP = "OP"  # punctuation and operators
+EOF = "EOF"
+
+# unit spellings (AWS "stats" page: every multi-letter unit may take a plural s)
+_UNITS_MS: dict[str, int] = {}
+for _names, _ms in (
+    (("millisecond", "ms", "msec"), 1),
+    (("second", "s", "sec"), 1000),
+    (("minute", "m", "min"), 60_000),
+    (("hour", "h", "hr"), 3_600_000),
+    (("day", "d"), 86_400_000),
+    (("week", "w"), 604_800_000),
+    (("month", "mo", "mon"), -1),  # calendar units: negative markers
+    (("quarter", "q", "qtr"), -3),
+    (("year", "y", "yr"), -12),
+):
+    for _n in _names:
+        _UNITS_MS[_n] = _ms
+        if len(_n) > 1:
+            _UNITS_MS[_n + "s"] = _ms
+
+_OPERATORS = ("==", "!=", "<=", ">=", "=~", "|", ",", "(", ")", "[", "]", "+", "-", "*", "/")
+_OPERATORS += ("%", "^", "=", "<", ">", "!", ":", "{", "}")
+# after these keywords a "/" starts a regular expression, not a division
+_REGEX_AFTER_WORDS = frozenset({"like", "filter", "where", "and", "or", "not", "parse", "in"})
+_VALUE_KINDS = frozenset({IDENT, STRING, NUMBER, DURATION, REGEX})
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token: ``kind``, ``value``, ``start``/``end`` offsets into the query."""
+
+    kind: str
+    value: str
+    start: int
+    end: int
+    parts: tuple[str, ...] = ()
+    number: float = 0.0
+    quoted: bool = False  # an identifier written with backticks somewhere
+
+    def is_word(self, *words: str) -> bool:
+        """True when this is an unquoted identifier equal (case-insensitively) to a word."""
+        return self.kind == IDENT and not self.quoted and self.value.lower() in words
+
+
+def unit_ms(unit: str) -> int | None:
+    """Milliseconds of a time unit (negative: months of a calendar unit), None if unknown."""
+    return _UNITS_MS.get(unit.lower())
+
+
+def tokenize(query: str) -> list[Token]:
+    """Split a Logs Insights query into tokens; raises QuerySyntaxError on bad input."""
+    if not isinstance(query, str):
+        raise TypeError("query must be a str")
+    toks: list[Token] = []
+    i, n = 0, len(query)
+    cmd_word: str | None = None  # first word of the current command
+    in_cmd = 0  # tokens so far in the current command
+    while i < n:
+        ch = query[i]
+        if ch in " \t\r\n":
+            i += 1
+            continue
+        if ch == "#":
+            j = query.find("\n", i)
+            i = n if j == -1 else j
+            continue
+        start = i
+        if ch in "\"'":
+            i, text = _string(query, i)
+            tok = Token(STRING, text, start, i)
+        elif ch == "/" and _regex_allowed(toks, cmd_word, in_cmd):
+            i, text = _regex(query, i)
+            tok = Token(REGEX, text, start, i)
+        elif ch.isdigit() or (ch == "." and i + 1 < n and query[i + 1].isdigit()):
+            i, tok = _number(query, i)
+        elif ch.isalpha() or ch in "_@$`":
+            i, tok = _ident(query, i)
+        else:
+            for op in _OPERATORS:
+                if query.startswith(op, i):
+                    break
+            else:
+                raise QuerySyntaxError(
+                    f"unexpected character {ch!r}", query, i, expected="a field, value or operator"
+                )
+            i += len(op)
+            tok = Token(OP, op, start, i)
+        if tok.kind == OP and tok.value == "|":
+            cmd_word, in_cmd = None, 0
+        else:
+            if in_cmd == 0:
+                cmd_word = tok.value.lower() if tok.kind == IDENT else None
+            in_cmd += 1
+        toks.append(tok)
+    toks.append(Token(EOF, "", n, n))
+    return toks
+
+
+def _regex_allowed(toks: list[Token], cmd_word: str | None, in_cmd: int) -> bool:
+    if not toks:
+        return True
+    prev = toks[-1]
+    if cmd_word == "parse" and in_cmd == 2:  # parse <field> /regex/
+        return True
+    if prev.kind == OP:
+        return prev.value not in (")", "]")
+    if prev.kind == IDENT and not prev.quoted and prev.value.lower() in _REGEX_AFTER_WORDS:
+        return True
+    return prev.kind not in _VALUE_KINDS
+
+
+def _string(query: str, i: int) -> tuple[int, str]:
+    quote = query[i]
+    out: list[str] = []
+    j = i + 1
+    while j < len(query):
+        c = query[j]
+        if c == "\\" and j + 1 < len(query):
+            nxt = query[j + 1]
+            out.append(_ESCAPES.get(nxt, "\\" + nxt))
+            j += 2
+            continue
+        if c == quote:
+            return j + 1, "".join(out)
+        out.append(c)
+        j += 1
+    raise QuerySyntaxError("unterminated string", query, i, expected=f"a closing {quote}")
+
+
+def _regex(query: str, i: int) -> tuple[int, str]:
+    out: list[str] = []
+    j = i + 1
+    while j < len(query):
+        c = query[j]
+        if c == "\\" and j + 1 < len(query):
+            nxt = query[j + 1]
+            out.append("/" if nxt == "/" else "\\" + nxt)
+            j += 2
+            continue
+        if c == "/":
+            return j + 1, "".join(out)
+        if c == "\n":
+            break
+        out.append(c)
+        j += 1
+    raise QuerySyntaxError("unterminated regular expression", query, i, expected="a closing /")
+
+
+def _number(query: str, i: int) -> tuple[int, Token]:
+    start, n = i, len(query)
+    while i < n and query[i].isdigit():
+        i += 1
+    if i < n and query[i] == "." and i + 1 < n and query[i + 1].isdigit():
+        i += 1
+        while i < n and query[i].isdigit():
+            i += 1
+    if i + 1 < n and query[i] in "eE" and (query[i + 1].isdigit() or query[i + 1] in "+-"):
+        j = i + 1 + (query[i + 1] in "+-")
+        if j < n and query[j].isdigit():
+            i = j
+            while i < n and query[i].isdigit():
+                i += 1
+    num_text = query[start:i]
+    if i < n and query[i].isalpha():
+        j = i
+        while j < n and query[j].isalpha():
+            j += 1
+        unit = query[i:j]
+        ms = unit_ms(unit)
+        if ms is None or (j < n and (query[j].isdigit() or query[j] in "_@.")):
+            raise QuerySyntaxError(
+                f"unknown time unit {unit!r}",
+                query,
+                i,
+                expected="ms, s, m, h, d, w, mo, q or y",
+            )
+        return j, Token(
+            DURATION, query[start:j], start, j, parts=(num_text, unit), number=float(num_text)
+        )
+    return i, Token(NUMBER, num_text, start, i, number=float(num_text))
+
+
+def _ident(query: str, i: int) -> tuple[int, Token]:
+    start, n = i, len(query)
+    parts: list[str] = []
+    quoted = False
+    while True:
+        if i < n and query[i] == "`":
+            j = query.find("`", i + 1)
+            if j == -1:
+                raise QuerySyntaxError("unterminated `name`", query, i, expected="a closing `")
+            parts.append(query[i + 1 : j])
+            quoted = True
+            i = j + 1
+        else:
+            j = i
+            while j < n and (query[j].isalnum() or query[j] in "_@$"):
+                j += 1
+            if j == i:
+                raise QuerySyntaxError("expected a name", query, i, expected="a field name")
+            parts.append(query[i:j])
+            i = j
+        if i + 1 < n and query[i] == "." and (query[i + 1].isalnum() or query[i + 1] in "_@$`"):
+            i += 1
+            continue
+        break
+    return i, Token(IDENT, ".".join(parts), start, i, parts=tuple(parts), quoted=quoted)

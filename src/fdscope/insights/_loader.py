@@ -1,0 +1,226 @@
+"""Log sources into DuckDB: the ``events`` view the plan's first step reads.
+
+JSON lines of CloudWatch events (``events.jsonl`` of a run directory, ``fdscope
+logs pull`` output, any ``.jsonl``/``.ndjson`` whose lines are event objects)
+are read by DuckDB itself, in parallel, column by column, only when the query
+runs. Every other format goes through :func:`fdscope.logs.read_events` (the one
+reader of FORMATS.md section 1) into a table first. Either way the view has
+``ts, msg, stream, grp, ingest, seq``; ``seq`` keeps source and line order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fdscope.errors import LogReadError
+from fdscope.insights._sql import sql_string
+
+_JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+_EVENT_KEYS = frozenset(
+    (
+        "timestamp",
+        "message",
+        "logStreamName",
+        "logStream",
+        "logGroupName",
+        "logGroup",
+        "ingestionTime",
+        "eventId",
+    )
+)
+_SEQ_SHIFT = 1 << 36  # seq = source part * 2^36 + line number
+
+
+@dataclass
+class Loaded:
+    """What was loaded: the files DuckDB reads directly and the count read in Python."""
+
+    fast_files: list[str] = field(default_factory=list)
+    python_events: int = 0
+    parts: list[str] = field(default_factory=list)
+
+
+def _first_line(path: Path) -> bytes:
+    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            for raw in f:
+                if raw.strip():
+                    return raw
+    except (OSError, EOFError):
+        return b""
+    return b""
+
+
+def fast_eligible(path: Path) -> bool:
+    """True for JSON lines of CloudWatch event objects, read by DuckDB directly."""
+    if not path.name.endswith(_JSONL):
+        return False
+    first = _first_line(path).strip()
+    if not first.startswith(b"{"):
+        return False
+    try:
+        d = json.loads(first)
+    except (ValueError, RecursionError):
+        return False
+    ts = d.get("timestamp") if isinstance(d, dict) else None
+    return (
+        isinstance(d, dict)
+        and "events" not in d
+        and isinstance(ts, (int, float))
+        and not isinstance(ts, bool)
+        and isinstance(d.get("message"), str)
+    )
+
+
+def _stream_name(path: Path, root: Path | None) -> str:
+    # the same default stream name fdscope.logs gives a file that names no streams
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if name.isdigit() or (name.split(".")[0].isdigit() and path.parent.name):
+        return path.parent.name
+    if root is not None and root != path:
+        try:
+            rel = path.parent.relative_to(root).as_posix()
+        except ValueError:
+            rel = "."
+        return name if rel == "." else f"{rel}/{name}"
+    return name
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / "run.json").is_file() and (path / "events.jsonl").is_file()
+
+
+def _dir_files(root: Path) -> list[Path] | None:
+    """Every log file under ``root`` if all are fast-readable, else None (read in Python)."""
+    if _is_run_dir(root):
+        p = root / "events.jsonl"
+        return [p] if fast_eligible(p) else None
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        if here != root and _is_run_dir(here):
+            return None
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = here / name
+            if not fast_eligible(p):
+                return None
+            out.append(p)
+    return out
+
+
+def _fast_select(path: Path, root: Path | None, part: int, group: str, where: str) -> str:
+    stream = sql_string(_stream_name(path, root))
+    grp = sql_string(group)
+    src = (
+        f"read_json({sql_string(str(path))}, format='newline_delimited', ignore_errors=true, "
+        "columns={'timestamp': 'DOUBLE', 'message': 'VARCHAR', 'logStreamName': 'VARCHAR', "
+        "'logStream': 'VARCHAR', 'logGroupName': 'VARCHAR', 'logGroup': 'VARCHAR', 'ingestionTime': 'DOUBLE'})"
+    )
+    return (
+        f"SELECT * FROM (SELECT CAST(trunc(timestamp) AS BIGINT) AS ts, message AS msg, "
+        f"coalesce(nullif(logStreamName, ''), nullif(logStream, ''), {stream}) AS stream, "
+        f"coalesce(nullif(logGroupName, ''), nullif(logGroup, ''), {grp}) AS grp, "
+        "CASE WHEN abs(ingestionTime) <= 1e16 THEN CAST(trunc(ingestionTime) AS BIGINT) END AS ingest, "
+        f"{part * _SEQ_SHIFT} + row_number() OVER () AS seq FROM {src} "
+        f"WHERE timestamp IS NOT NULL AND message IS NOT NULL AND abs(timestamp) <= 1e16){where}"
+    )
+
+
+def load(
+    con: Any,
+    sources: list[str | os.PathLike[str]],
+    *,
+    start: int | None,
+    end: int | None,
+    log_group: str | None,
+) -> Loaded:
+    """Create the ``events`` view over ``sources`` on ``con``; raises LogReadError for a missing source."""
+    from fdscope.logs import read_events
+
+    group = log_group or ""
+    conds = []
+    if start is not None:
+        conds.append(f"ts >= {int(start)}")
+    if end is not None:
+        conds.append(f"ts <= {int(end)}")
+    where = (" WHERE " + " AND ".join(conds)) if conds else ""
+    info = Loaded()
+    selects: list[str] = []
+    py_rows: dict[str, list[Any]] = {
+        "ts": [],
+        "msg": [],
+        "stream": [],
+        "grp": [],
+        "ingest": [],
+        "seq": [],
+    }
+    part = 0
+    for src in sources:
+        path = Path(src)
+        if not path.exists():
+            raise LogReadError(f"no such log source: {path}")
+        fast: list[tuple[Path, Path | None]] | None
+        if path.is_dir():
+            files = _dir_files(path)
+            fast = None if files is None else [(f, path) for f in files]
+        else:
+            fast = [(path, None)] if fast_eligible(path) else None
+        if fast is not None:
+            for f, root in fast:
+                part += 1
+                selects.append(_fast_select(f, root, part, group, where))
+                info.fast_files.append(str(f.resolve()))
+            continue
+        part += 1
+        base = part * _SEQ_SHIFT
+        for i, ev in enumerate(read_events(path, log_group=group)):
+            if (start is not None and ev.timestamp < start) or (
+                end is not None and ev.timestamp > end
+            ):
+                continue
+            py_rows["ts"].append(ev.timestamp)
+            py_rows["msg"].append(ev.message)
+            py_rows["stream"].append(ev.logStream)
+            py_rows["grp"].append(ev.logGroup)
+            py_rows["ingest"].append(ev.ingestionTime)
+            py_rows["seq"].append(base + i + 1)
+            info.python_events += 1
+    con.execute(
+        "CREATE TEMP TABLE events_py (ts BIGINT, msg VARCHAR, stream VARCHAR, grp VARCHAR, ingest BIGINT, seq BIGINT)"
+    )
+    if py_rows["ts"]:
+        _insert(con, py_rows)
+    selects.append("SELECT ts, msg, stream, grp, ingest, seq FROM events_py")
+    con.execute("CREATE TEMP VIEW events AS " + " UNION ALL ".join(selects))
+    return info
+
+
+def _insert(con: Any, cols: dict[str, list[Any]]) -> None:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas comes with the query extra's dev set
+        rows = list(zip(*(cols[k] for k in ("ts", "msg", "stream", "grp", "ingest", "seq"))))
+        con.executemany("INSERT INTO events_py VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return
+    frame = pd.DataFrame(
+        {
+            "ts": pd.array(cols["ts"], dtype="Int64"),
+            "msg": pd.array(cols["msg"], dtype="string"),
+            "stream": pd.array(cols["stream"], dtype="string"),
+            "grp": pd.array(cols["grp"], dtype="string"),
+            "ingest": pd.array(cols["ingest"], dtype="Int64"),
+            "seq": pd.array(cols["seq"], dtype="Int64"),
+        }
+    )
+    con.register("events_frame", frame)
+    con.execute("INSERT INTO events_py SELECT * FROM events_frame")
+    con.unregister("events_frame")

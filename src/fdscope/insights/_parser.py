@@ -1,0 +1,529 @@
+"""Stage 2: the parser. Tokens in, a :class:`~fdscope.insights._ast.Query` out.
+
+Recursive descent; keywords and function names are case-insensitive; every
+error is a :class:`QuerySyntaxError` pointing at the offending token.
+"""
+
+from __future__ import annotations
+
+from fdscope.insights import _ast as A
+from fdscope.insights._errors import QuerySyntaxError, closest
+from fdscope.insights._functions import FUNCTIONS, lookup
+from fdscope.insights._lexer import (
+    DURATION,
+    EOF,
+    IDENT,
+    NUMBER,
+    OP,
+    REGEX,
+    STRING,
+    Token,
+    tokenize,
+    unit_ms,
+)
+
+COMMANDS = (
+    "fields",
+    "display",
+    "filter",
+    "where",
+    "filterIndex",
+    "stats",
+    "sort",
+    "limit",
+    "parse",
+    "dedup",
+    "unnest",
+    "unmask",
+    "pattern",
+    "SOURCE",
+    "diff",
+    "anomaly",
+    "lookup",
+    "join",
+)
+CLOUD_ONLY = ("source", "diff", "anomaly", "lookup", "join")
+_COMPARE = ("=", "==", "!=", "<", "<=", ">", ">=")
+# words that end an expression list item
+_RESERVED = frozenset(
+    {"as", "by", "and", "or", "not", "like", "in", "asc", "desc", "into", "offset"}
+)
+
+
+def parse(query: str) -> A.Query:
+    """Parse a Logs Insights query; returns a Query, raises QuerySyntaxError."""
+    return _Parser(query, tokenize(query)).query()
+
+
+class _Parser:
+    def __init__(self, text: str, tokens: list[Token]) -> None:
+        self.text = text
+        self.toks = tokens
+        self.i = 0
+
+    # ---- helpers ---------------------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def peek(self, k: int = 1) -> Token:
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def advance(self) -> Token:
+        t = self.toks[self.i]
+        if t.kind != EOF:
+            self.i += 1
+        return t
+
+    def error(self, msg: str, tok: Token | None = None, **kw: str | None) -> QuerySyntaxError:
+        t = tok or self.tok
+        return QuerySyntaxError(msg, self.text, t.start, **kw)  # type: ignore[arg-type]
+
+    def describe(self, t: Token) -> str:
+        if t.kind == EOF:
+            return "end of query"
+        return repr(self.text[t.start : t.end])
+
+    def is_op(self, *ops: str) -> bool:
+        return self.tok.kind == OP and self.tok.value in ops
+
+    def expect_op(self, op: str) -> Token:
+        if not self.is_op(op):
+            raise self.error(f"unexpected {self.describe(self.tok)}", expected=f"'{op}'")
+        return self.advance()
+
+    def at_command_end(self) -> bool:
+        return self.tok.kind == EOF or self.is_op("|")
+
+    def src(self, start: int, end: int) -> str:
+        return " ".join(self.text[start:end].split())
+
+    # ---- query and commands ----------------------------------------------------------
+    def query(self) -> A.Query:
+        cmds: list[A.Command] = []
+        if self.tok.kind == EOF:
+            raise self.error("empty query", expected="a command such as fields, filter or stats")
+        while True:
+            cmds.append(self.command())
+            if self.tok.kind == EOF:
+                break
+            if not self.is_op("|"):
+                raise self.error(
+                    f"unexpected {self.describe(self.tok)} after the command",
+                    expected="'|' or end of query",
+                )
+            self.advance()
+            if self.tok.kind == EOF:
+                raise self.error("query ends with '|'", expected="a command")
+        return A.Query(self.text, tuple(cmds))
+
+    def command(self) -> A.Command:
+        t = self.tok
+        if t.kind != IDENT or t.quoted:
+            raise self.error(
+                f"unexpected {self.describe(t)}",
+                expected="a command (" + ", ".join(COMMANDS[:9]) + ", ...)",
+            )
+        word = t.value.lower()
+        method = getattr(self, "cmd_" + word.replace(".", "_"), None)
+        if method is None:
+            if word in CLOUD_ONLY:
+                return self.cmd_cloud_only()
+            raise self.error(
+                f"unknown command {t.value!r}",
+                suggestion=closest(t.value, COMMANDS),
+                expected="a command",
+            )
+        self.advance()
+        cmd: A.Command = method(t)
+        return cmd
+
+    def cmd_fields(self, t: Token, display: bool = False) -> A.Command:
+        items = self.items(allow_alias=not display)
+        return A.Fields(t.start, self.toks[self.i - 1].end, t.value, tuple(items), display=display)
+
+    def cmd_display(self, t: Token) -> A.Command:
+        return self.cmd_fields(t, display=True)
+
+    def cmd_filter(self, t: Token, index: bool = False) -> A.Command:
+        if self.at_command_end():
+            raise self.error("filter needs a condition", expected="a condition")
+        cond = self.expr()
+        return A.Filter(t.start, cond.end, t.value, cond, index=index)
+
+    cmd_where = cmd_filter
+
+    def cmd_filterindex(self, t: Token) -> A.Command:
+        return self.cmd_filter(t, index=True)
+
+    def cmd_stats(self, t: Token) -> A.Command:
+        items = self.items(allow_alias=True)
+        by: list[A.Item] = []
+        offset = None
+        if self.tok.is_word("by"):
+            self.advance()
+            by = self.items(allow_alias=True)
+        if self.tok.is_word("offset"):
+            self.advance()
+            offset = self.duration("offset")
+        return A.Stats(t.start, self.toks[self.i - 1].end, t.value, tuple(items), tuple(by), offset)
+
+    def cmd_sort(self, t: Token) -> A.Command:
+        if self.tok.is_word("by"):
+            self.advance()
+        keys: list[A.SortKey] = []
+        while True:
+            if self.at_command_end():
+                raise self.error("sort needs a field", expected="a field")
+            e = self.expr()
+            desc = False
+            if self.tok.is_word("asc", "desc"):
+                desc = self.advance().value.lower() == "desc"
+            keys.append(A.SortKey(e, desc, self.src(e.start, e.end)))
+            if not self.is_op(","):
+                break
+            self.advance()
+        return A.Sort(t.start, self.toks[self.i - 1].end, t.value, tuple(keys))
+
+    def cmd_limit(self, t: Token) -> A.Command:
+        n = self.tok
+        if n.kind != NUMBER or not n.value.isdigit():
+            raise self.error(f"unexpected {self.describe(n)}", expected="a whole number of rows")
+        self.advance()
+        return A.Limit(t.start, n.end, t.value, int(n.value))
+
+    def cmd_parse(self, t: Token) -> A.Command:
+        if self.tok.kind in (STRING, REGEX):
+            source: A.Node = A.Field(t.end, t.end, ("@message",))
+        else:
+            source = self.primary()
+        p = self.tok
+        if p.kind not in (STRING, REGEX):
+            raise self.error(
+                f"unexpected {self.describe(p)}", expected='a pattern: "glob with *" or /regex/'
+            )
+        self.advance()
+        pat = A.Literal(p.start, p.end, "str" if p.kind == STRING else "regex", p.value)
+        names: list[str] = []
+        if self.tok.is_word("as"):
+            self.advance()
+            while True:
+                names.append(self.name("a field name"))
+                if not self.is_op(","):
+                    break
+                self.advance()
+        if pat.kind == "str":
+            stars = p.value.count("*")
+            if stars == 0:
+                raise self.error(
+                    "a parse pattern needs at least one *", p, expected='"text * text"'
+                )
+            if len(names) != stars:
+                raise self.error(
+                    f"the pattern has {stars} '*' but {len(names)} names follow 'as'",
+                    p,
+                    expected=f"{stars} names after as",
+                )
+        else:
+            groups = _named_groups(p.value)
+            if not groups and not names:
+                raise self.error(
+                    "a parse regex needs named groups (?<name>...)", p, expected="(?<name>...)"
+                )
+            if names and len(names) != max(len(groups), _group_count(p.value)):
+                raise self.error("the names after 'as' do not match the regex groups", p)
+        return A.Parse(t.start, self.toks[self.i - 1].end, t.value, source, pat, tuple(names))
+
+    def cmd_dedup(self, t: Token) -> A.Command:
+        fields: list[A.Field] = []
+        while True:
+            tok = self.tok
+            if tok.kind != IDENT:
+                raise self.error(f"unexpected {self.describe(tok)}", expected="a field name")
+            self.advance()
+            fields.append(A.Field(tok.start, tok.end, tok.parts))
+            if not self.is_op(","):
+                break
+            self.advance()
+        return A.Dedup(t.start, self.toks[self.i - 1].end, t.value, tuple(fields))
+
+    def cmd_unnest(self, t: Token) -> A.Command:
+        src = self.primary()
+        if not self.tok.is_word("into"):
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}", expected="'into' and a field name"
+            )
+        self.advance()
+        alias = self.name("a field name")
+        return A.Unnest(t.start, self.toks[self.i - 1].end, t.value, src, alias)
+
+    def cmd_unmask(self, t: Token) -> A.Command:
+        src = None if self.at_command_end() else self.primary()
+        return A.Unmask(t.start, self.toks[self.i - 1].end, t.value, src)
+
+    def cmd_pattern(self, t: Token) -> A.Command:
+        src: A.Node = (
+            A.Field(t.end, t.end, ("@message",)) if self.at_command_end() else self.primary()
+        )
+        return A.Pattern(t.start, self.toks[self.i - 1].end, t.value, src)
+
+    def cmd_cloud_only(self) -> A.Command:
+        t = self.advance()
+        depth = 0
+        while self.tok.kind != EOF and not (depth == 0 and self.is_op("|")):
+            if self.is_op("(", "[", "{"):
+                depth += 1
+            elif self.is_op(")", "]", "}"):
+                depth -= 1
+            self.advance()
+        end = self.toks[self.i - 1].end
+        return A.CloudOnly(t.start, end, t.value, self.text[t.start : end])
+
+    # ---- pieces ----------------------------------------------------------------------
+    def name(self, what: str) -> str:
+        t = self.tok
+        if t.kind != IDENT:
+            raise self.error(f"unexpected {self.describe(t)}", expected=what)
+        self.advance()
+        return t.value
+
+    def duration(self, what: str) -> A.Literal:
+        t = self.tok
+        if t.kind != DURATION:
+            raise self.error(
+                f"unexpected {self.describe(t)}",
+                expected=f"a time period for {what}, like 5m or 1h",
+            )
+        self.advance()
+        return _duration_literal(t)
+
+    def items(self, allow_alias: bool) -> list[A.Item]:
+        out: list[A.Item] = []
+        while True:
+            if self.at_command_end() or self.tok.is_word("by"):
+                raise self.error(
+                    f"unexpected {self.describe(self.tok)}", expected="a field or expression"
+                )
+            e = self.expr()
+            alias = None
+            if self.tok.is_word("as"):
+                if not allow_alias:
+                    raise self.error("'as' is not allowed here", expected="',' or '|'")
+                self.advance()
+                alias = self.name("a name after 'as'")
+            out.append(A.Item(e, alias, self.src(e.start, e.end)))
+            if not self.is_op(","):
+                return out
+            self.advance()
+
+    # ---- expressions -----------------------------------------------------------------
+    def expr(self) -> A.Node:
+        return self.or_expr()
+
+    def or_expr(self) -> A.Node:
+        left = self.and_expr()
+        while self.tok.is_word("or"):
+            self.advance()
+            right = self.and_expr()
+            left = A.Binary(left.start, right.end, "or", left, right)
+        return left
+
+    def and_expr(self) -> A.Node:
+        left = self.not_expr()
+        while self.tok.is_word("and"):
+            self.advance()
+            right = self.not_expr()
+            left = A.Binary(left.start, right.end, "and", left, right)
+        return left
+
+    def not_expr(self) -> A.Node:
+        if self.tok.is_word("not") or self.is_op("!"):
+            t = self.advance()
+            operand = self.not_expr()
+            return A.Unary(t.start, operand.end, "not", operand)
+        return self.comparison()
+
+    def comparison(self) -> A.Node:
+        left = self.additive()
+        t = self.tok
+        if t.kind == OP and t.value in _COMPARE:
+            self.advance()
+            right = self.additive()
+            op = "=" if t.value == "==" else t.value
+            return A.Binary(left.start, right.end, op, left, right)
+        negated = False
+        if t.is_word("not") and (self.peek().is_word("like", "in")):
+            self.advance()
+            negated = True
+            t = self.tok
+        if t.is_word("like") or (t.kind == OP and t.value == "=~" and not negated):
+            self.advance()
+            p = self.tok
+            if p.kind not in (STRING, REGEX):
+                raise self.error(
+                    f"unexpected {self.describe(p)}", expected='a "string" or /regex/ after like'
+                )
+            self.advance()
+            pat = A.Literal(p.start, p.end, "str" if p.kind == STRING else "regex", p.value)
+            return A.Match(left.start, p.end, left, pat, negated)
+        if t.is_word("in"):
+            self.advance()
+            close = {"[": "]", "(": ")"}
+            if not self.is_op("[", "("):
+                raise self.error(
+                    f"unexpected {self.describe(self.tok)}", expected='a list like ["a", "b"]'
+                )
+            opener = self.advance().value
+            items: list[A.Node] = []
+            if not self.is_op(close[opener]):
+                while True:
+                    items.append(self.additive())
+                    if not self.is_op(","):
+                        break
+                    self.advance()
+            end = self.expect_op(close[opener]).end
+            return A.In(left.start, end, left, tuple(items), negated)
+        return left
+
+    def additive(self) -> A.Node:
+        left = self.multiplicative()
+        while self.is_op("+", "-"):
+            op = self.advance().value
+            right = self.multiplicative()
+            left = A.Binary(left.start, right.end, op, left, right)
+        return left
+
+    def multiplicative(self) -> A.Node:
+        left = self.unary()
+        while self.is_op("*", "/", "%"):
+            op = self.advance().value
+            right = self.unary()
+            left = A.Binary(left.start, right.end, op, left, right)
+        return left
+
+    def unary(self) -> A.Node:
+        if self.is_op("-", "+"):
+            t = self.advance()
+            operand = self.unary()
+            if t.value == "+":
+                return operand
+            if isinstance(operand, A.Literal) and operand.kind == "num":
+                return A.Literal(t.start, operand.end, "num", "-" + operand.value, -operand.number)
+            return A.Unary(t.start, operand.end, "-", operand)
+        return self.power()
+
+    def power(self) -> A.Node:
+        base = self.primary()
+        if self.is_op("^"):
+            self.advance()
+            exp = self.unary()
+            return A.Binary(base.start, exp.end, "^", base, exp)
+        return base
+
+    def primary(self) -> A.Node:
+        t = self.tok
+        if t.kind == NUMBER:
+            self.advance()
+            return A.Literal(t.start, t.end, "num", t.value, t.number)
+        if t.kind == STRING:
+            self.advance()
+            return A.Literal(t.start, t.end, "str", t.value)
+        if t.kind == DURATION:
+            self.advance()
+            return _duration_literal(t)
+        if t.kind == REGEX:
+            raise self.error(
+                "a /regex/ is only allowed after like, =~ or in parse", expected="a value"
+            )
+        if self.is_op("("):
+            self.advance()
+            if self.is_op(")"):
+                raise self.error("empty parentheses", expected="an expression")
+            e = self.expr()
+            self.expect_op(")")
+            return e
+        if self.is_op("["):
+            start = self.advance().start
+            items: list[A.Node] = []
+            if not self.is_op("]"):
+                while True:
+                    items.append(self.expr())
+                    if not self.is_op(","):
+                        break
+                    self.advance()
+            end = self.expect_op("]").end
+            return A.ListExpr(start, end, tuple(items))
+        if t.kind == IDENT:
+            if self.peek().kind == OP and self.peek().value == "(" and not t.quoted:
+                return self.call()
+            low = t.value.lower()
+            if not t.quoted and low in ("true", "false"):
+                self.advance()
+                return A.Literal(t.start, t.end, "bool", low)
+            if not t.quoted and low in _RESERVED:
+                raise self.error(f"unexpected keyword {t.value!r}", expected="a field or value")
+            self.advance()
+            return A.Field(t.start, t.end, t.parts)
+        raise self.error(f"unexpected {self.describe(t)}", expected="a field, value or function")
+
+    def call(self) -> A.Node:
+        t = self.advance()
+        spec = lookup(t.value)
+        if spec is None:
+            raise self.error(
+                f"unknown function {t.value!r}",
+                t,
+                suggestion=closest(t.value, [s.name for s in FUNCTIONS.values()]),
+                expected="a function name",
+            )
+        self.advance()  # (
+        args: list[A.Node] = []
+        star = False
+        if self.is_op("*") and self.peek().kind == OP and self.peek().value == ")":
+            if spec.name != "count":
+                raise self.error(f"{spec.name}(*) is not allowed", expected="a field")
+            self.advance()
+            star = True
+        elif not self.is_op(")"):
+            while True:
+                if self.at_command_end():
+                    raise self.error(f"unexpected {self.describe(self.tok)}", expected="')'")
+                args.append(self.expr())
+                if not self.is_op(","):
+                    break
+                self.advance()
+        end = self.expect_op(")").end
+        n = len(args) + star
+        if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            want = (
+                f"{spec.min_args}"
+                if spec.min_args == spec.max_args
+                else f"{spec.min_args} or more"
+                if spec.max_args is None
+                else f"{spec.min_args} to {spec.max_args}"
+            )
+            raise self.error(
+                f"{spec.name}() takes {want} arguments, got {n}", t, expected=f"{want} arguments"
+            )
+        return A.Call(t.start, end, spec.name, tuple(args), star)
+
+
+def _duration_literal(t: Token) -> A.Literal:
+    num, unit = t.parts
+    ms = unit_ms(unit) or 0
+    if ms < 0:  # calendar units: months
+        return A.Literal(t.start, t.end, "duration", t.value, float(num), int(float(num) * ms))
+    return A.Literal(t.start, t.end, "duration", t.value, float(num), int(float(num) * ms))
+
+
+def _named_groups(pattern: str) -> list[str]:
+    import re
+
+    return re.findall(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>", pattern)
+
+
+def _group_count(pattern: str) -> int:
+    import re
+
+    # capturing groups: "(" not followed by "?" and not escaped
+    return len(re.findall(r"(?<!\\)\((?!\?)", pattern)) + len(_named_groups(pattern))

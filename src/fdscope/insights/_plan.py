@@ -1,0 +1,853 @@
+"""Stage 4: the plan. Resolves fields and types, and turns each command into a step.
+
+A step is one SELECT over the previous step (a CTE in the final SQL). Types
+follow CloudWatch's loose typing: a field read from a log is text, and text
+that looks like a number compares and computes as a number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from fdscope.insights import _ast as A
+from fdscope.insights._errors import QuerySyntaxError
+from fdscope.insights._functions import ANY, BOOL, JSON, NUM, STR, TS, lookup
+from fdscope.insights._sql import DuckDB, sql_ident, sql_number, sql_string
+
+NULLT = "null"
+_NUMERIC = (NUM, TS)
+_NUM_RE = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+
+# base columns of the ``events`` table
+_BASE = {
+    "@timestamp": ("ts", TS),
+    "@message": ("msg", STR),
+    "@logStream": ("stream", STR),
+    "@log": ("grp", STR),
+    "@ingestionTime": ("ingest", TS),
+}
+_REPORT = "starts_with(msg, 'REPORT RequestId: ')"
+
+
+def _report_num(pattern: str, scale: str = "") -> str:
+    return f"CASE WHEN {_REPORT} THEN TRY_CAST(regexp_extract(msg, {sql_string(pattern)}, 1) AS DOUBLE){scale} END"
+
+
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# discovered fields of Lambda logs (AWS "Supported logs and discovered fields"), computed
+# from @message only when a query names them
+DISCOVERED: dict[str, tuple[str, str]] = {
+    "@type": (
+        "CASE WHEN starts_with(msg, 'REPORT RequestId: ') THEN 'REPORT' "
+        "WHEN starts_with(msg, 'START RequestId: ') THEN 'START' "
+        "WHEN starts_with(msg, 'END RequestId: ') THEN 'END' END",
+        STR,
+    ),
+    "@requestId": (
+        "CASE WHEN regexp_matches(msg, '^(START|END|REPORT) RequestId: ') "
+        "THEN nullif(regexp_extract(msg, '^[A-Z]+ RequestId: ([^\\s]+)', 1), '') "
+        "WHEN starts_with(msg, '[') THEN nullif(regexp_extract(msg, '^\\[[A-Z]+\\]\\t[^\\t]*\\t([^\\t]+)\\t', 1), '') "
+        "WHEN starts_with(msg, '{') AND json_valid(msg) THEN json_extract_string(msg, '$.requestId') "
+        f"ELSE nullif(regexp_extract(msg, '^\\S+ ({_UUID}) Task timed out', 1), '') END",
+        STR,
+    ),
+    "@duration": (_report_num("\\tDuration: ([0-9.]+) ms"), NUM),
+    "@billedDuration": (_report_num("Billed Duration: ([0-9.]+) ms"), NUM),
+    "@memorySize": (_report_num("Memory Size: ([0-9]+) MB", " * 1000000"), NUM),
+    "@maxMemoryUsed": (_report_num("Max Memory Used: ([0-9]+) MB", " * 1000000"), NUM),
+    "@initDuration": (_report_num("Init Duration: ([0-9.]+) ms"), NUM),
+    "@xrayTraceId": (
+        f"CASE WHEN {_REPORT} THEN nullif(regexp_extract(msg, 'XRAY TraceId: ([^\\s]+)', 1), '') END",
+        STR,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    id: str  # SQL column of the relation
+    type: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of the plan: ``kind``, a one-line ``detail`` and its SELECT (``{prev}`` = input)."""
+
+    kind: str
+    detail: str
+    sql: str
+    pattern_source: str | None = None  # for kind "pattern": the column clustered
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps, the output columns (names, types) and the final SELECT."""
+
+    query: A.Query
+    steps: tuple[Step, ...]
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    output_sql: str
+    dialect: type[DuckDB] = DuckDB
+
+    def explain(self) -> str:
+        """A readable listing of the steps."""
+        lines = [f"{i}. {s.kind:<9} {s.detail}" for i, s in enumerate(self.steps)]
+        lines.append(f"{len(self.steps)}. output    {', '.join(self.columns)}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class V:
+    """A rendered expression: SQL text, type, and the Python value of a literal."""
+
+    sql: str
+    type: str
+    lit: object = None
+
+
+@dataclass
+class _Scope:
+    cols: dict[str, Column] = field(default_factory=dict)
+    raw: bool = True  # events (not stats output): discovered and JSON fields resolvable
+
+
+class Planner:
+    """Turns a parsed Query into a Plan. ``dialect`` supplies the SQL spellings."""
+
+    DEFAULT_LIMIT = 10_000  # CloudWatch returns at most this many rows when no limit is given
+    DEFAULT_SORT_DESC = False  # "sort f" without asc/desc
+
+    def __init__(
+        self,
+        query: A.Query,
+        dialect: type[DuckDB] = DuckDB,
+        *,
+        default_limit: int | None = DEFAULT_LIMIT,
+    ) -> None:
+        self.q = query
+        self.d = dialect
+        self.default_limit = default_limit
+        self.steps: list[Step] = []
+        self.scope = _Scope({name: Column(cid, t) for name, (cid, t) in _BASE.items()})
+        self.discovered: dict[str, str] = {}
+        self.need_json = False
+        self.counter = 0
+        self.display: list[str] = []
+        self.explicit_display: list[str] | None = None
+        self.created: list[str] = []  # fields made by parse/unnest, shown by default
+        self.order: list[str] = ["ts DESC NULLS LAST", "seq DESC"]
+        self.default_order = True
+        self.stats_done = False
+        self.final_limit: int | None = None
+        self.pattern_done = False
+
+    # ---- entry ------------------------------------------------------------------------
+    def build(self) -> Plan:
+        cmds = self.q.commands
+        for i, cmd in enumerate(cmds):
+            if i and isinstance(cmds[i - 1], A.Dedup) and not isinstance(cmd, A.Limit | A.Dedup):
+                raise self.err("only limit can follow dedup", cmd)
+            self.final_limit = None
+            self.command(cmd)
+        return self.finish()
+
+    def err(self, msg: str, node: A.Node | None, **kw: str | None) -> QuerySyntaxError:
+        return QuerySyntaxError(msg, self.q.text, node.start if node else 0, **kw)  # type: ignore[arg-type]
+
+    def new_id(self, prefix: str = "c") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def add(self, kind: str, detail: str, sql: str, **kw: str | None) -> None:
+        self.steps.append(Step(kind, detail, sql, **kw))  # type: ignore[arg-type]
+
+    # ---- commands ---------------------------------------------------------------------
+    def command(self, cmd: A.Command) -> None:
+        if isinstance(cmd, A.Fields):
+            self.cmd_fields(cmd)
+        elif isinstance(cmd, A.Filter):
+            cond = self.truth(self.expr(cmd.condition))
+            self.add("filter", self.src(cmd.condition), f"SELECT * FROM {{prev}} WHERE {cond}")
+        elif isinstance(cmd, A.Stats):
+            self.cmd_stats(cmd)
+        elif isinstance(cmd, A.Sort):
+            self.cmd_sort(cmd)
+        elif isinstance(cmd, A.Limit):
+            self.add(
+                "limit",
+                f"{cmd.count} rows",
+                f"SELECT * FROM {{prev}} ORDER BY {', '.join(self.order)} LIMIT {cmd.count}",
+            )
+            self.final_limit = cmd.count
+        elif isinstance(cmd, A.Parse):
+            self.cmd_parse(cmd)
+        elif isinstance(cmd, A.Dedup):
+            self.cmd_dedup(cmd)
+        elif isinstance(cmd, A.Unnest):
+            self.cmd_unnest(cmd)
+        elif isinstance(cmd, A.Unmask):
+            if cmd.source is not None:
+                self.expr(cmd.source)  # resolves (and checks) the field; nothing is masked locally
+        elif isinstance(cmd, A.Pattern):
+            self.cmd_pattern(cmd)
+        elif isinstance(cmd, A.CloudOnly):
+            raise self.err(
+                f"the {cmd.keyword} command runs only in CloudWatch Logs Insights "
+                "(use --log-group); it has no meaning over local files",
+                cmd,
+            )
+        else:  # pragma: no cover - the parser makes no other commands
+            raise self.err(f"unsupported command {cmd.keyword}", cmd)
+
+    def cmd_fields(self, cmd: A.Fields) -> None:
+        names: list[str] = []
+        adds: list[tuple[str, V]] = []
+        for item in cmd.items:
+            v = self.expr(item.expr)
+            name = item.name
+            if not (isinstance(item.expr, A.Field) and item.alias is None):
+                adds.append((name, v))
+            names.append(name)
+        self.project(adds, "fields")
+        if cmd.display:
+            self.explicit_display = names
+        else:
+            for n in names:
+                if n not in self.display:
+                    self.display.append(n)
+
+    def project(self, adds: list[tuple[str, V]], kind: str, detail: str | None = None) -> None:
+        if not adds:
+            return
+        parts = []
+        for name, v in adds:
+            cid = self.new_id()
+            parts.append(f"{v.sql} AS {cid}")
+            self.scope.cols[name] = Column(cid, v.type)
+        self.add(
+            kind,
+            detail or ", ".join(n for n, _ in adds),
+            f"SELECT *, {', '.join(parts)} FROM {{prev}}",
+        )
+
+    def cmd_parse(self, cmd: A.Parse) -> None:
+        src = self.text(self.expr(cmd.source))
+        pat = cmd.pattern
+        if pat.kind == "str":
+            regex, names = _glob_regex(pat.value), list(cmd.names)
+            groups = list(range(1, len(names) + 1))
+        else:
+            regex = _re2(pat.value)
+            named = re.findall(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>", regex)
+            try:
+                compiled = re.compile(regex)
+            except re.error as exc:
+                raise self.err(f"invalid regular expression: {exc}", pat) from None
+            if cmd.names:
+                names = list(cmd.names)
+                groups = list(range(1, len(names) + 1))
+            else:
+                names = named
+                groups = [compiled.groupindex[n] for n in named]
+        total = re.compile(regex).groups
+        labels = ["m"] + [f"g{g}" for g in range(1, total + 1)]
+        hid = self.new_id("p")
+        extract = self.d.REGEX_EXTRACT.format(
+            src, sql_string("(" + regex + ")"), "[" + ", ".join(sql_string(x) for x in labels) + "]"
+        )
+        parts = []
+        for name, g in zip(names, groups):
+            cid = self.new_id()
+            parts.append(
+                f"CASE WHEN struct_extract({hid}, 'm') <> '' THEN struct_extract({hid}, 'g{g}') END AS {cid}"
+            )
+            self.scope.cols[name] = Column(cid, STR)
+            if name not in self.created:
+                self.created.append(name)
+        self.add(
+            "parse",
+            f"{self.src(cmd.source)} {pat.value!r} -> {', '.join(names)}",
+            f"SELECT *, {extract} AS {hid} FROM {{prev}}",
+        )
+        self.add("project", ", ".join(names), f"SELECT *, {', '.join(parts)} FROM {{prev}}")
+
+    def cmd_stats(self, cmd: A.Stats) -> None:
+        raw = self.scope
+        post: dict[str, V] = {}
+        group_sql: list[str] = []
+        out_cols: dict[str, Column] = {}
+        names: list[str] = []
+        offset_ms = cmd.offset.ms if cmd.offset else 0
+        if cmd.offset and cmd.offset.ms <= 0:
+            raise self.err("offset must be a fixed period (ms to weeks)", cmd.offset)
+        for item in cmd.by:
+            self._offset = offset_ms
+            try:
+                v = self.expr(item.expr)
+            finally:
+                self._offset = 0
+            gid = self.new_id("g")
+            group_sql.append(f"{v.sql} AS {gid}")
+            post[item.name] = V(gid, v.type)
+            out_cols[item.name] = Column(gid, v.type)
+            names.append(item.name)
+        if cmd.offset and not any(
+            isinstance(i.expr, A.Call) and i.expr.name == "bin" for i in cmd.by
+        ):
+            raise self.err("offset needs a 'by bin(period)' clause", cmd.offset)
+        aggs: list[str] = []
+        item_sql: list[str] = []
+        for item in cmd.items:
+            v = self.expr(item.expr, aggs=aggs, post=post)
+            if not aggs and not _has_agg(item.expr):
+                raise self.err(
+                    "each stats item needs an aggregation such as count(*) or avg(field)", item.expr
+                )
+            cid = self.new_id()
+            item_sql.append(f"{v.sql} AS {cid}")
+            post[item.name] = V(f"({v.sql})", v.type)
+            out_cols[item.name] = Column(cid, v.type)
+            names.append(item.name)
+        group_by = (
+            f" GROUP BY {', '.join(str(i + 1) for i in range(len(group_sql)))}" if group_sql else ""
+        )
+        select = ", ".join(group_sql + aggs) or "count(*) AS _none"
+        detail = ", ".join(i.text for i in cmd.items) + (
+            " by " + ", ".join(i.text for i in cmd.by) if cmd.by else ""
+        )
+        self.add("aggregate", detail, f"SELECT {select} FROM {{prev}}{group_by}")
+        keep = [c.split(" AS ")[-1] for c in group_sql]
+        self.add("project", ", ".join(names), f"SELECT {', '.join(keep + item_sql)} FROM {{prev}}")
+        self.scope = _Scope(out_cols, raw=False)
+        self.display = names
+        self.explicit_display = None
+        self.created = []
+        del raw
+        self.order = [f"{out_cols[n].id} ASC NULLS LAST" for n in names[: len(cmd.by)]]
+        self.default_order = True
+        self.stats_done = True
+
+    def cmd_sort(self, cmd: A.Sort) -> None:
+        terms: list[str] = []
+        for key in cmd.keys:
+            v = self.expr(key.expr)
+            terms += self.sort_terms(v, key.descending)
+        if "seq" in self._ids():
+            terms.append("seq ASC")
+        self.order = terms
+        self.default_order = False
+        self.add(
+            "sort",
+            ", ".join(k.text + (" desc" if k.descending else " asc") for k in cmd.keys),
+            "SELECT * FROM {prev}",
+        )
+
+    def sort_terms(self, v: V, desc: bool) -> list[str]:
+        d = "DESC" if desc else "ASC"
+        if v.type in (NUM, TS, BOOL):
+            return [f"{v.sql} {d} NULLS LAST"]
+        t = self.text(v)
+        n = self.d.TO_NUMBER.format(t)
+        return [
+            f"({t} IS NULL) ASC",
+            f"({n} IS NULL) {d}",
+            f"{n} {d}",
+            f"{self.d.NATURAL_KEY.format(t)} {d}",
+        ]
+
+    def _ids(self) -> set[str]:
+        ids = {c.id for c in self.scope.cols.values()}
+        if self.scope.raw:
+            ids |= {"seq", "ts"}
+        return ids
+
+    def cmd_dedup(self, cmd: A.Dedup) -> None:
+        keys = [self.expr(f).sql for f in cmd.fields]
+        nulls = " OR ".join(f"{k} IS NULL" for k in keys)
+        self.add(
+            "dedup",
+            ", ".join(f.name for f in cmd.fields),
+            f"SELECT * FROM {{prev}} QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
+            f"ORDER BY {', '.join(self.order)}) = 1 OR {nulls}",
+        )
+
+    def cmd_unnest(self, cmd: A.Unnest) -> None:
+        v = self.expr(cmd.source)
+        src = v.sql if v.type == JSON else self.d.JSON_PARSE.format(self.text(v))
+        cid = self.new_id()
+        self.add(
+            "unnest",
+            f"{self.src(cmd.source)} into {cmd.alias}",
+            f"SELECT *, {self.d.UNNEST_JSON.format(src)} AS {cid} FROM {{prev}}",
+        )
+        self.scope.cols[cmd.alias] = Column(cid, JSON)
+        if cmd.alias not in self.created:
+            self.created.append(cmd.alias)
+
+    def cmd_pattern(self, cmd: A.Pattern) -> None:
+        v = self.expr(cmd.source)
+        cid = self.new_id()
+        self.add(
+            "project", self.src(cmd.source), f"SELECT *, {self.text(v)} AS {cid} FROM {{prev}}"
+        )
+        self.add(
+            "pattern",
+            f"cluster {self.src(cmd.source)}",
+            "SELECT * FROM {pattern}",
+            pattern_source=cid,
+        )
+        cols = {
+            "@pattern": Column("pattern", STR),
+            "@ratio": Column("ratio", NUM),
+            "@sampleCount": Column("sample_count", NUM),
+            "@severityLabel": Column("severity", STR),
+            "@tokens": Column("tokens", STR),
+            "@logSamples": Column("samples", STR),
+        }
+        self.scope = _Scope(cols, raw=False)
+        self.display = list(cols)
+        self.explicit_display = None
+        self.created = []
+        self.order = ["sample_count DESC", "pattern ASC"]
+        self.stats_done = True
+
+    # ---- output -----------------------------------------------------------------------
+    def finish(self) -> Plan:
+        if self.explicit_display is not None:
+            names = self.explicit_display
+        elif self.stats_done:
+            names = self.display
+        else:
+            names = self.display or ["@timestamp", "@message"] + [
+                n for n in self.created if n not in ("@timestamp", "@message")
+            ]
+        cols: list[str] = []
+        types: list[str] = []
+        for name in names:
+            v = self.field(A.Field(0, 0, tuple(name.split("."))), name=name)
+            if v.type == TS:
+                cols.append(f"{self.d.TS_TEXT.format(v.sql)}")
+            elif v.type == JSON:
+                cols.append(self.d.JSON_TEXT.format(v.sql))
+            else:
+                cols.append(v.sql)
+            types.append(v.type)
+        limit = self.final_limit if self.final_limit is not None else self.default_limit
+        out = f"SELECT {', '.join(f'{c} AS {sql_ident(n)}' for c, n in zip(cols, names))} FROM {{prev}}"
+        out += f" ORDER BY {', '.join(self.order)}" if self.order else ""
+        if limit is not None:
+            out += f" LIMIT {int(limit)}"
+        steps = [self.scan_step()] + self.steps
+        return Plan(self.q, tuple(steps), tuple(names), tuple(types), out, self.d)
+
+    def scan_step(self) -> Step:
+        cols = ["ts", "msg", "stream", "grp", "ingest", "seq"]
+        for name, cid in self.discovered.items():
+            cols.append(f"{DISCOVERED[name][0]} AS {cid}")
+        if self.need_json:
+            cols.append(f"{self.d.JSON_FRAGMENT.format('msg')} AS j")
+        detail = "events" + (" + " + ", ".join(self.discovered) if self.discovered else "")
+        detail += " + JSON fields" if self.need_json else ""
+        return Step("scan", detail, f"SELECT {', '.join(cols)} FROM {{prev}}")
+
+    # ---- expressions ------------------------------------------------------------------
+    _offset = 0
+
+    def src(self, node: A.Node) -> str:
+        return " ".join(self.q.text[node.start : node.end].split())
+
+    def field(self, f: A.Field, *, name: str | None = None, post: dict[str, V] | None = None) -> V:
+        name = name or f.name
+        if post is not None:
+            if name in post:
+                return post[name]
+            raise self.err(
+                f"field {name!r} must be inside an aggregation (count, sum, avg, ...) or named after 'by'",
+                f,
+            )
+        col = self.scope.cols.get(name)
+        if col is not None:
+            return V(col.id, col.type)
+        if self.scope.raw and name in DISCOVERED:
+            cid = self.discovered.setdefault(name, f"d{len(self.discovered) + 1}")
+            self.scope.cols[name] = Column(cid, DISCOVERED[name][1])
+            return V(cid, DISCOVERED[name][1])
+        parts = f.parts if f.parts else tuple(name.split("."))
+        for k in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:k])
+            hc = self.scope.cols.get(head)
+            if hc is not None and hc.type == JSON:
+                return V(self.d.JSON_GET.format(hc.id, sql_string(_json_path(parts[k:]))), STR)
+        if self.scope.raw:
+            self.need_json = True
+            return V(self.d.JSON_GET.format("j", sql_string(_json_path(parts))), STR)
+        raise self.err(
+            f"field {name!r} does not exist after stats or pattern", f if f.end else None
+        )
+
+    def expr(
+        self, node: A.Node, *, aggs: list[str] | None = None, post: dict[str, V] | None = None
+    ) -> V:
+        e = self.expr
+        if isinstance(node, A.Field):
+            return self.field(node, post=post)
+        if isinstance(node, A.Literal):
+            if node.kind == "num":
+                return V(sql_number(node.number), NUM, node.number)
+            if node.kind == "str":
+                return V(sql_string(node.value), STR, node.value)
+            if node.kind == "bool":
+                return V(node.value.upper(), BOOL, node.value == "true")
+            if node.kind == "duration":
+                raise self.err(
+                    "a time period is only allowed in bin, datefloor, dateceil and offset", node
+                )
+            raise self.err("a /regex/ is only allowed after like or =~", node)
+        if isinstance(node, A.ListExpr):
+            raise self.err("a list is only allowed after 'in'", node)
+        if isinstance(node, A.Unary):
+            v = e(node.operand, aggs=aggs, post=post)
+            if node.op == "not":
+                return V(f"(NOT {self.truth(v)})", BOOL)
+            return V(f"(- {self.num(v)})", NUM)
+        if isinstance(node, A.Binary):
+            a = e(node.left, aggs=aggs, post=post)
+            b = e(node.right, aggs=aggs, post=post)
+            if node.op in ("and", "or"):
+                return V(f"({self.truth(a)} {node.op.upper()} {self.truth(b)})", BOOL)
+            if node.op in ("=", "!=", "<", "<=", ">", ">="):
+                return V(self.compare(node.op, a, b), BOOL)
+            return self.arith(node.op, a, b)
+        if isinstance(node, A.Match):
+            v = e(node.operand, aggs=aggs, post=post)
+            t = self.text(v)
+            if node.pattern.kind == "regex":
+                rx = _re2(node.pattern.value)
+                _check_regex(self, rx, node.pattern)
+                sql = self.d.REGEX_SEARCH.format(t, sql_string(rx))
+            else:
+                sql = self.d.CONTAINS.format(t, sql_string(node.pattern.value))
+            return V(f"(NOT {sql})" if node.negated else sql, BOOL)
+        if isinstance(node, A.In):
+            v = e(node.operand, aggs=aggs, post=post)
+            items = [e(i, aggs=aggs, post=post) for i in node.items]
+            if not items:
+                sql = "FALSE"
+            elif v.type in (STR, ANY) and all(
+                isinstance(i.lit, str) and not _NUM_RE.match(i.lit) for i in items
+            ):
+                sql = f"({v.sql} IN ({', '.join(i.sql for i in items)}))"
+            else:
+                sql = "(" + " OR ".join(self.compare("=", v, i) for i in items) + ")"
+            return V(f"(NOT {sql})" if node.negated else sql, BOOL)
+        if isinstance(node, A.Call):
+            return self.call(node, aggs=aggs, post=post)
+        raise self.err("unsupported expression", node)  # pragma: no cover
+
+    # conversions
+    def num(self, v: V) -> str:
+        if v.type in _NUMERIC:
+            return v.sql
+        if v.type == BOOL:
+            return f"CAST({v.sql} AS INTEGER)"
+        if isinstance(v.lit, str):
+            return sql_number(float(v.lit)) if _NUM_RE.match(v.lit) else "NULL"
+        if v.type == JSON:
+            return self.d.TO_NUMBER.format(self.d.JSON_TEXT.format(v.sql))
+        return self.d.TO_NUMBER.format(v.sql)
+
+    def text(self, v: V) -> str:
+        if v.type in (STR, ANY, NULLT):
+            return v.sql
+        if v.type == NUM:
+            return self.d.NUM_TEXT.format(v.sql)
+        if v.type == TS:
+            return self.d.TS_TEXT.format(v.sql)
+        if v.type == BOOL:
+            return self.d.BOOL_TEXT.format(v.sql)
+        if v.type == JSON:
+            return f"json_extract_string({v.sql}, '$')"
+        return v.sql
+
+    def truth(self, v: V) -> str:
+        if v.type == BOOL:
+            return v.sql
+        if v.type in _NUMERIC:
+            return f"({v.sql} <> 0)"
+        t = self.text(v)
+        return f"({t} IS NOT NULL AND {t} <> '' AND lower({t}) <> 'false')"
+
+    def compare(self, op: str, a: V, b: V) -> str:
+        sop = "<>" if op == "!=" else op
+        if a.type == BOOL or b.type == BOOL:
+            if a.type == b.type:
+                return f"({a.sql} {sop} {b.sql})"
+            return f"({self.text(a)} {sop} {self.text(b)})"
+        if a.type in _NUMERIC or b.type in _NUMERIC:
+            other = b if a.type in _NUMERIC else a
+            if isinstance(other.lit, str) and not _NUM_RE.match(other.lit):
+                return f"({self.text(a)} {sop} {self.text(b)})"
+            return f"({self.num(a)} {sop} {self.num(b)})"
+        ta, tb = self.text(a), self.text(b)
+        if isinstance(a.lit, str) or isinstance(b.lit, str):
+            lit, fld = (a, tb) if isinstance(a.lit, str) else (b, ta)
+            assert isinstance(lit.lit, str)
+            flip = lit is a
+            if _NUM_RE.match(lit.lit):
+                n = self.d.TO_NUMBER.format(fld)
+                num_cmp = (
+                    f"{sql_number(float(lit.lit))} {sop} {n}"
+                    if flip
+                    else f"{n} {sop} {sql_number(float(lit.lit))}"
+                )
+                str_cmp = f"{lit.sql} {sop} {fld}" if flip else f"{fld} {sop} {lit.sql}"
+                return f"(CASE WHEN {n} IS NOT NULL THEN {num_cmp} ELSE {str_cmp} END)"
+            return f"({ta} {sop} {tb})"
+        na, nb = self.d.TO_NUMBER.format(ta), self.d.TO_NUMBER.format(tb)
+        return f"(CASE WHEN {na} IS NOT NULL AND {nb} IS NOT NULL THEN {na} {sop} {nb} ELSE {ta} {sop} {tb} END)"
+
+    def arith(self, op: str, a: V, b: V) -> V:
+        x, y = self.num(a), self.num(b)
+        if op == "/":
+            sql = self.d.DIVIDE.format(x, y)
+        elif op == "%":
+            sql = self.d.MODULO.format(x, y)
+        elif op == "^":
+            sql = self.d.POWER.format(x, y)
+        else:
+            sql = f"({x} {op} {y})"
+        t = TS if op in "+-" and (a.type == TS) != (b.type == TS) else NUM
+        return V(sql, t)
+
+    def period(self, node: A.Node, fn: str) -> A.Literal:
+        if not (isinstance(node, A.Literal) and node.kind == "duration"):
+            raise self.err(f"{fn}() needs a time period like 5m or 1h", node)
+        if node.ms < 0 and node.number != 1:
+            raise self.err("calendar periods (mo, q, y) can only be 1", node)
+        if node.ms == 0:
+            raise self.err("the period must be longer than zero", node)
+        return node
+
+    def floor_to(self, ts_sql: str, p: A.Literal, ceil: bool = False) -> str:
+        if p.ms < 0:
+            unit = self.d.CALENDAR_UNIT[int(p.ms)]
+            floor = self.d.CALENDAR_FLOOR.format(ts_sql, sql_string(unit))
+            if ceil:
+                return f"(CASE WHEN {floor} = {ts_sql} THEN {ts_sql} ELSE epoch_ms(date_trunc({sql_string(unit)}, make_timestamp({ts_sql} * 1000) + INTERVAL 1 {unit})) END)"
+            return floor
+        tmpl = self.d.CEIL_TO if ceil else self.d.FLOOR_TO
+        return tmpl.format(f"CAST({ts_sql} AS BIGINT)", int(p.ms))
+
+    def call(self, node: A.Call, *, aggs: list[str] | None, post: dict[str, V] | None) -> V:
+        spec = lookup(node.name)
+        assert spec is not None
+        name = spec.name.lower()
+        if spec.aggregate:
+            if aggs is None:
+                raise self.err(f"{spec.name}() is an aggregation: use it in stats", node)
+            return self.aggregate(node, name, aggs)
+        if name == "bin":
+            p = self.period(node.args[0], "bin")
+            ts = self.field(A.Field(node.start, node.start, ("@timestamp",)))
+            if ts.type != TS:
+                raise self.err("bin() needs @timestamp, which does not exist after stats", node)
+            base = f"({ts.sql} + {self._offset})" if self._offset else ts.sql
+            return V(self.floor_to(base, p), TS)
+        args = [self.expr(a, aggs=aggs, post=post) for a in node.args]
+        d = self.d
+        if name in ("datefloor", "dateceil"):
+            p = self.period(node.args[1], name)
+            return V(self.floor_to(self.num(args[0]), p, ceil=name == "dateceil"), TS)
+        if name in ("abs", "ceil", "floor", "log", "sqrt", "greatest", "least"):
+            return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.num(a) for a in args)})", NUM)
+        if name in ("toupper", "tolower", "strlen", "ltrim", "rtrim", "trim", "replace"):
+            t = NUM if name == "strlen" else STR
+            return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.text(a) for a in args)})", t)
+        if name == "concat":
+            return V(f"concat({', '.join(self.text(a) for a in args)})", STR)
+        if name == "isempty":
+            return V(f"({args[0].sql} IS NULL OR {self.text(args[0])} = '')", BOOL)
+        if name == "isblank":
+            return V(f"({args[0].sql} IS NULL OR trim({self.text(args[0])}) = '')", BOOL)
+        if name == "substr":
+            start = f"{d.TO_INT.format(self.num(args[1]))} + 1"
+            if len(args) == 3:
+                return V(
+                    f"substr({self.text(args[0])}, {start}, {d.TO_INT.format(self.num(args[2]))})",
+                    STR,
+                )
+            return V(f"substr({self.text(args[0])}, {start})", STR)
+        if name == "strcontains":
+            return V(
+                f"CAST(coalesce({d.CONTAINS.format(self.text(args[0]), self.text(args[1]))}, FALSE) AS INTEGER)",
+                NUM,
+            )
+        if name == "frommillis":
+            return V(d.TO_INT.format(self.num(args[0])), TS)
+        if name == "tomillis":
+            return V(self.num(args[0]), NUM)
+        if name == "now":
+            return V(d.NOW_SECONDS, NUM)
+        if name == "ispresent":
+            return V(f"({args[0].sql} IS NOT NULL)", BOOL)
+        if name == "coalesce":
+            return self.unify("coalesce", args)
+        if name == "if":
+            c = self.truth(args[0])
+            rest = self.unify_list(args[1:])
+            other = rest[1].sql if len(rest) > 1 else "NULL"
+            return V(f"(CASE WHEN {c} THEN {rest[0].sql} ELSE {other} END)", rest[0].type)
+        if name == "case":
+            pairs = args[: len(args) - len(args) % 2]
+            default = args[-1] if len(args) % 2 else None
+            vals = self.unify_list(
+                [pairs[i + 1] for i in range(0, len(pairs), 2)] + ([default] if default else [])
+            )
+            whens = " ".join(
+                f"WHEN {self.truth(pairs[i])} THEN {vals[i // 2].sql}"
+                for i in range(0, len(pairs), 2)
+            )
+            dflt = f" ELSE {vals[-1].sql}" if default else ""
+            return V(f"(CASE {whens}{dflt} END)", vals[0].type)
+        if name == "jsonparse":
+            if args[0].type == JSON:
+                return args[0]
+            return V(d.JSON_PARSE.format(self.text(args[0])), JSON)
+        if name == "jsonstringify":
+            a = args[0]
+            return V(
+                d.JSON_TEXT.format(a.sql)
+                if a.type == JSON
+                else f"CAST(to_json({a.sql}) AS VARCHAR)",
+                STR,
+            )
+        if name.startswith("isvalidip"):
+            version = {"isvalidip": 0, "isvalidipv4": 4, "isvalidipv6": 6}[name]
+            return V(d.IP_VALID.format(self.text(args[0]), version), BOOL)
+        if name.endswith("insubnet"):
+            version = {"isipinsubnet": 0, "isipv4insubnet": 4, "isipv6insubnet": 6}[name]
+            return V(d.IP_IN_SUBNET.format(self.text(args[0]), self.text(args[1]), version), BOOL)
+        raise self.err(f"{spec.name}() is not supported locally", node)  # pragma: no cover
+
+    def unify_list(self, vals: list[V]) -> list[V]:
+        types = {v.type for v in vals if v.type != NULLT and v.sql != "NULL"}
+        if len(types) <= 1:
+            return vals
+        if types <= {NUM, TS}:
+            return [V(self.num(v), NUM) for v in vals]
+        return [V(self.text(v), STR) for v in vals]
+
+    def unify(self, fn: str, vals: list[V]) -> V:
+        u = self.unify_list(vals)
+        return V(f"{fn}({', '.join(v.sql for v in u)})", u[0].type)
+
+    def aggregate(self, node: A.Call, name: str, aggs: list[str]) -> V:
+        d = self.d
+        for a in node.args:
+            if _has_agg(a):
+                raise self.err("aggregations cannot be nested", a)
+        args = [self.expr(a) for a in node.args]
+        if name == "count":
+            sql, t = ("count(*)" if node.star or not args else f"count({args[0].sql})"), NUM
+        elif name == "count_distinct":
+            sql, t = f"count(DISTINCT {args[0].sql})", NUM
+        elif name in ("sum", "avg"):
+            sql, t = f"{name}({self.num(args[0])})", NUM
+        elif name == "stddev":
+            sql, t = d.STDDEV.format(self.num(args[0])), NUM
+        elif name in ("min", "max"):
+            a = args[0]
+            t = a.type if a.type in _NUMERIC else NUM
+            sql = f"{name}({self.num(a)})"
+        elif name in ("pct", "percentile"):
+            p = node.args[1]
+            if not (isinstance(p, A.Literal) and p.kind == "num" and 0 <= p.number <= 100):
+                raise self.err(f"{node.name}() needs a percentile between 0 and 100", p)
+            a = args[0]
+            t = a.type if a.type in _NUMERIC else NUM
+            sql = d.PERCENTILE.format(self.num(a), sql_number(p.number / 100))
+        elif name in ("earliest", "latest"):
+            ts = self.scope.cols.get("@timestamp")
+            if ts is None or not self.scope.raw:
+                raise self.err(
+                    f"{node.name}() needs @timestamp, which does not exist after stats", node
+                )
+            tmpl = d.ARG_MIN if name == "earliest" else d.ARG_MAX
+            sql, t = tmpl.format(args[0].sql, ts.id), args[0].type
+        else:  # sortsfirst / sortslast
+            a = args[0]
+            tmpl = d.ARG_MIN if name == "sortsfirst" else d.ARG_MAX
+            if a.type in _NUMERIC:
+                sql, t = f"{'min' if name == 'sortsfirst' else 'max'}({a.sql})", a.type
+            else:
+                sql, t = tmpl.format(self.text(a), d.NATURAL_KEY.format(self.text(a))), STR
+        aid = f"a{len(aggs) + 1}_{self.new_id('')}"
+        aggs.append(f"{sql} AS {aid}")
+        return V(aid, t)
+
+
+def _has_agg(node: A.Node) -> bool:
+    if isinstance(node, A.Call):
+        spec = lookup(node.name)
+        if spec is not None and spec.aggregate:
+            return True
+        return any(_has_agg(a) for a in node.args)
+    if isinstance(node, A.Binary):
+        return _has_agg(node.left) or _has_agg(node.right)
+    if isinstance(node, A.Unary):
+        return _has_agg(node.operand)
+    if isinstance(node, A.Match):
+        return _has_agg(node.operand)
+    if isinstance(node, A.In):
+        return _has_agg(node.operand) or any(_has_agg(i) for i in node.items)
+    return False
+
+
+def _json_path(parts: tuple[str, ...]) -> str:
+    out = "$"
+    for p in parts:
+        if p.isdigit():
+            out += f"[{int(p)}]"
+        else:
+            out += '."' + p.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return out
+
+
+def _glob_regex(glob: str) -> str:
+    """A parse glob as a regex: literal text, each * a lazy group (the last one greedy at the end)."""
+    pieces = glob.split("*")
+    out = "^" if glob.startswith("*") else ""
+    for i, piece in enumerate(pieces):
+        out += _escape(piece)
+        if i < len(pieces) - 1:
+            last_star_at_end = i == len(pieces) - 2 and pieces[-1] == ""
+            out += "(.*)" if last_star_at_end else "(.*?)"
+    return out
+
+
+def _escape(text: str) -> str:
+    """Escape regex metacharacters only (RE2 rejects escapes of plain letters and spaces)."""
+    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\/" else ch for ch in text)
+
+
+def _re2(pattern: str) -> str:
+    """Named groups in the (?P<name>) spelling RE2 reads."""
+    return re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
+
+
+def _check_regex(planner: Planner, rx: str, node: A.Node) -> None:
+    try:
+        re.compile(rx)
+    except re.error as exc:
+        raise planner.err(f"invalid regular expression: {exc}", node) from None
+
+
+def plan(query: A.Query | str, *, default_limit: int | None = Planner.DEFAULT_LIMIT) -> Plan:
+    """Plan a parsed query (or query text); raises QuerySyntaxError for what cannot run."""
+    if isinstance(query, str):
+        from fdscope.insights._parser import parse
+
+        query = parse(query)
+    return Planner(query, default_limit=default_limit).build()
