@@ -185,6 +185,30 @@ def aggregate(
     return out
 
 
+def _files_of(src: Path) -> list[Path]:
+    if src.is_dir() and not (src / "events.jsonl").is_file():
+        return sorted(
+            f
+            for f in src.rglob("*")
+            if f.is_file() and not any(part.startswith(".") for part in f.relative_to(src).parts)
+        )
+    return [src]
+
+
+def _raw_emf_lines(path: Path, parse_stats: Any) -> list[Any]:
+    """Datapoints of a file of bare EMF records (one JSON document per line, as stdout holds)."""
+    import gzip
+
+    from fdscope.emf import parse_message
+
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    out: list[Any] = []
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            out += parse_message(line, parse_stats)
+    return out
+
+
 def load_datapoints(
     *sources: str | Path,
     start: int | None = None,
@@ -196,21 +220,32 @@ def load_datapoints(
     """EMF datapoints of log files, directories and run directories, within [start, end).
 
     Reads with :func:`fdscope.logs.read_events` and parses with
-    :func:`fdscope.emf.parse_events`; bad lines and records are counted in
-    ``read_stats``/``parse_stats``, never raised.  Raises LogReadError when a
-    source cannot be opened at all.
+    :func:`fdscope.emf.parse_events`; a file of bare EMF records (no log-event
+    framing, as the monitor prints them) is parsed line by line.  Bad lines and
+    records are counted in ``read_stats``/``parse_stats``, never raised.  Raises
+    LogReadError when a source cannot be opened at all.
     """
-    from fdscope.emf import parse_events
-    from fdscope.logs import read_events
+    from fdscope.emf import ParseStats, parse_events
+    from fdscope.logs import ReadStats, read_events
 
-    events = read_events(*sources, stats=read_stats)
+    pstats = parse_stats if parse_stats is not None else ParseStats()
     out = []
-    for dp in parse_events(events, parse_stats):
-        if (start is not None and dp.timestamp < start) or (
-            end is not None and dp.timestamp >= end
-        ):
-            continue
-        if not include_undeclared and not dp.declared:
-            continue
-        out.append(dp)
+    for src in sources:
+        for path in _files_of(Path(src)):
+            rstats = ReadStats()
+            found = list(parse_events(read_events(path, stats=rstats), pstats))
+            if not found and rstats.events == 0 and rstats.malformed.get("not-an-event"):
+                found = _raw_emf_lines(path, pstats)
+            if read_stats is not None:
+                read_stats.events += rstats.events
+                read_stats.files += rstats.files
+                read_stats.malformed.update(rstats.malformed)
+            for dp in found:
+                if (start is not None and dp.timestamp < start) or (
+                    end is not None and dp.timestamp >= end
+                ):
+                    continue
+                if not include_undeclared and not dp.declared:
+                    continue
+                out.append(dp)
     return out

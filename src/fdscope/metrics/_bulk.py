@@ -1,0 +1,147 @@
+"""The bulk path: statistics per period straight from EMF files through DuckDB.
+
+For files too large for the standard-library parser: each line a JSON object,
+either an EMF record (as the monitor prints it) or a log event whose
+``message`` holds one (``events.jsonl`` of a run, CloudWatch export lines);
+other lines are skipped.  Each record counts once (not once per dimension
+set); arrays are samples, ``{"Values", "Counts"}`` weighted samples.  Same
+statistics, same percentile definition as :func:`fdscope.metrics.aggregate`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from fdscope.errors import MetricsError
+from fdscope.metrics._series import Bucket, check_period
+from fdscope.metrics._stats import Statistic, compute, parse_statistic
+
+_SUFFIXES = {".jsonl", ".json", ".log", ".txt", ".gz", ".ndjson"}
+
+
+def _files(sources: Sequence[str | Path]) -> list[str]:
+    out = []
+    for src in sources:
+        p = Path(src)
+        if p.is_dir():
+            out += sorted(
+                str(f)
+                for f in p.rglob("*")
+                if f.is_file() and f.suffix in _SUFFIXES and not f.name.startswith(".")
+            )
+        elif p.is_file():
+            out.append(str(p))
+        else:
+            raise MetricsError(f"no such file or directory: {p}")
+    if not out:
+        raise MetricsError("no EMF files to read")
+    return out
+
+
+def bulk_aggregate(
+    sources: Sequence[str | Path],
+    metric: str,
+    period: int,
+    statistics: Sequence[str | Statistic],
+    *,
+    namespace: str | None = None,
+    dimensions: Mapping[str, str] | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    threads: int | None = None,
+) -> list[Bucket]:
+    """Statistics of ``metric`` per ``period`` s over EMF JSON-lines files, through DuckDB.
+
+    Returns Buckets like :func:`fdscope.metrics.aggregate`.  Raises MetricsError
+    when DuckDB is missing, a source does not exist, or DuckDB fails.
+    """
+    check_period(period)
+    stats = [parse_statistic(s) if isinstance(s, str) else s for s in statistics]
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - duckdb is in the query extra
+        raise MetricsError("the bulk path needs duckdb: pip install 'fdscope[query]'")
+    files = _files(sources)
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    where = ["j IS NOT NULL", "m IS NOT NULL"]
+    params: list[object] = [files, "$." + json.dumps(metric)]
+    if namespace is not None:
+        where.append(
+            "list_contains(json_extract_string(j, '$._aws.CloudWatchMetrics[*].Namespace'), ?)"
+        )
+        params.append(namespace)
+    for k, v in sorted((dimensions or {}).items()):
+        where.append("j->>? = ?")
+        params += ["$." + json.dumps(k), v]
+    if start is not None:
+        where.append(f"ts >= {int(start)}")
+    if end is not None:
+        where.append(f"ts < {int(end)}")
+    p_ms = period * 1000
+    simple = {"SampleCount", "Sum", "Average", "Minimum", "Maximum", "p"}
+    need_lists = any(s.kind not in simple for s in stats)
+    sel = ["sum(c) AS n", "sum(v * c) AS s", "min(v) AS lo", "max(v) AS hi", "max(c) AS cmax"]
+    pcts = sorted({s.p for s in stats if s.kind == "p" and s.p is not None})
+    for i, p in enumerate(pcts):
+        sel.append(f"quantile_disc(v, {float(p) / 100!r}) AS q{i}")
+    if pcts or need_lists:
+        sel += ["list(v) AS vs", "list(c) AS cs"]
+    sql = f"""
+        WITH raw AS (
+            SELECT CASE WHEN json_exists(json, '$._aws') THEN json
+                        ELSE TRY_CAST(json ->> '$.message' AS JSON) END AS j
+            FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true)
+        ),
+        recs AS (
+            SELECT TRY_CAST(j ->> '$._aws.Timestamp' AS BIGINT) AS ts, j -> ? AS m, j FROM raw
+        ),
+        picked AS (
+            SELECT ts, m, json_type(m) AS t FROM recs WHERE {" AND ".join(where)} AND ts IS NOT NULL
+        ),
+        unnested AS (
+            SELECT ts,
+                unnest(CASE WHEN t = 'ARRAY' THEN CAST(m AS DOUBLE[])
+                            WHEN t = 'OBJECT' THEN CAST(m -> 'Values' AS DOUBLE[])
+                            ELSE [CAST(m AS DOUBLE)] END) AS v,
+                unnest(CASE WHEN t = 'OBJECT' THEN CAST(m -> 'Counts' AS DOUBLE[])
+                            ELSE CAST([] AS DOUBLE[]) END) AS c0
+            FROM picked WHERE t IN ('ARRAY', 'OBJECT', 'DOUBLE', 'BIGINT', 'UBIGINT')
+        ),
+        samples AS (SELECT ts, v, coalesce(c0, 1.0) AS c FROM unnested)
+        SELECT ts - ts % {p_ms} AS bucket, {", ".join(sel)}
+        FROM samples WHERE c > 0 GROUP BY bucket ORDER BY bucket
+    """
+    try:
+        cur = con.execute(sql, params)
+        cols = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    except duckdb.Error as exc:
+        raise MetricsError(f"bulk read failed: {exc}")
+    out = []
+    for row in rows:
+        r = dict(zip(cols, row, strict=True))
+        unit_weights = r["cmax"] == 1.0
+        values: dict[str, float | None] = {}
+        for s in stats:
+            k = s.kind
+            if k == "SampleCount":
+                values[s.name] = r["n"]
+            elif k == "Sum":
+                values[s.name] = r["s"]
+            elif k == "Average":
+                values[s.name] = r["s"] / r["n"]
+            elif k == "Minimum":
+                values[s.name] = r["lo"]
+            elif k == "Maximum":
+                values[s.name] = r["hi"]
+            elif k == "p" and unit_weights:
+                values[s.name] = r[f"q{pcts.index(s.p)}"]
+            else:  # weighted percentiles and the trimmed family: exact, in Python
+                values[s.name] = compute(s, r["vs"], r["cs"])
+        out.append(Bucket(int(r["bucket"]), float(r["n"]), values))
+    con.close()
+    return out
