@@ -118,6 +118,8 @@ _TAIL = re.compile(
 _LAMBDA_STREAM = re.compile(r"\d{4}/\d\d/\d\d/\[[^\]]*\]\S+$")
 # the Runtime Interface Emulator's own lines: "28 Nov 2026 02:03:56,123 [INFO] (rapid) ..."
 _RIE = re.compile(r"(\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d),(\d{3}) \[")
+# what a JSON document starts with (a "[INFO]\t..." record line does not)
+_JSONISH = re.compile(r"\s*[\[{]\s*(?:[\"\[{\]}]|$)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PLATFORM = (
     "START RequestId: ",
@@ -318,14 +320,22 @@ class _LineParser:
         cur = self.cur
         if cur is not None:
             if cur.kind and cur.continues(line):
-                cur.parts.append(line)
-                return
+                glued = line.find('{"_aws"', 1) if cur.kind == _K_RECORD else -1
+                if glued == -1:
+                    cur.parts.append(line)
+                    return
+                # awslambdaric ends a record with a traceback without a newline, so the
+                # next write (an EMF record) is glued to the exception line: split it off
+                cur.parts.append(line[:glued])
+                line = line[glued:]
             self.cur = None
             yield from self._emit(cur)
         if not line.strip():
             return
-        if line[0] == "\x1b":
+        if line[0] == "\x1b":  # aws logs tail with colour on
             line = _ANSI.sub("", line)
+            if not line.strip():
+                return
         c = line[0]
         if c == "{" or (c == "[" and self.strict_json):
             try:
@@ -378,6 +388,8 @@ class _LineParser:
                 d, mon, y, h, mi, s, ms = m.groups()
                 ts = _timegm_ms(int(y), _MONTHS[mon], int(d), int(h), int(mi), int(s), int(ms))
                 return _Open(ts, line, _K_NONE, "lambda-text", stream)
+        if line.startswith(_TB_CHAIN):  # a traceback on stderr: one event, like a record
+            return _Open(None, line, _K_RECORD, "lambda-text", stream)
         return _Open(None, line, _K_NONE, "lambda-text", stream)
 
     def finish(self) -> Iterator[LogEvent]:
@@ -560,7 +572,7 @@ def _read_document(text: str, parser: _LineParser, stats: ReadStats) -> Iterator
             d, pos = dec.raw_decode(text, pos)
         except (ValueError, RecursionError):
             salvaged = list(_salvage(text, pos, parser, dec))
-            if salvaged or stats.events > before:
+            if salvaged or stats.events > before or _JSONISH.match(text, pos):
                 stats.malformed["truncated-json"] += 1
                 yield from salvaged
                 break
