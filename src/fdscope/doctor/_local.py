@@ -498,7 +498,8 @@ class LocalLambda:
             with log.lock:
                 env.collector.drain()
                 self._drain_reports(env)
-                if outcome == "init_error" and init_ms is None:
+                if outcome in ("init_error", "crash") and init_ms is None and cold:
+                    # the runtime never asked for an invocation: init failed
                     init_ms = (time.monotonic() - env.spawned_mono) * 1000
                     log.emit(stream, _logs.init_report_line(init_ms, "error", error_type))
                 if inv.dispatched_at is None:

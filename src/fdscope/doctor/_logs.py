@@ -60,7 +60,7 @@ class EventLog:
             "logGroup": self.log_group,
             "ingestionTime": max(ts, int(time.time() * 1000)),
         }
-        line = json.dumps(record, ensure_ascii=False)
+        line = json.dumps(record)  # ASCII: no U+2028 or NEL to trip line readers
         with self.lock:
             if not self.emfile_seen and any(m in message for m in EMFILE_MARKERS):
                 self.emfile_seen = True

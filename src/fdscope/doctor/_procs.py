@@ -80,7 +80,7 @@ def kill_environment(pid: int | None, token: str, *, rounds: int = 20) -> list[i
             os.killpg(pid, signal.SIGKILL)
     left: list[int] = []
     for _ in range(rounds):
-        left = sorted(set(with_token(token)) | set(tree(pid) if pid else []) - {os.getpid()})
+        left = sorted((set(with_token(token)) | set(tree(pid) if pid else [])) - {os.getpid()})
         left = [p for p in left if _alive(p)]
         if not left:
             return []
@@ -92,20 +92,31 @@ def kill_environment(pid: int | None, token: str, *, rounds: int = 20) -> list[i
 
 def _alive(pid: int) -> bool:
     """True when ``pid`` exists and is not a zombie."""
+    return state(pid) not in (None, "Z", "X")
+
+
+def freeze(pid: int, *, wait_s: float = 1.0) -> None:
+    """SIGSTOP the runtime's process group and tree (Lambda freezes between invocations).
+
+    Waits (up to ``wait_s``) until the runtime process is really stopped, as
+    Lambda's freezer is synchronous.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGSTOP)
+    signal_all(tree(pid), signal.SIGSTOP)
+    deadline = time.monotonic() + wait_s
+    while state(pid) not in ("T", "t", "Z", "X", None) and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
+def state(pid: int) -> str | None:
+    """The one-letter state of ``pid`` from /proc/PID/stat (``None`` when gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
     except OSError:
-        return False
-    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
-    return state not in (b"Z", b"X")
-
-
-def freeze(pid: int) -> None:
-    """SIGSTOP the runtime's process group and tree (Lambda freezes between invocations)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGSTOP)
-    signal_all(tree(pid), signal.SIGSTOP)
+        return None
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3].decode()
 
 
 def thaw(pid: int) -> None:

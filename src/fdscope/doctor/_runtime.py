@@ -139,6 +139,7 @@ class PythonRuntime(Runtime):
             links["fdscope"] = Path(fdscope.__file__).resolve().parent
             for native in ric_dir.parent.glob("runtime_client*.so"):
                 links[native.name] = native
+            links.update(_requirement_links("awslambdaric"))
         for name, target in links.items():
             link = staging / name
             if not link.exists():
@@ -171,3 +172,33 @@ class PythonRuntime(Runtime):
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
         }
+
+
+def _requirement_links(dist_name: str) -> dict[str, Path]:
+    """Top-level modules of ``dist_name``'s requirements (simplejson, ...), by name.
+
+    Packages with C speedups fall back to pure Python on another CPython.
+    """
+    import importlib.metadata as md
+    import re
+
+    out: dict[str, Path] = {}
+    for req in md.requires(dist_name) or []:
+        if ";" in req and "extra" in req.split(";", 1)[1]:
+            continue
+        name = re.split(r"[\s<>=!~\[;(]", req, maxsplit=1)[0]
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        tops = set((dist.read_text("top_level.txt") or "").split())
+        for f in dist.files or []:
+            first = f.parts[0]
+            if not first.endswith((".dist-info", ".egg-info")) and first != "__pycache__":
+                tops.add(first[:-3] if first.endswith(".py") else first)
+        base = Path(str(dist.locate_file("")))
+        for top in tops:
+            for candidate in (base / top, base / f"{top}.py"):
+                if candidate.exists():
+                    out[candidate.name] = candidate.resolve()
+    return out
