@@ -148,7 +148,7 @@ def run_plan(con: Any, p: Plan) -> QueryResult:
         msg = str(exc).splitlines()[0]
         raise QueryError(f"the query failed in DuckDB: {msg}") from None
     cols = list(p.columns)
-    rows = [{c: render(v) for c, v in zip(cols, r)} for r in raw]
+    rows = [{c: render(v) for c, v in zip(cols, r, strict=False)} for r in raw]
     return QueryResult(cols, rows, {"recordsMatched": len(rows)})
 
 

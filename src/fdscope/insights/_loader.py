@@ -208,7 +208,9 @@ def _insert(con: Any, cols: dict[str, list[Any]]) -> None:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas comes with the query extra's dev set
-        rows = list(zip(*(cols[k] for k in ("ts", "msg", "stream", "grp", "ingest", "seq"))))
+        rows = list(
+            zip(*(cols[k] for k in ("ts", "msg", "stream", "grp", "ingest", "seq")), strict=False)
+        )
         con.executemany("INSERT INTO events_py VALUES (?, ?, ?, ?, ?, ?)", rows)
         return
     frame = pd.DataFrame(

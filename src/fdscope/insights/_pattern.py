@@ -53,7 +53,9 @@ def matches(template: str, line: str) -> bool:
     """True when ``line`` fits ``template`` (each <*> stands for one token)."""
     toks = _tokens(line)
     tmpl = _tokens(template)
-    return len(toks) == len(tmpl) and all(a == WILDCARD or a == b for a, b in zip(tmpl, toks))
+    return len(toks) == len(tmpl) and all(
+        a in (WILDCARD, b) for a, b in zip(tmpl, toks, strict=False)
+    )
 
 
 def cluster(lines: list[str], *, threshold: float = 1 / 3) -> list[Cluster]:
@@ -76,12 +78,13 @@ def cluster(lines: list[str], *, threshold: float = 1 / 3) -> list[Cluster]:
         bucket = by_len.setdefault(len(key), [])
         for m in bucket:
             tmpl = m[0]
-            diff = sum(1 for a, b in zip(tmpl, key) if a != b)
+            diff = sum(1 for a, b in zip(tmpl, key, strict=False) if a != b)
             words = sum(1 for a in key if not a.isspace()) or 1
             if diff <= threshold * words and all(
-                a == b or (not a.isspace() and not b.isspace()) for a, b in zip(tmpl, key)
+                a == b or (not a.isspace() and not b.isspace())
+                for a, b in zip(tmpl, key, strict=False)
             ):
-                m[0] = tuple(a if a == b else WILDCARD for a, b in zip(tmpl, key))
+                m[0] = tuple(a if a == b else WILDCARD for a, b in zip(tmpl, key, strict=False))
                 m[1] += groups[key]
                 m[2] = (m[2] + samples[key])[:3]
                 break

@@ -258,7 +258,7 @@ class Planner:
             src, sql_string("(" + regex + ")"), "[" + ", ".join(sql_string(x) for x in labels) + "]"
         )
         parts = []
-        for name, g in zip(names, groups):
+        for name, g in zip(names, groups, strict=False):
             cid = self.new_id()
             parts.append(
                 f"CASE WHEN struct_extract({hid}, 'm') <> '' THEN struct_extract({hid}, 'g{g}') END AS {cid}"
@@ -435,7 +435,7 @@ class Planner:
                 cols.append(v.sql)
             types.append(v.type)
         limit = self.final_limit if self.final_limit is not None else self.default_limit
-        out = f"SELECT {', '.join(f'{c} AS {sql_ident(n)}' for c, n in zip(cols, names))} FROM {{prev}}"
+        out = f"SELECT {', '.join(f'{c} AS {sql_ident(n)}' for c, n in zip(cols, names, strict=False))} FROM {{prev}}"
         out += f" ORDER BY {', '.join(self.order)}" if self.order else ""
         if limit is not None:
             out += f" LIMIT {int(limit)}"

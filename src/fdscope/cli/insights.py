@@ -1,0 +1,128 @@
+"""``fdscope query``: Logs Insights queries over local logs, or on CloudWatch with --log-group."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from fdscope.cli._common import time_range_options
+
+
+def _print(result: Any, fmt: str) -> None:
+    cols, rows = result.columns, result.rows
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif fmt == "jsonl":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r[c] for c in cols])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_lines=False, header_style="bold")
+        for c in cols:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*["" if r.get(c) is None else str(r[c]) for c in cols])
+        console = Console()
+        console.print(table)
+        console.print(f"[dim]{len(rows)} row(s)[/dim]")
+
+
+@click.command("query")
+@click.argument("query_text", metavar="QUERY")
+@click.argument("files", nargs=-1, type=click.Path(exists=True))
+@click.option(
+    "--log-group",
+    "log_groups",
+    multiple=True,
+    help="Run on CloudWatch over this log group (repeatable).",
+)
+@time_range_options
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.option(
+    "--explain", is_flag=True, help="Print the plan and the DuckDB SQL instead of running."
+)
+@click.option(
+    "--group-name", default=None, help="The @log value for local events that name no log group."
+)
+def query(
+    query_text: str,
+    files: tuple[str, ...],
+    log_groups: tuple[str, ...],
+    start: int | None,
+    end: int | None,
+    fmt: str,
+    as_json: bool,
+    explain: bool,
+    group_name: str | None,
+) -> None:
+    """Run a CloudWatch Logs Insights QUERY over FILES (logs, .gz, directories, run directories).
+
+    Example: fdscope query 'filter @message like /ERROR/ | sort @timestamp desc | limit 50' logs/
+    """
+    from fdscope import insights
+
+    if as_json:
+        fmt = "json"
+    if explain:
+        p = insights.plan(query_text)
+        click.echo("plan:")
+        click.echo(p.explain())
+        click.echo("\nsql:")
+        click.echo(insights.to_sql(p))
+        return
+    if log_groups:
+        if files:
+            raise click.UsageError("give either FILES or --log-group, not both")
+        from fdscope.insights import cloudwatch
+
+        now = int(time.time() * 1000)
+        t1 = end if end is not None else now
+        t0 = start if start is not None else t1 - 3_600_000
+        from rich.console import Console
+
+        err = Console(stderr=True)
+        with err.status("starting query…") as status:
+
+            def progress(state: str, stats: dict[str, Any]) -> None:
+                status.update(
+                    f"{state}: {stats.get('recordsMatched', 0):.0f} matched, "
+                    f"{stats.get('recordsScanned', 0):.0f} scanned, "
+                    f"{stats.get('bytesScanned', 0) / 1e6:.1f} MB"
+                )
+
+            try:
+                result = cloudwatch.execute(
+                    query_text, list(log_groups), start=t0, end=t1, on_progress=progress
+                )
+            except KeyboardInterrupt:
+                err.print("[yellow]stopped the query (StopQuery)[/yellow]")
+                sys.exit(130)
+        _print(result, fmt)
+        return
+    if not files:
+        raise click.UsageError("give log FILES or --log-group NAME")
+    result = insights.execute(query_text, list(files), start=start, end=end, log_group=group_name)
+    _print(result, fmt)

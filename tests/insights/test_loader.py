@@ -1,0 +1,74 @@
+"""The engine's loader gives the same events as fdscope.logs.read_events on every log fixture."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fdscope.insights import execute
+from fdscope.insights._loader import fast_eligible
+from fdscope.logs import read_events
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
+SOURCES = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.suffix not in (".py", ".md"))
+ALL = "fields @timestamp, @message, @logStream, @log, @ingestionTime | sort @timestamp asc"
+
+
+def _engine_events(src: Path) -> list[tuple]:
+    r = execute(
+        "fields toMillis(@timestamp) as t, @message, @logStream, @log | sort @timestamp asc",
+        [src],
+        default_limit=None,
+    )
+    return [(int(row["t"]), row["@message"], row["@logStream"], row["@log"]) for row in r.rows]
+
+
+def _reader_events(src: Path) -> list[tuple]:
+    evs = [(e.timestamp, e.message, e.logStream, e.logGroup) for e in read_events(src)]
+    return sorted(evs, key=lambda e: e[0])  # stable: file order within a timestamp, like the engine
+
+
+@pytest.mark.parametrize(
+    "src", SOURCES + [FIXTURES], ids=lambda p: str(p.relative_to(FIXTURES.parent))
+)
+def test_same_events_as_read_events(src: Path) -> None:
+    assert _engine_events(src) == _reader_events(src)
+
+
+def test_fast_path_jsonl_and_gz_match_the_reader(tmp_path: Path) -> None:
+    # JSON lines of CloudWatch events (what a run directory and `logs pull` hold) are read by
+    # DuckDB itself; convert every fixture to that form, plain and gzipped, and compare.
+    events = [e.to_dict() for e in read_events(FIXTURES)]
+    events[0]["ingestionTime"] = events[0]["timestamp"] + 5
+    events[1].pop("logStream")  # falls back to the file's name, as the reader does
+    plain = tmp_path / "events.jsonl"
+    plain.write_text("".join(json.dumps(e) + "\n" for e in events))
+    gz = tmp_path / "copy.jsonl.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write(plain.read_text())
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(plain, run / "events.jsonl")
+    (run / "run.json").write_text("{}")
+    for src in (plain, gz, run):
+        if src.is_file():
+            assert fast_eligible(src)
+        assert _engine_events(src) == _reader_events(src)
+    r = execute(
+        "filter ispresent(@ingestionTime) | fields toMillis(@ingestionTime) as i",
+        [plain],
+        default_limit=None,
+    )
+    want = sorted(str(e["ingestionTime"]) for e in events if e.get("ingestionTime") is not None)
+    assert sorted(row["i"] for row in r.rows) == want
+
+
+def test_missing_source_raises(tmp_path: Path) -> None:
+    from fdscope.errors import LogReadError
+
+    with pytest.raises(LogReadError):
+        execute(ALL, [tmp_path / "nope.log"])
