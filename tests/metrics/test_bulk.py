@@ -79,3 +79,21 @@ def test_bulk_filters_and_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(MetricsError):
         bulk_aggregate([tmp_path / "missing.log"], "duration", 60, ["Maximum"])
+
+
+def test_cli_engines_agree(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fdscope.cli import cli
+
+    path = tmp_path / "emf.log"
+    _write(path, 4, True)
+    outs = {}
+    for engine in ("python", "duckdb"):
+        args = ["alarm", str(path), "--metric", "duration", "--stat", "p90", "--threshold", "250",
+                "-n", "2", "--engine", engine, "--format", "json"]  # fmt: skip
+        res = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        outs[engine] = json.loads(res.output)
+    assert outs["python"] == outs["duckdb"]
+    assert {r["state"] for r in outs["python"]} >= {"OK", "ALARM"}

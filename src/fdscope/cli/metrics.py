@@ -49,6 +49,36 @@ def _series(sources: tuple[Path, ...], start: int | None, end: int | None) -> li
     return build_series(load_datapoints(*sources, start=start, end=end))
 
 
+_BULK_BYTES = 64 * 1024 * 1024
+
+
+def _use_bulk(engine: str, sources: tuple[Path, ...]) -> bool:
+    """duckdb when asked, or (auto) when the sources pass 64 MB and duckdb is installed."""
+    if engine != "auto":
+        return engine == "duckdb"
+    total = 0
+    for src in sources:
+        files = [src] if src.is_file() else [f for f in src.rglob("*") if f.is_file()]
+        total += sum(f.stat().st_size for f in files)
+    if total < _BULK_BYTES:
+        return False
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_engine_option = click.option(
+    "--engine",
+    type=click.Choice(["auto", "python", "duckdb"]),
+    default="auto",
+    show_default=True,
+    help="python: the standard-library EMF parser; duckdb: the bulk path for big files "
+    "(bare EMF lines or JSON log events); auto: duckdb above 64 MB.",
+)
+
+
 def _pick(series: list[Any], metric: str, namespace: str | None, dims: dict | None) -> Any:
     from fdscope.metrics import find_series
 
@@ -118,6 +148,7 @@ def _with(options: list[Any]) -> Any:
     default="table",
     show_default=True,
 )
+@_engine_option
 @click.option("--put", is_flag=True, help="Send the series to CloudWatch (PutMetricData).")
 @click.option("--put-namespace", help="Namespace to send to (default: the series' own).")
 @click.option("--region", help="AWS region for --put.")
@@ -131,6 +162,7 @@ def metrics(
     period: int,
     stats: tuple[str, ...],
     fmt: str,
+    engine: str,
     put: bool,
     put_namespace: str | None,
     region: str | None,
@@ -139,10 +171,22 @@ def metrics(
     end: int | None,
 ) -> None:
     """List the metric series in EMF logs, or a metric's statistics per period."""
-    from fdscope.metrics import aggregate, check_period, parse_statistic, put_metric_data
+    from fdscope.metrics import (
+        aggregate,
+        bulk_aggregate,
+        check_period,
+        parse_statistic,
+        put_metric_data,
+    )
 
     check_period(period)
     names = [parse_statistic(s).name for s in (stats or ("SampleCount", "Average", "Maximum"))]
+    if metric and not put and _use_bulk(engine, sources):
+        buckets = bulk_aggregate(sources, metric, period, names, namespace=namespace,
+                                 dimensions=_dims(dimension), start=start, end=end)  # fmt: skip
+        rows = [{"time": _iso(b.start), "samples": b.sample_count, **b.stats} for b in buckets]
+        _emit(rows, ["time", "samples", *names], fmt, title=f"{metric} per {period}s")
+        return
     all_series = _series(sources, start, end)
     dims = _dims(dimension)
     if put:
@@ -250,6 +294,7 @@ def _mn(text: str | None) -> list[tuple[int, int]] | None:
 @click.option(
     "--max-per-day", type=float, default=1.0, show_default=True, help="Acceptable alarms a day."
 )
+@_engine_option
 @click.option("--deploy", is_flag=True, help="Create the alarm in CloudWatch (PutMetricAlarm).")
 @click.option("--alarm-name", help="Name of the alarm for --deploy.")
 @click.option("--region", help="AWS region for --deploy.")
@@ -278,6 +323,7 @@ def alarm(
     thresholds: str | None,
     mn: str | None,
     max_per_day: float,
+    engine: str,
     deploy: bool,
     alarm_name: str | None,
     region: str | None,
@@ -287,7 +333,13 @@ def alarm(
     end: int | None,
 ) -> None:
     """Replay a CloudWatch alarm over recorded EMF metrics; --sweep; --deploy it."""
-    from fdscope.metrics import evaluate, put_metric_alarm, sweep
+    from fdscope.metrics import (
+        bulk_aggregate,
+        evaluate,
+        history_from_buckets,
+        put_metric_alarm,
+        sweep,
+    )
 
     metric = metric or "fd_use"
     if threshold is None and not do_sweep:
@@ -316,6 +368,11 @@ def alarm(
                    f"missing data: {rule.treat_missing_data}")  # fmt: skip
         if not sources:
             return
+    if not do_sweep and rule.period <= 60 and _use_bulk(engine, sources):
+        buckets = bulk_aggregate(sources, metric, period, [rule.statistic], namespace=namespace,
+                                 dimensions=dims, start=start, end=end)  # fmt: skip
+        _report(history_from_buckets(buckets, rule), metric, fmt)
+        return
     s = _pick(_series(sources, start, end), metric, namespace, dims)
     if do_sweep:
         ths = [float(t) for t in thresholds.split(",")] if thresholds else None
@@ -348,7 +405,11 @@ def alarm(
             else:
                 click.echo(f"no setting tried stays at <= {max_per_day:g} alarms/day")
         return
-    hist = evaluate(s, rule, start=start, end=end)
+    _report(evaluate(s, rule, start=start, end=end), s.key.label(), fmt)
+
+
+def _report(hist: Any, label: str, fmt: str) -> None:
+    rule = hist.rule
     if fmt != "table":
         rows = [
             {"time": _iso(e.time), "state": e.state, "value": e.value} for e in hist.evaluations
@@ -357,7 +418,7 @@ def alarm(
         return
     days = len(hist.evaluations) * rule.step / 86_400 or 1.0
     click.echo(
-        f"{s.key.label()} {rule.statistic} per {period}s {rule.comparison} {rule.threshold:g}, "
+        f"{label} {rule.statistic} per {rule.period}s {rule.comparison} {rule.threshold:g}, "
         f"{rule.m} of {rule.n}, missing data {rule.treat_missing_data}: "
         f"{len(hist.evaluations)} evaluations, {hist.alarms} alarms "
         f"({hist.alarms / days:.2f}/day), {hist.time_in_alarm():.1%} of the time in ALARM"

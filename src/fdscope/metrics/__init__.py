@@ -28,10 +28,12 @@ from fdscope.metrics._alarm import (
     evaluate,
     evaluate_range,
     evaluate_sequence,
+    history_from_buckets,
     history_from_values,
     sweep,
     window_values,
 )
+from fdscope.metrics._bulk import bulk_aggregate
 from fdscope.metrics._cloudwatch import put_metric_alarm, put_metric_data
 from fdscope.metrics._percentile import percentile
 from fdscope.metrics._series import (
@@ -49,14 +51,14 @@ from fdscope.metrics._stats import Bound, Statistic, StatisticError, compute, pa
 
 __all__ = [
     "ALARM",
-    "INSUFFICIENT_DATA",
-    "OK",
     "AlarmError",
     "AlarmHistory",
     "AlarmRule",
     "Bound",
     "Bucket",
     "Evaluation",
+    "INSUFFICIENT_DATA",
+    "OK",
     "Series",
     "SeriesKey",
     "Statistic",
@@ -66,6 +68,7 @@ __all__ = [
     "aggregate",
     "bucket_start",
     "build_series",
+    "bulk_aggregate",
     "check_period",
     "compute",
     "default_thresholds",
@@ -73,6 +76,7 @@ __all__ = [
     "evaluate_range",
     "evaluate_sequence",
     "find_series",
+    "history_from_buckets",
     "history_from_values",
     "load_datapoints",
     "parse_statistic",

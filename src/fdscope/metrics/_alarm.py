@@ -23,6 +23,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fdscope.errors import MetricsError
 from fdscope.metrics._series import Series, check_period
@@ -414,3 +415,23 @@ def sweep(
                 )
             )
     return rows
+
+
+def history_from_buckets(buckets: Sequence[Any], rule: AlarmRule) -> AlarmHistory:
+    """Run ``rule`` over per-period buckets (e.g. from the bulk path), gaps as missing.
+
+    Needs buckets of ``rule.period`` seconds with ``rule.statistic`` computed,
+    and a period of at most 60 s (longer periods slide each minute: use
+    :func:`evaluate` on the series).  Raises AlarmError otherwise.
+    """
+    if rule.period > 60:
+        raise AlarmError("bucket evaluation needs a period of at most 60 s; use evaluate()")
+    name = parse_statistic(rule.statistic).name
+    if not buckets:
+        return AlarmHistory(rule)
+    p = rule.period * 1000
+    by_start = {b.start: b.stats.get(name) for b in buckets}
+    first, last = min(by_start), max(by_start)
+    times = list(range(first + p, last + p + 1, p))
+    values = [by_start.get(t - p) for t in times]
+    return history_from_values(times, values, rule)
