@@ -1,0 +1,92 @@
+"""``fdscope lint``: the static checker's command line (exit 0 clean, 1 findings, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+def _codes(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    return tuple(c.strip().upper() for c in value.split(",") if c.strip())
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--handler",
+    "handlers",
+    multiple=True,
+    metavar="MODULE.FUNCTION",
+    help="A Lambda handler (repeatable), e.g. app.lambda_handler or src/api/app.handler.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the report here.")
+@click.option("--select", help="Only these rule codes or prefixes (comma-separated), e.g. FDS1.")
+@click.option("--ignore", help="Skip these rule codes or prefixes (comma-separated).")
+@click.option("--hints/--no-hints", default=False, help="Print the fix hint under each finding.")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="pyproject.toml to read [tool.fdscope.lint] from (default: the nearest one).",
+)
+@click.option("--list-rules", is_flag=True, help="Print the rule table and exit.")
+def lint(
+    paths: tuple[Path, ...],
+    handlers: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    select: str | None,
+    ignore: str | None,
+    hints: bool,
+    config: Path | None,
+    list_rules: bool,
+) -> None:
+    """Check PATHS for descriptor leaks and per-invocation initialisation.
+
+    Exit status: 0 clean, 1 findings, 2 usage or configuration error.
+    """
+    from fdscope.lint import RULES, find_pyproject, load_config, to_json, to_sarif, to_text
+    from fdscope.lint import lint as run_lint
+
+    if list_rules:
+        for code, rule in sorted(RULES.items()):
+            click.echo(f"{code}  {rule.name:<30} {rule.doc}")
+        return
+    if not paths:
+        raise click.UsageError("give at least one file or directory to check")
+    cfg = load_config(config if config is not None else find_pyproject(paths[0]))
+    cfg = cfg.with_overrides(enable=_codes(select), disable=_codes(ignore))
+    for group in (cfg.enable, cfg.disable):
+        for code in group:
+            if not any(c.startswith(code) for c in RULES):
+                raise click.UsageError(f"unknown rule code {code!r}")
+    result = run_lint(list(paths), config=cfg, handlers=handlers)
+    if fmt == "json":
+        text = json.dumps(to_json(result), indent=2)
+    elif fmt == "sarif":
+        from fdscope import __version__
+
+        text = json.dumps(to_sarif(result, version=__version__), indent=2)
+    else:
+        text = to_text(result, hints=hints)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+    elif text:
+        click.echo(text)
+    if fmt == "text" and output is None:
+        n = len(result.findings)
+        summary = f"{n} finding{'s' if n != 1 else ''} in {result.files} files"
+        click.secho(summary, err=True, fg="yellow" if n else "green")
+    sys.exit(result.exit_code)

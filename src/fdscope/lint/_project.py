@@ -1,0 +1,417 @@
+"""The project pass: files, parsing, handlers, the per-invocation call chains, noqa, config."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import os
+import re
+import sys
+import warnings
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fdscope.lint._checker import FunctionFacts, Module
+from fdscope.lint._config import DEFAULT_EXCLUDE, Config, find_pyproject, load_config
+from fdscope.lint._errors import HandlerNotFound, LintConfigError
+from fdscope.lint._handlers import HandlerRef, discover, from_cdk, parse_handler
+from fdscope.lint._rules import RULES
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
+_EVENT = ("event", "evt", "_event", "events")
+_CONTEXT = ("context", "ctx", "_context", "lambda_context", "_ctx", "_")
+_DEPLOY_FILES = (
+    "template.yaml",
+    "template.yml",
+    "template.json",
+    "serverless.yml",
+    "serverless.yaml",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One finding: where, which rule, what, how to fix, and (per-invocation) the call chain."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    hint: str
+    chain: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """``path:line:col: FDSnnn message``."""
+        return f"{self.path}:{self.line}:{self.col + 1}: {self.code} {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class LintResult:
+    """All findings (sorted), how many Python files were checked, the handlers found."""
+
+    findings: tuple[Finding, ...]
+    files: int
+    handlers: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.findings else 0
+
+
+@dataclass
+class _File:
+    path: Path
+    shown: str
+    module: Module | None
+    lines: list[str]
+
+
+def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(path.name, p) for p in patterns)
+
+
+def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], list[Path]]:
+    """Python files and deployment files (templates, serverless.yml, CDK .ts/.js) under ``paths``."""
+    py: list[Path] = []
+    other: list[Path] = []
+    for given in paths:
+        if not given.exists():
+            raise LintConfigError(f"no such file or directory: {given}")
+        if given.is_file():
+            (py if given.suffix in (".py", ".pyi") or given.suffix == "" else other).append(given)
+            continue
+        for dirpath, dirnames, filenames in os.walk(given):
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if d not in DEFAULT_EXCLUDE
+                and not d.endswith(".egg-info")
+                and not _excluded(Path(dirpath) / d, given, config.exclude)
+            )
+            for name in sorted(filenames):
+                p = Path(dirpath) / name
+                if config.exclude and _excluded(p, given, config.exclude):
+                    continue
+                if name.endswith(".py"):
+                    py.append(p)
+                elif name in _DEPLOY_FILES or (
+                    name.endswith((".ts", ".js"))
+                    and not name.endswith(".d.ts")
+                    and "cdk" in dirpath.lower() + name.lower()
+                ):
+                    other.append(p)
+    return py, other
+
+
+def _parse(path: Path, shown: str) -> tuple[_File, str | None]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _File(path, shown, None, []), f"cannot read: {exc.strerror or exc}"
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError:
+        source = data.decode("latin-1")
+    lines = source.splitlines()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        return _File(path, shown, None, lines), f"{exc.msg}{where}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return _File(path, shown, None, lines), str(exc) or type(exc).__name__
+    module = Module(tree, source)
+    try:
+        module.check()
+    except RecursionError:
+        return _File(path, shown, None, lines), "too deeply nested to check"
+    module.release()
+    return _File(path, shown, module, lines), None
+
+
+def _suppressed(lines: list[str], line: int, code: str) -> bool:
+    if not 0 < line <= len(lines):
+        return False
+    text = lines[line - 1]
+    if "#" not in text:
+        return False
+    m = _NOQA.search(text)
+    if m is None:
+        return False
+    codes = m.group("codes")
+    if not codes:
+        return True
+    return code.upper() in {c.strip().upper() for c in codes.split(",")}
+
+
+class _Project:
+    def __init__(self, files: list[_File], roots: list[Path]) -> None:
+        self.files = files
+        self.by_path = {f.path.resolve(): f for f in files if f.module is not None}
+        self.roots = roots
+
+    def module_file(self, name: str, origin: Path, level: int = 0) -> _File | None:
+        """The project file a (possibly relative) module name refers to."""
+        parts = name.split(".") if name else []
+        if level:
+            base = origin.parent
+            for _ in range(level - 1):
+                base = base.parent
+            bases = [base]
+        else:
+            bases = [origin.parent, *origin.parent.parents][:6] + self.roots
+        for base in bases:
+            for candidate in (
+                base.joinpath(*parts).with_suffix(".py") if parts else None,
+                base.joinpath(*parts, "__init__.py"),
+            ):
+                if candidate is not None:
+                    hit = self.by_path.get(candidate.resolve())
+                    if hit is not None:
+                        return hit
+        return None
+
+    def find_ref(self, ref: HandlerRef) -> list[tuple[_File, str]]:
+        """Files and function names a HandlerRef points at."""
+        suffix = ref.module + ".py"
+        hits: list[tuple[_File, str]] = []
+        for path, f in self.by_path.items():
+            posix = path.as_posix()
+            if not (posix.endswith("/" + suffix) or posix == suffix):
+                continue
+            if ref.base is not None:
+                try:
+                    path.relative_to(ref.base)
+                except ValueError:
+                    continue
+            assert f.module is not None
+            if ref.function in f.module.functions:
+                hits.append((f, ref.function))
+        return hits
+
+    def resolve_call(self, f: _File, facts: FunctionFacts, name: str) -> tuple[_File, str] | None:
+        """The project function a call inside ``facts`` reaches, if any."""
+        module = f.module
+        assert module is not None
+        head, _, rest = name.partition(".")
+        if head in ("self", "cls") and "." in facts.qualname and rest and "." not in rest:
+            cls = facts.qualname.split(".")[0]
+            return (f, f"{cls}.{rest}") if f"{cls}.{rest}" in module.functions else None
+        if not rest:
+            if head in module.functions:
+                return f, head
+            if f"{head}.__init__" in module.functions:
+                return f, f"{head}.__init__"
+            target = module.imports.get(head)
+            if target is None:
+                return None
+            mod_name, _, func = target.rpartition(".")
+            level = len(mod_name) - len(mod_name.lstrip("."))
+            other = self.module_file(mod_name.lstrip("."), f.path, level)
+            if other is None or other.module is None:
+                return None
+            if func in other.module.functions:
+                return other, func
+            if f"{func}.__init__" in other.module.functions:
+                return other, f"{func}.__init__"
+            return None
+        target = module.imports.get(head)
+        if target is None or "." in rest:
+            return None
+        level = len(target) - len(target.lstrip("."))
+        other = self.module_file(target.lstrip("."), f.path, level)
+        if other is None or other.module is None:
+            return None
+        if rest in other.module.functions:
+            return other, rest
+        if f"{rest}.__init__" in other.module.functions:
+            return other, f"{rest}.__init__"
+        return None
+
+
+def _is_handler_signature(facts: FunctionFacts) -> bool:
+    p = facts.params
+    return len(p) == 2 and p[0] in _EVENT and p[1] in _CONTEXT
+
+
+def lint(
+    paths: Sequence[str | Path],
+    *,
+    config: Config | None = None,
+    handlers: Sequence[str] = (),
+) -> LintResult:
+    """Check files and directories; ``handlers`` adds ``module.function`` handlers.
+
+    Raises LintConfigError for a bad path or configuration, HandlerNotFound when a
+    handler named with ``handlers`` matches no function.
+    """
+    if not paths:
+        raise LintConfigError("no paths to check")
+    given = [Path(p) for p in paths]
+    if config is None:
+        config = load_config(find_pyproject(given[0]))
+    py_files, deploy_files = collect_files(given, config)
+    cwd = Path.cwd()
+    files: list[_File] = []
+    errors: list[Finding] = []
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for path in py_files:
+        try:
+            shown = str(path.resolve().relative_to(cwd))
+        except ValueError:
+            shown = str(path)
+        f, error = _parse(path, shown)
+        files.append(f)
+        if error is not None and config.selected("FDS001"):
+            errors.append(
+                Finding(
+                    shown,
+                    1,
+                    0,
+                    "FDS001",
+                    RULES["FDS001"].message.format(name=version, call=error),
+                    RULES["FDS001"].hint,
+                )
+            )
+    roots = [p.resolve() if p.is_dir() else p.resolve().parent for p in given]
+    roots += [r / "src" for r in roots if (r / "src").is_dir()]
+    project = _Project(files, roots)
+    findings: list[Finding] = list(errors)
+    # the leak family: every function body, except functions that only run at import time
+    called_at_module: set[str] = set()
+    named_in_functions: set[str] = set()
+    for f in files:
+        if f.module is not None:
+            called_at_module |= f.module.called_at_module
+            named_in_functions |= f.module.named_in_functions
+    for f in files:
+        if f.module is None:
+            continue
+        for raw in f.module.findings:
+            if (
+                raw.func
+                and "." not in raw.func
+                and raw.func in called_at_module
+                and raw.func not in named_in_functions
+            ):
+                continue  # runs once, at import
+            rule = RULES[raw.code]
+            findings.append(
+                Finding(
+                    f.shown,
+                    raw.line,
+                    raw.col,
+                    raw.code,
+                    rule.message.format(call=raw.call, name=raw.name),
+                    rule.hint,
+                )
+            )
+    # the per-invocation family: handlers and what they call
+    refs: list[HandlerRef] = list(discover(deploy_files))
+    for f in files:
+        if f.module is not None and (
+            "aws_cdk" in f.module.imports.values()
+            or any(v.startswith("aws_cdk") for v in f.module.imports.values())
+        ):
+            refs.extend(from_cdk(f.path, f.module.source))
+    for text in (*config.handlers, *handlers):
+        ref = parse_handler(text, None, "--handler")
+        if ref is None:
+            raise LintConfigError(f"--handler {text!r}: expected module.function")
+        if not project.find_ref(ref):
+            raise HandlerNotFound(f"handler {text!r} matches no function in the given paths")
+        refs.append(ref)
+    starts: dict[tuple[Path, str], str] = {}
+    for ref in refs:
+        for f, func in project.find_ref(ref):
+            starts.setdefault((f.path.resolve(), func), ref.origin)
+    for f in files:
+        if f.module is None:
+            continue
+        module_handlers = [
+            facts
+            for name, facts in f.module.functions.items()
+            if "." not in name and (name in config.handler_names or _is_handler_signature(facts))
+        ]
+        for facts in module_handlers:
+            starts.setdefault((f.path.resolve(), facts.qualname), "name")
+        if module_handlers or any(p == f.path.resolve() for p, _ in starts):
+            for name, facts in f.module.functions.items():
+                if facts.is_route:
+                    starts.setdefault((f.path.resolve(), name), "route")
+    findings.extend(_follow(project, starts, config.follow_depth))
+    # filters: config and noqa
+    lines_of = {f.shown: f.lines for f in files}
+    kept = sorted(
+        {
+            fd
+            for fd in findings
+            if config.selected(fd.code)
+            and not _suppressed(lines_of.get(fd.path, []), fd.line, fd.code)
+        },
+        key=lambda x: (x.path, x.line, x.col, x.code, x.message),
+    )
+    handler_names = tuple(
+        sorted(f"{project.by_path[p].shown}:{fn}" for p, fn in starts if p in project.by_path)
+    )
+    return LintResult(tuple(kept), len(py_files), handler_names)
+
+
+def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) -> list[Finding]:
+    out: dict[tuple[str, int, int, str], Finding] = {}
+    for (path, func), _origin in sorted(starts.items()):
+        start = project.by_path.get(path)
+        if start is None or start.module is None:
+            continue
+        queue: deque[tuple[_File, str, tuple[str, ...]]] = deque([(start, func, (func,))])
+        seen: set[tuple[Path, str]] = set()
+        while queue:
+            f, name, chain = queue.popleft()
+            key = (f.path, name)
+            if key in seen:
+                continue
+            seen.add(key)
+            assert f.module is not None
+            facts = f.module.functions.get(name)
+            if facts is None:
+                continue
+            for c in facts.creations:
+                rule = RULES[c.code]
+                where = (
+                    f" in handler {chain[0]!r}"
+                    if len(chain) == 1
+                    else f" (called per invocation: {' -> '.join(chain)})"
+                )
+                fkey = (f.shown, c.line, c.col, c.code)
+                if fkey not in out or len(out[fkey].chain) > len(chain):
+                    out[fkey] = Finding(
+                        f.shown,
+                        c.line,
+                        c.col,
+                        c.code,
+                        rule.message.format(call=_paren(c.call), name=where),
+                        rule.hint,
+                        chain,
+                    )
+            if len(chain) > depth:
+                continue
+            for callee, _line in f.module.calls_of(facts):
+                hit = project.resolve_call(f, facts, callee)
+                if hit is not None:
+                    g, gname = hit
+                    label = gname if g is f else f"{Path(g.shown).stem}.{gname}"
+                    queue.append((g, gname, (*chain, label)))
+    return list(out.values())
+
+
+def _paren(call: str) -> str:
+    return call if call.endswith(")") else f"{call}()"
