@@ -1,0 +1,5 @@
+"""Broken: every invocation raises."""
+
+
+def handler(event, context):
+    raise ValueError("order service misconfigured")
