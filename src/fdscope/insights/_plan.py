@@ -242,7 +242,7 @@ class Planner:
             regex = _re2(pat.value)
             named = re.findall(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>", regex)
             try:
-                compiled = re.compile(regex)
+                compiled = _py_regex(regex)
             except re.error as exc:
                 raise self.err(f"invalid regular expression: {exc}", pat) from None
             if cmd.names:
@@ -251,7 +251,7 @@ class Planner:
             else:
                 names = named
                 groups = [compiled.groupindex[n] for n in named]
-        total = re.compile(regex).groups
+        total = _py_regex(regex).groups
         labels = ["m"] + [f"g{g}" for g in range(1, total + 1)]
         hid = self.new_id("p")
         extract = self.d.REGEX_EXTRACT.format(
@@ -837,9 +837,14 @@ def _re2(pattern: str) -> str:
     return re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
 
 
+def _py_regex(rx: str) -> re.Pattern[str]:
+    """Compile with Python for checks and group numbers; RE2 allows inline flags anywhere."""
+    return re.compile(re.sub(r"\(\?[imsU]+\)", "", rx))
+
+
 def _check_regex(planner: Planner, rx: str, node: A.Node) -> None:
     try:
-        re.compile(rx)
+        _py_regex(rx)
     except re.error as exc:
         raise planner.err(f"invalid regular expression: {exc}", node) from None
 

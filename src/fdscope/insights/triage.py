@@ -1,0 +1,576 @@
+"""Triage after an EMFILE night: the canned Logs Insights queries and what they say.
+
+``triage(sources)`` runs the queries on local logs (:func:`fdscope.insights.execute`),
+``triage_cloudwatch(log_groups, start=, end=)`` runs the very same queries on
+CloudWatch Logs Insights (:func:`fdscope.insights.cloudwatch.execute`). Both
+return a :class:`Triage`: EMFILE in all its disguises, timeouts, crashes, cold
+starts, and per log stream (one execution environment) the invocations from
+each cold start to the first failure and the ``fd_use`` trend when fdscope's or
+Lambda Insights' EMF records are present, worst streams first.
+
+The queries (:data:`QUERIES`) are plain Logs Insights text: ``timeline`` finds
+the platform lines and every failure, ``fd_use`` the EMF records; the rest is
+arithmetic over their rows. Both raise :class:`~fdscope.errors.QueryError` when
+a query cannot run and :class:`~fdscope.errors.LogReadError` for unreadable sources.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fdscope.logs import parse_timestamp
+
+__all__ = [
+    "DISGUISES",
+    "QUERIES",
+    "Failure",
+    "Life",
+    "StreamTriage",
+    "Triage",
+    "classify",
+    "triage",
+    "triage_cloudwatch",
+]
+
+# name -> (regex in the Logs Insights dialect, what it is). A message may wear several.
+DISGUISES: dict[str, tuple[str, str]] = {
+    "errno-24": (r"Errno 24", "Python's OSError text: [Errno 24]"),
+    "too-many-open-files": (r"[Tt]oo many open files", "strerror(EMFILE)"),
+    "emfile": (r"EMFILE", "the errno name (Node.js, errno.errorcode, libraries)"),
+    "endpoint-connection": (
+        r"EndpointConnectionError|Could not connect to the endpoint URL",
+        "botocore's EndpointConnectionError: OSError 24 deep in the chain",
+    ),
+    "fd-out-of-range": (
+        r"filedescriptor out of range",
+        "select() on a descriptor >= 1024 (ValueError)",
+    ),
+}
+_TIMEOUT_RX = r"Task timed out after|Status: timeout|\"status\": ?\"timeout\""
+_CRASH_RX = r"Runtime exited with error|Runtime\.ExitError|\"status\": ?\"(error|failure)\""
+_PLATFORM_RX = (
+    r"^(START|REPORT) RequestId: |^INIT_START |\"type\": ?\"platform\.(initStart|start|report)\""
+)
+_EMFILE_RX = "|".join(rx for rx, _ in DISGUISES.values())
+_LIMIT_CW = 10000  # the most rows CloudWatch Logs Insights returns
+
+QUERIES: dict[str, str] = {
+    "timeline": (
+        "fields @timestamp, @logStream, @requestId, @message\n"
+        f"| filter @message like /{_PLATFORM_RX}|{_EMFILE_RX}|{_TIMEOUT_RX}|{_CRASH_RX}/\n"
+        "| sort @timestamp asc\n"
+        f"| limit {_LIMIT_CW}"
+    ),
+    "fd_use": (
+        "filter ispresent(fd_use)\n"
+        "| fields @timestamp, @logStream, fd_use, fd_max\n"
+        "| sort @timestamp asc\n"
+        f"| limit {_LIMIT_CW}"
+    ),
+}
+_COMPILED = {name: re.compile(rx) for name, (rx, _) in DISGUISES.items()}
+_TIMEOUT = re.compile(_TIMEOUT_RX)
+_CRASH = re.compile(_CRASH_RX)
+_START = re.compile(r"^START RequestId: (\S+)")
+_REPORT = re.compile(r"^REPORT RequestId: (\S+)")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def classify(message: str) -> list[str]:
+    """The EMFILE disguises ``message`` wears (names of :data:`DISGUISES`), maybe none."""
+    return [name for name, rx in _COMPILED.items() if rx.search(message)]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failing event: ``kind`` is ``emfile``, ``timeout`` or ``crash``."""
+
+    kind: str
+    timestamp: int
+    stream: str
+    request_id: str | None
+    invocation: int | None  # 1-based, counted from the cold start of its life
+    disguises: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class Life:
+    """One execution environment's run from a cold start (or the first line seen)."""
+
+    cold_start: bool  # False when the logs begin mid-life
+    start: int  # ms
+    invocations: int
+    first_failure: Failure | None
+
+    @property
+    def invocations_to_failure(self) -> int | None:
+        """Invocations from the cold start up to and including the first failing one."""
+        return None if self.first_failure is None else self.first_failure.invocation
+
+
+@dataclass(frozen=True)
+class StreamTriage:
+    """What one log stream (one execution environment on Lambda) went through."""
+
+    stream: str
+    invocations: int
+    cold_starts: int
+    emfile: int
+    disguises: dict[str, int]
+    timeouts: int
+    crashes: int
+    lives: tuple[Life, ...]
+    first_failure: Failure | None
+    fd_use: tuple[float, ...]  # per EMF record, in time order
+    fd_max: float | None
+    fd_trend: dict[str, Any] | None  # rate, shape, confidence, leaking, invocations_to_limit
+
+    @property
+    def failed(self) -> bool:
+        """Any EMFILE disguise, timeout or crash."""
+        return bool(self.emfile or self.timeouts or self.crashes)
+
+    @property
+    def invocations_to_failure(self) -> int | None:
+        """The fewest invocations any life of this stream survived before failing."""
+        counts = [n for n in (life.invocations_to_failure for life in self.lives) if n]
+        return min(counts) if counts else None
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The answer: totals, EMFILE by disguise, and the streams, worst first."""
+
+    source: str  # "local" or "cloudwatch"
+    events: int  # rows the timeline query returned
+    truncated: bool  # a query hit its row limit: narrow the time range
+    emfile: int
+    disguises: dict[str, int]
+    timeouts: int
+    crashes: int
+    cold_starts: int
+    invocations: int
+    streams: tuple[StreamTriage, ...]
+    samples: tuple[Failure, ...]  # the first event of each disguise and failure kind
+    queries: dict[str, str] = field(default_factory=lambda: dict(QUERIES))
+
+    @property
+    def failing_streams(self) -> list[str]:
+        """Streams with any EMFILE disguise, timeout or crash, worst first."""
+        return [s.stream for s in self.streams if s.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``fdscope triage --json``), schema ``fdscope.triage/1``."""
+        d = asdict(self)
+        d["failing_streams"] = self.failing_streams
+        for s, obj in zip(d["streams"], self.streams, strict=True):
+            s["failed"] = obj.failed
+            s["invocations_to_failure"] = obj.invocations_to_failure
+            for life, lobj in zip(s["lives"], obj.lives, strict=True):
+                life["invocations_to_failure"] = lobj.invocations_to_failure
+        return {"schema": "fdscope.triage/1", **d}
+
+    def json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def text(self, *, width: int = 100) -> str:
+        """A plain-text report, the one ``fdscope triage`` prints."""
+        out: list[str] = []
+        nstreams = len(self.streams)
+        failing = self.failing_streams
+        if self.emfile:
+            hit = sum(1 for s in self.streams if s.emfile)
+            out.append(f"EMFILE: {self.emfile} event(s) in {hit} of {nstreams} stream(s)")
+            for name, n in sorted(self.disguises.items(), key=lambda kv: -kv[1]):
+                out.append(f"  {name:<22} {n:>6}   {DISGUISES[name][1]}")
+        else:
+            out.append(f"EMFILE: none found in {nstreams} stream(s)")
+        out.append(
+            f"timeouts: {self.timeouts}   crashes: {self.crashes}   "
+            f"cold starts: {self.cold_starts}   invocations: {self.invocations}"
+        )
+        if self.truncated:
+            out.append("note: a query hit its row limit; narrow --start/--end for exact counts")
+        if failing:
+            out.append("")
+            out.append(f"failing streams, worst first ({len(failing)} of {nstreams}):")
+            for s in self.streams:
+                if not s.failed:
+                    continue
+                out.append(f"  {s.stream}")
+                bits = [f"{s.invocations} invocation(s)", f"{s.cold_starts} cold start(s)"]
+                if s.emfile:
+                    bits.append(f"{s.emfile} EMFILE")
+                if s.timeouts:
+                    bits.append(f"{s.timeouts} timeout(s)")
+                if s.crashes:
+                    bits.append(f"{s.crashes} crash(es)")
+                out.append("    " + ", ".join(bits))
+                for life in s.lives:
+                    if life.first_failure is None:
+                        continue
+                    f = life.first_failure
+                    what = f.kind if not f.disguises else f"{f.kind} ({', '.join(f.disguises)})"
+                    origin = "cold start" if life.cold_start else "start of the logs"
+                    out.append(
+                        f"    {origin} -> first failure at invocation {f.invocation}: {what}"
+                    )
+                if s.fd_trend:
+                    t = s.fd_trend
+                    line = (
+                        f"    fd_use {_fmt(s.fd_use[0])} -> {_fmt(s.fd_use[-1])} over "
+                        f"{len(s.fd_use)} record(s), {t['rate']:+.1f}/invocation ({t['shape']})"
+                    )
+                    if t.get("invocations_to_limit") is not None and s.fd_max:
+                        line += f", {t['invocations_to_limit']} to {_fmt(s.fd_max)}"
+                    out.append(line)
+        healthy = nstreams - len(failing)
+        if healthy:
+            out.append(f"healthy streams: {healthy}")
+        if self.samples:
+            out.append("")
+            out.append("first of each:")
+            for f in self.samples:
+                label = f.kind + (f" ({', '.join(f.disguises)})" if f.disguises else "")
+                msg = f.message.strip().splitlines()[0] if f.message.strip() else ""
+                room = max(20, width - len(label) - 6)
+                out.append(f"  {label}: {msg[:room]}")
+        return "\n".join(out)
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if v == int(v) else f"{v:.1f}"
+
+
+# ------------------------------------------------------------------------ analysis
+
+
+def _ts(value: str | None) -> int:
+    if value is None:
+        return 0
+    t = parse_timestamp(value)
+    if t is not None:
+        return t
+    try:
+        return int(float(value))
+    except ValueError:
+        return 0
+
+
+def _number(value: str | None) -> float | None:
+    """A numeric field value; Powertools writes ``[156.0]`` (an EMF array): its last item."""
+    if value is None:
+        return None
+    found = _NUMBER.findall(value)
+    if not found:
+        return None
+    v = float(found[-1])
+    return v if math.isfinite(v) else None
+
+
+_RID = re.compile(
+    r"RequestId: ([0-9a-fA-F-]{36})|\"requestId\": ?\"([^\"]+)\"|^\S+ ([0-9a-fA-F-]{36}) Task timed out"
+)
+
+
+def _request_id(message: str) -> str | None:
+    """A request id the message names (platform lines, JSON records, the timeout line)."""
+    m = _RID.search(message)
+    if m is None:
+        return None
+    return m.group(1) or m.group(2) or m.group(3)
+
+
+def _platform(message: str) -> tuple[str, str | None, bool]:
+    """(kind, request id, cold) for a platform line: kind START, REPORT, INIT or ''."""
+    m = _START.match(message)
+    if m:
+        return "START", m.group(1), False
+    m = _REPORT.match(message)
+    if m:
+        return "REPORT", m.group(1), "Init Duration:" in message
+    if message.startswith("INIT_START "):
+        return "INIT", None, True
+    if message.startswith("{") and '"platform.' in message:
+        try:
+            d = json.loads(message)
+        except ValueError:
+            return "", None, False
+        if not isinstance(d, dict):
+            return "", None, False
+        rec = d.get("record") if isinstance(d.get("record"), dict) else {}
+        rid = rec.get("requestId") if isinstance(rec.get("requestId"), str) else None
+        kind = {"platform.initStart": "INIT", "platform.start": "START"}.get(d.get("type", ""))
+        if kind:
+            return kind, rid, kind == "INIT"
+        if d.get("type") == "platform.report":
+            metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
+            return "REPORT", rid, "initDurationMs" in metrics
+    return "", None, False
+
+
+class _Stream:
+    """Builds one stream's lives and failures from its timeline rows, in order."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lives: list[dict[str, Any]] = []
+        self.invocations = 0
+        self.cold_starts = 0
+        self.failures: list[Failure] = []
+        self.by_request: dict[str, tuple[int, int]] = {}  # request id -> (life, invocation)
+        self.pending: list[tuple[str, int, str | None, str, tuple[str, ...], tuple[int, int]]] = []
+        self.pending_init = False
+
+    def _life(self, ts: int, cold: bool) -> dict[str, Any]:
+        life = {"cold": cold, "start": ts, "invocations": 0, "first": None}
+        self.lives.append(life)
+        return life
+
+    def start(self, ts: int, rid: str | None) -> None:
+        if self.pending_init or not self.lives:
+            self._life(ts, self.pending_init)
+            if self.pending_init:
+                self.cold_starts += 1
+            self.pending_init = False
+        life = self.lives[-1]
+        life["invocations"] += 1
+        self.invocations += 1
+        if rid:
+            self.by_request[rid] = (len(self.lives) - 1, life["invocations"])
+
+    def init(self) -> None:
+        self.pending_init = True
+
+    def report(self, ts: int, rid: str | None, cold: bool) -> None:
+        known = rid is not None and rid in self.by_request
+        if not known:  # no START seen for it: count the invocation from its REPORT
+            if cold:
+                self.pending_init = True
+            self.start(ts, rid)
+            return
+        li, inv = self.by_request[rid]  # type: ignore[index]
+        life = self.lives[li]
+        if cold and inv == 1 and not life["cold"]:  # Init Duration without INIT_START
+            life["cold"] = True
+            self.cold_starts += 1
+
+    def failure(self, kind: str, ts: int, rid: str | None, msg: str, disguises: list[str]) -> None:
+        """Note a failure where it stands in the timeline; :meth:`finish` places it."""
+        if self.lives:
+            pos = (len(self.lives) - 1, self.lives[-1]["invocations"])
+        else:
+            pos = (-1, 0)
+        self.pending.append((kind, ts, rid, msg, tuple(disguises), pos))
+
+    def finish(self) -> None:
+        """Place each failure in its invocation: by request id, else where it stood."""
+        seen: set[tuple[str, str]] = set()
+        for kind, ts, rid, msg, disguises, pos in self.pending:
+            li, inv = self.by_request.get(rid, pos) if rid else pos
+            if kind in ("timeout", "crash"):  # one per invocation, however many lines say so
+                key = (kind, f"{li}/{inv}") if inv else (kind, rid or f"ts{ts}")
+                if key in seen:
+                    continue
+                seen.add(key)
+            f = Failure(kind, ts, self.name, rid, inv or None, disguises, msg)
+            self.failures.append(f)
+            if li >= 0:
+                first = self.lives[li]["first"]
+                if first is None or (f.invocation or 0) < (first.invocation or 0):
+                    self.lives[li]["first"] = f
+
+
+def _analyze(
+    timeline: Sequence[dict[str, str | None]],
+    fd_rows: Sequence[dict[str, str | None]],
+    *,
+    source: str,
+    truncated: bool,
+) -> Triage:
+    streams: dict[str, _Stream] = {}
+    for row in timeline:
+        name = row.get("@logStream") or ""
+        s = streams.get(name)
+        if s is None:
+            s = streams[name] = _Stream(name)
+        msg = row.get("@message") or ""
+        ts = _ts(row.get("@timestamp"))
+        rid = row.get("@requestId") or None
+        kind, prid, cold = _platform(msg)
+        if kind == "START":
+            s.start(ts, prid)
+        elif kind == "INIT":
+            s.init()
+        elif kind == "REPORT":
+            s.report(ts, prid, cold)
+        rid = rid or prid or _request_id(msg)
+        disguises = classify(msg)
+        if disguises:
+            s.failure("emfile", ts, rid, msg, disguises)
+        if _TIMEOUT.search(msg):
+            s.failure("timeout", ts, rid, msg, [])
+        if _CRASH.search(msg):
+            s.failure("crash", ts, rid, msg, [])
+
+    for s in streams.values():
+        s.finish()
+    fd: dict[str, list[float]] = {}
+    fd_max: dict[str, float] = {}
+    for row in fd_rows:
+        name = row.get("@logStream") or ""
+        v = _number(row.get("fd_use"))
+        if v is None:
+            continue
+        fd.setdefault(name, []).append(v)
+        m = _number(row.get("fd_max"))
+        if m is not None:
+            fd_max[name] = m
+        streams.setdefault(name, _Stream(name))
+
+    results = [_stream_result(s, fd.get(s.name, []), fd_max.get(s.name)) for s in streams.values()]
+    results.sort(key=_worst_first)
+    disguises: Counter[str] = Counter()
+    samples: dict[str, Failure] = {}
+    for st in streams.values():
+        for f in st.failures:
+            disguises.update(f.disguises)
+            for key in [f"emfile/{d}" for d in f.disguises] or [f.kind]:
+                if key not in samples or f.timestamp < samples[key].timestamp:
+                    samples[key] = f
+    unique = {id(f): f for f in samples.values()}
+    return Triage(
+        source=source,
+        events=len(timeline),
+        truncated=truncated,
+        emfile=sum(r.emfile for r in results),
+        disguises={name: disguises[name] for name in DISGUISES if disguises[name]},
+        timeouts=sum(r.timeouts for r in results),
+        crashes=sum(r.crashes for r in results),
+        cold_starts=sum(r.cold_starts for r in results),
+        invocations=sum(r.invocations for r in results),
+        streams=tuple(results),
+        samples=tuple(sorted(unique.values(), key=lambda f: f.timestamp)),
+    )
+
+
+def _stream_result(s: _Stream, fd: list[float], fd_max: float | None) -> StreamTriage:
+    trend: dict[str, Any] | None = None
+    if len(fd) >= 2:
+        from fdscope.trend import analyze
+
+        t = analyze(fd)
+        trend = {
+            "rate": t.rate,
+            "shape": t.shape,
+            "confidence": t.confidence,
+            "leaking": t.leaking,
+            "peak": t.peak,
+            "invocations_to_limit": t.invocations_to_limit(fd_max) if fd_max else None,
+        }
+    lives = tuple(
+        Life(bool(x["cold"]), int(x["start"]), int(x["invocations"]), x["first"]) for x in s.lives
+    )
+    kinds = Counter(f.kind for f in s.failures)
+    dis: Counter[str] = Counter()
+    for f in s.failures:
+        dis.update(f.disguises)
+    return StreamTriage(
+        stream=s.name,
+        invocations=s.invocations,
+        cold_starts=s.cold_starts,
+        emfile=kinds["emfile"],
+        disguises=dict(dis),
+        timeouts=kinds["timeout"],
+        crashes=kinds["crash"],
+        lives=lives,
+        first_failure=min(s.failures, key=lambda f: f.timestamp) if s.failures else None,
+        fd_use=tuple(fd),
+        fd_max=fd_max,
+        fd_trend=trend,
+    )
+
+
+def _worst_first(s: StreamTriage) -> tuple[Any, ...]:
+    """Failing first; then the quickest to fail, the most EMFILE, timeouts, crashes, fd peak."""
+    to_fail = s.invocations_to_failure
+    return (
+        not s.failed,
+        to_fail if to_fail is not None else math.inf,
+        -s.emfile,
+        -(s.timeouts + s.crashes),
+        -(max(s.fd_use) if s.fd_use else 0.0),
+        s.stream,
+    )
+
+
+# ------------------------------------------------------------------------ runners
+
+
+def _run_all(run: Callable[[str], Any], *, source: str, limit: int) -> Triage:
+    timeline = run(QUERIES["timeline"].replace(f"limit {_LIMIT_CW}", f"limit {limit}")).rows
+    fd_rows = run(QUERIES["fd_use"].replace(f"limit {_LIMIT_CW}", f"limit {limit}")).rows
+    truncated = len(timeline) >= limit or len(fd_rows) >= limit
+    return _analyze(timeline, fd_rows, source=source, truncated=truncated)
+
+
+def triage(
+    sources: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    log_group: str | None = None,
+    limit: int = 1_000_000,
+) -> Triage:
+    """Triage local logs (files, ``.gz``, directories, run directories).
+
+    ``start``/``end`` in ms since the epoch bound the events read. Raises
+    LogReadError for a source that cannot be read, QueryError if a query fails.
+    """
+    from fdscope.insights import execute
+
+    srcs = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+
+    def run(q: str) -> Any:
+        return execute(q, srcs, start=start, end=end, log_group=log_group, default_limit=None)
+
+    return _run_all(run, source="local", limit=limit)
+
+
+def triage_cloudwatch(
+    log_groups: Sequence[str] | str,
+    *,
+    start: int,
+    end: int,
+    client: Any = None,
+    poll_seconds: float = 1.0,
+    on_progress: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Triage:
+    """Run the same queries on CloudWatch Logs Insights over ``log_groups`` (boto3).
+
+    At most 10,000 rows per query come back (``truncated`` says when the limit
+    was hit). Raises CloudWatchQueryError (a QueryError) when CloudWatch fails.
+    """
+    from fdscope.insights import cloudwatch
+
+    def run(q: str) -> Any:
+        return cloudwatch.execute(
+            q,
+            log_groups,
+            start=start,
+            end=end,
+            client=client,
+            poll_seconds=poll_seconds,
+            on_progress=on_progress,
+        )
+
+    return _run_all(run, source="cloudwatch", limit=_LIMIT_CW)
