@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from doctor_helpers import BASIC, assert_nothing_left, handler, messages, read_jsonl
 
-from fdscope.doctor import LocalLambda, run
+from fdscope.doctor import LocalLambda, _procs, run
 from fdscope.logs import read_events
 
 SAMPLE_FIELDS = {
@@ -184,15 +184,23 @@ def test_a_setsid_grandchild_does_not_outlive_the_run(tmp_path: Path) -> None:
     with LocalLambda(handler("grandchild"), out_dir=tmp_path / "run", timeout_s=10) as fn:
         s = fn.invoke()
         assert s.status == "ok"
-        from fdscope.doctor import _procs
-
         token = fn.history[0].token
+        runtime_sid = os.getsid(fn.pid or 0)
+
+        def strays() -> list[int]:
+            out = []
+            for p in _procs.with_token(token):
+                try:
+                    if os.getsid(p) != runtime_sid:
+                        out.append(p)
+                except ProcessLookupError:
+                    pass
+            return out
+
         deadline = time.monotonic() + 5
-        while len(_procs.with_token(token)) < 2 and time.monotonic() < deadline:
+        while not strays() and time.monotonic() < deadline:
             time.sleep(0.02)
-        strays = [p for p in _procs.with_token(token) if p != fn.pid]
-        assert strays, "the grandchild should be running during the run"
-        assert all(os.getsid(p) != os.getsid(fn.pid) for p in strays)  # it left the session
+        assert strays(), "the grandchild should be running, in its own session"
     assert_nothing_left(fn)
 
 
@@ -328,24 +336,25 @@ def test_reaching_the_limit_is_emfile_and_the_counts_stop_at_it(tmp_path: Path) 
 
 
 def test_freeze_stops_background_threads_between_invocations(tmp_path: Path) -> None:
-    def ticks_while_idle(freeze: bool) -> tuple[int, str]:
+    def ticks_while_idle(freeze: bool) -> tuple[int, str | None]:
         with LocalLambda(
             handler("background"), out_dir=tmp_path / f"f{freeze}", freeze=freeze
         ) as fn:
             fn.invoke()
-            a = json.loads(fn.last_response or b"0")
-            with open(f"/proc/{fn.pid}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
+            idle_from = time.monotonic()  # invoke() returns after the freeze
+            state = _procs.state(fn.pid or 0)
             time.sleep(0.3)
+            idle_to = time.monotonic()  # the thaw comes inside the next invoke()
             fn.invoke()
-            b = json.loads(fn.last_response or b"0")
+            ticks = json.loads(fn.last_response or b"[]")
         assert_nothing_left(fn)
-        return b - a, state
+        return sum(1 for t in ticks if idle_from < t < idle_to), state
 
     frozen, state = ticks_while_idle(True)
     running, state_running = ticks_while_idle(False)
     assert state == "T" and state_running != "T"
-    assert frozen < 5 <= 20 < running
+    assert frozen == 0
+    assert running >= 10  # about 60 at one tick per 5 ms; the machine may be busy
 
 
 def test_gc_between_frees_cycles_that_otherwise_pile_up(tmp_path: Path) -> None:

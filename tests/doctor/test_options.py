@@ -67,9 +67,10 @@ def test_layer_python_folder_is_importable(tmp_path: Path) -> None:
     assert s.status == "ok"
     assert got == ["from the layer", "site-packages of the layer"]
     assert_nothing_left(fn)
-    with pytest.raises(DoctorError, match="no python/ folder"), LocalLambda(
-        "app.handler", code_root=code, out_dir=tmp_path / "r2", layers=[code]
-    ) as bad:
+    with (
+        pytest.raises(DoctorError, match="no python/ folder"),
+        LocalLambda("app.handler", code_root=code, out_dir=tmp_path / "r2", layers=[code]) as bad,
+    ):
         bad.invoke()
 
 
