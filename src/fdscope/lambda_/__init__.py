@@ -1,0 +1,40 @@
+"""The runtime monitor, standard library only: per-invocation EMF, leak watch, EMFILE report.
+
+- ``@monitor`` wraps a handler; or, with no code change, the exec wrapper
+  (:func:`wrapper_path`, ``/opt/fdscope-wrapper`` in the layer) points the
+  runtime at :mod:`fdscope.lambda_.entry` and chains to ``FDSCOPE_NEXT_WRAPPER``.
+- Each invocation writes one EMF record in Lambda Insights' member names
+  (``fd_use``, ``fd_max``, ...) plus ``fd_opened``, ``fd_closed``, ``fd_net``,
+  ``new_connections``; settings in :data:`ENV_VARS`.
+- The leak watch is :class:`fdscope.trend.LeakWatch`; EMFILE is the count at
+  the limit first, errno 24 in the exception chain second; then the full
+  handle report is written through stdout (no new descriptor).
+- :class:`ServiceWatch`: the same watch as a sampler thread for services.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fdscope.lambda_._config import DEFAULT_METRICS, ENV_VARS, UNITS, Config
+from fdscope.lambda_._decorator import monitor
+from fdscope.lambda_._emfile import evidence as emfile_evidence
+from fdscope.lambda_._monitor import Monitor
+from fdscope.lambda_._service import ServiceWatch
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "ENV_VARS",
+    "UNITS",
+    "Config",
+    "Monitor",
+    "ServiceWatch",
+    "emfile_evidence",
+    "monitor",
+    "wrapper_path",
+]
+
+
+def wrapper_path() -> Path:
+    """The exec wrapper script shipped with the package (``AWS_LAMBDA_EXEC_WRAPPER``)."""
+    return Path(__file__).resolve().parent / "data" / "fdscope-wrapper"

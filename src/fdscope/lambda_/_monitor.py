@@ -1,0 +1,484 @@
+"""The in-function monitor: measure around each invocation, one EMF record, leak watch, EMFILE.
+
+Fail open: every stage runs under :meth:`Monitor._guard`; an error inside
+fdscope is written once per process to stderr and never changes the handler's
+result, its exception object, or its output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from fdscope.lambda_ import _emfile
+from fdscope.lambda_._config import UNITS, Config
+from fdscope.trend import LeakWatch, Trend
+
+IMPORTED_AT = time.time()  # earliest moment the monitor knows of (init_duration's start)
+_MB = 1024 * 1024
+_DETAIL_FIRST = 8
+_DETAIL_EVERY = 16
+_TOP_SITES = 5
+_MAX_LISTED = 2048
+_NO_FD = (24, 23)  # EMFILE, ENFILE
+
+
+@dataclass
+class _Start:
+    invocation: int
+    wall: float
+    t: float
+    cpu: os.times_result
+    before: int | None
+    fds: set[int] | None
+    net: tuple[int, int] | None
+    request_id: str
+    no_fd: bool = False  # a scan at the start found no free descriptor
+
+
+class Monitor:
+    """Wraps invocations of one handler in one process; see :meth:`call`.
+
+    ``stream``/``err`` default to ``sys.stdout``/``sys.stderr`` looked up at write
+    time; ``proc`` is the proc root for the own process (tests point it elsewhere).
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        stream: IO[str] | None = None,
+        err: IO[str] | None = None,
+        proc: str = "/proc",
+    ) -> None:
+        self.config = config if config is not None else Config.from_env()
+        self.stream = stream
+        self.err = err
+        self.proc = proc
+        self.invocations = 0
+        self.internal_errors = 0
+        self.watch = LeakWatch(window=self.config.window)
+        self.last_record: dict[str, Any] | None = None
+        self.last_trend: Trend | None = None
+        self.emfile_invocations = 0
+        self._logged = False
+        self._reported_emfile = False
+        self._near_warned = False
+        self._last_count: int | None = None
+        self._lock = threading.Lock()
+        self._prepared = False
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _guard(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # fail open
+            self._internal(stage, exc)
+            return None
+
+    def _internal(self, stage: str, exc: BaseException) -> None:
+        self.internal_errors += 1
+        if self._logged:
+            return
+        self._logged = True
+        try:
+            err = self.err if self.err is not None else sys.stderr
+            err.write(
+                f"fdscope: internal error in {stage} (the handler is unaffected; "
+                f"reported once per process): {type(exc).__name__}: {exc}\n"
+            )
+            err.flush()
+        except Exception:
+            pass
+
+    def _write(self, line: str) -> None:
+        out = self.stream if self.stream is not None else sys.stdout
+        out.write(line + "\n")
+        out.flush()
+
+    # -- the invocation -------------------------------------------------------------------
+    def call(self, handler: Callable[[Any, Any], Any], event: Any, context: Any) -> Any:
+        """Run ``handler(event, context)`` measured; its result or exception passes unchanged."""
+        st = self._guard("start", self._start, context)
+        try:
+            result = handler(event, context)
+        except BaseException as exc:
+            if st is not None:
+                self._guard("finish", self._finish, st, exc)
+            raise
+        if st is not None:
+            self._guard("finish", self._finish, st, None)
+        return result
+
+    def _want_detail(self, k: int) -> bool:
+        mode = self.config.scan
+        if mode == "always":
+            return True
+        if mode == "never":
+            return False
+        return k <= _DETAIL_FIRST or k % _DETAIL_EVERY == 0
+
+    def _start(self, context: Any) -> _Start:
+        with self._lock:
+            self.invocations += 1
+            k = self.invocations
+        if not self._prepared:
+            self._prepared = True
+            self._guard("prepare", self._prepare)
+        before = self._last_count
+        if before is None:
+            before = self._guard("count", self.count_tree)
+        detail = self._want_detail(k)
+        no_fd = False
+        fds = net = None
+        if detail:
+            try:
+                fds = self.fd_numbers()
+                net = self.net_bytes()
+            except OSError as exc:  # EMFILE at entry is a finding, not an internal error
+                if exc.errno not in _NO_FD:
+                    self._internal("scan", exc)
+                no_fd = exc.errno in _NO_FD
+        rid = getattr(context, "aws_request_id", None)
+        return _Start(
+            invocation=k,
+            wall=time.time(),
+            t=time.perf_counter(),
+            cpu=os.times(),
+            before=before,
+            fds=fds,
+            net=net,
+            request_id=rid if isinstance(rid, str) else "",
+            no_fd=no_fd,
+        )
+
+    def _prepare(self) -> None:
+        if self.proc == "/proc":
+            from fdscope.handles import prepare
+
+            prepare()
+
+    # -- probes (each may raise; the caller guards) -----------------------------------------
+    def count_tree(self) -> int:
+        """Descriptors of this process and its descendants (Lambda Insights' fd_use)."""
+        from fdscope.handles import count
+
+        if self.proc == "/proc":
+            try:
+                return count(tree=True)
+            except Exception:
+                return count()  # descendants need a free descriptor; the own count does not
+        from pathlib import Path
+
+        return count(os.getpid(), tree=True, proc_root=Path(self.proc))
+
+    def fd_numbers(self) -> set[int]:
+        """The own descriptor numbers (the listing's own descriptor left out)."""
+        probe = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        os.close(probe)  # the listing will get this number: the lowest free one
+        names = os.listdir(f"{self.proc}/self/fd")
+        out = {int(n) for n in names}
+        out.discard(probe)
+        return out
+
+    def net_bytes(self) -> tuple[int, int]:
+        """(received, sent) bytes of every interface but loopback."""
+        with open(f"{self.proc}/self/net/dev", "rb") as f:
+            data = f.read()
+        rx = tx = 0
+        for line in data.splitlines()[2:]:
+            name, _, rest = line.partition(b":")
+            if name.strip() == b"lo":
+                continue
+            cols = rest.split()
+            if len(cols) >= 9:
+                rx += int(cols[0])
+                tx += int(cols[8])
+        return rx, tx
+
+    def threads(self) -> int:
+        try:
+            return len(os.listdir(f"{self.proc}/self/task"))
+        except OSError:
+            return threading.active_count()
+
+    def _is_socket(self, fd: int) -> bool:
+        try:
+            return os.readlink(f"{self.proc}/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            return False
+
+    # -- after the handler ----------------------------------------------------------------
+    def _finish(self, st: _Start, exc: BaseException | None) -> None:
+        cfg = self.config
+        rec = self._guard("measure", self._measure, st)
+        if rec is None:
+            rec = {}
+        limit = rec.get("fd_max") or resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        count = rec.get("fd_use")
+        margin = (
+            cfg.emfile_margin if cfg.emfile_margin is not None else max(2, min(16, limit // 64))
+        )
+        at_limit = (
+            bool(rec.pop("_scan_emfile", False))
+            or st.no_fd
+            or (count is not None and count >= limit - margin)
+        )
+        evidence = self._guard("emfile", self.emfile_evidence, exc, at_limit, count, limit) or []
+        if evidence:
+            self.emfile_invocations += 1
+            rec["emfile"] = True
+        trend = None
+        if count is not None:
+            trend = self._guard("trend", self._trend, count)
+        self.last_record = rec
+        if cfg.emf:
+            self._guard("emit", self._emit, st, rec)
+        warning = self._guard("warning", self._warning, trend, count, limit, evidence)
+        if warning is not None:
+            self._guard("write", self._write, warning)
+        if evidence and not self._reported_emfile:
+            self._reported_emfile = True
+            self._guard("report", self._emfile_report, st, count, limit, evidence)
+        self._guard("origins", self._send_origins, st.invocation)
+
+    def _measure(self, st: _Start) -> dict[str, Any]:
+        cfg = self.config
+        t1 = time.perf_counter()
+        cpu = os.times()
+        rec: dict[str, Any] = {}
+        duration = (t1 - st.t) * 1000.0
+        rec["duration"] = round(duration, 3)
+        rec["billed_duration"] = max(1, math.ceil(duration))
+        user = (cpu.user - st.cpu.user) * 1000.0
+        system = (cpu.system - st.cpu.system) * 1000.0
+        rec["cpu_user_time"] = round(user, 3)
+        rec["cpu_system_time"] = round(system, 3)
+        rec["cpu_total_time"] = round(user + system, 3)
+        scan_emfile = False
+        count = self._guard("count", self.count_tree)
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft == resource.RLIM_INFINITY or soft <= 0:
+            soft = 1 << 20
+        rec["fd_max"] = soft
+        if count is not None:
+            rec["fd_use"] = count
+            if st.before is not None:
+                rec["fd_net"] = count - st.before
+            self._last_count = count
+        if st.fds is not None:
+            try:
+                after = self.fd_numbers()
+            except OSError as exc:
+                if exc.errno not in _NO_FD:
+                    raise
+                scan_emfile = True
+                after = None
+            if after is not None:
+                opened = after - st.fds
+                rec["fd_opened"] = len(opened)
+                rec["fd_closed"] = len(st.fds - after)
+                rec["new_connections"] = sum(1 for fd in opened if self._is_socket(fd))
+        if st.net is not None and not scan_emfile:
+            net = self._guard("network", self.net_bytes)
+            if net is not None:
+                rx, tx = net[0] - st.net[0], net[1] - st.net[1]
+                rec["rx_bytes"], rec["tx_bytes"], rec["total_network"] = rx, tx, rx + tx
+        rec["threads_max"] = self.threads()
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        used = round(ru.ru_maxrss / 1024.0, 1)  # KiB on Linux
+        rec["used_memory_max"] = used
+        if cfg.memory_mb:
+            rec["total_memory"] = cfg.memory_mb
+            rec["memory_utilization"] = round(100.0 * used / cfg.memory_mb, 1)
+        try:
+            vfs = os.statvfs("/tmp")
+            rec["tmp_max"] = vfs.f_blocks * vfs.f_frsize
+            rec["tmp_used"] = (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
+        except OSError:
+            pass
+        if st.invocation == 1:
+            rec["cold_start"] = True
+            rec["init_duration"] = round(max(0.0, st.wall - IMPORTED_AT) * 1000.0, 3)
+        else:
+            rec["cold_start"] = False
+        if scan_emfile:
+            rec["_scan_emfile"] = True
+        return rec
+
+    def emfile_evidence(
+        self, exc: BaseException | None, at_limit: bool, count: int | None, limit: int
+    ) -> list[str]:
+        """Why this invocation hit EMFILE ([] when it did not)."""
+        out = []
+        if at_limit:
+            shown = "?" if count is None else str(count)
+            out.append(f"descriptor count at the limit: {shown} of {limit}")
+        out.extend(_emfile.evidence(exc, at_limit=at_limit))
+        return out
+
+    def _trend(self, count: int) -> Trend | None:
+        fresh = self.watch.update(count)
+        if fresh is not None:
+            self.last_trend = fresh
+        return fresh
+
+    def _emit(self, st: _Start, rec: dict[str, Any]) -> None:
+        self._write(json.dumps(self.document(st, rec), separators=(",", ":")))
+
+    def document(self, st: _Start, rec: dict[str, Any]) -> dict[str, Any]:
+        """The EMF document of one invocation (FORMATS.md section 4)."""
+        cfg = self.config
+        doc: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(st.wall * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": cfg.namespace,
+                        "Dimensions": [list(s) for s in cfg.dimension_sets],
+                        "Metrics": [{"Name": m, "Unit": UNITS[m]} for m in cfg.metrics if m in rec],
+                    }
+                ],
+            },
+            "event_type": "performance",
+            "function_name": cfg.function_name,
+            "version": cfg.version,
+            "request_id": st.request_id,
+            "invocation": st.invocation,
+        }
+        doc.update(cfg.constants)
+        doc.update(rec)
+        return doc
+
+    def _sites(self) -> list[dict[str, Any]]:
+        mod = sys.modules.get("fdscope.origins")
+        if mod is None or not mod.is_tracking():
+            return []
+        groups = mod.report().json().get("groups", [])
+        out = []
+        for g in groups[:_TOP_SITES]:
+            site = g.get("site") or {}
+            out.append(
+                {
+                    "site": f"{site.get('file')}:{site.get('line')}",
+                    "function": site.get("function"),
+                    "call": site.get("call"),
+                    "kind": g.get("kind"),
+                    "endpoint": g.get("endpoint"),
+                    "count": g.get("count"),
+                }
+            )
+        return out
+
+    @staticmethod
+    def _sites_text(sites: list[dict[str, Any]]) -> str:
+        parts = []
+        for s in sites:
+            what = f"{s['site']} {s.get('function') or ''}: {s.get('call') or ''}".strip()
+            tail = f" -> {s['endpoint']}" if s.get("endpoint") else ""
+            parts.append(f"{what} ({s.get('count')} {s.get('kind') or ''}{tail})")
+        return "; ".join(parts)
+
+    def _warning(
+        self, trend: Trend | None, count: int | None, limit: int, evidence: list[str]
+    ) -> str | None:
+        cfg = self.config
+        t = self.watch.warning(limit, cfg.warn_within) if trend is not None else None
+        near = (
+            t is None
+            and not evidence
+            and not self._near_warned
+            and count is not None
+            and count >= 0.9 * limit
+        )
+        if t is None and not near:
+            return None
+        self._near_warned = True
+        t = t or self.last_trend
+        sites = self._guard("origins", self._sites) or []
+        if t is not None and t.leaking:
+            steps = t.invocations_to_limit(limit)
+            head = (
+                f"fdscope WARNING: open descriptors grow {t.rate:.2f} per invocation "
+                f"({t.shape}, confidence {t.confidence:.2f}); {count} of {limit} in use, "
+                f"the limit is about {steps} invocations away"
+            )
+        else:
+            steps = None
+            head = f"fdscope WARNING: {count} of {limit} descriptors in use (90% of the limit)"
+        msg = head + (f". Top creation sites: {self._sites_text(sites)}" if sites else "")
+        doc = {
+            "level": "WARNING",
+            "logger": "fdscope",
+            "event": "fd_leak_warning",
+            "message": msg,
+            "function_name": cfg.function_name,
+            "invocation": self.invocations,
+            "fd_use": count,
+            "fd_max": limit,
+            "rate": None if t is None else round(t.rate, 4),
+            "shape": None if t is None else t.shape,
+            "confidence": None if t is None else t.confidence,
+            "invocations_to_limit": steps,
+            "sites": sites,
+        }
+        return json.dumps(doc, separators=(",", ":"), default=str)
+
+    def _emfile_report(
+        self, st: _Start, count: int | None, limit: int, evidence: list[str]
+    ) -> None:
+        """The full handle report, written through descriptors already open (stdout)."""
+        from fdscope.handles import snapshot
+
+        snap = snapshot() if self.proc == "/proc" else None
+        handles = list(snap.handles) if snap is not None else []
+        by_kind: dict[str, int] = {}
+        ends: dict[str, int] = {}
+        for h in handles:
+            by_kind[h.kind] = by_kind.get(h.kind, 0) + 1
+            ep = h.endpoint
+            if ep:
+                ends[ep] = ends.get(ep, 0) + 1
+        top = sorted(ends.items(), key=lambda kv: -kv[1])[:_TOP_SITES]
+        sites = self._guard("origins", self._sites) or []
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items(), key=lambda kv: -kv[1]))
+        msg = (
+            f"fdscope EMFILE: {count} of {limit} descriptors open after invocation "
+            f"{st.invocation} (request {st.request_id or '?'}). Evidence: {'; '.join(evidence)}. "
+            f"By kind: {kinds or '?'}."
+        )
+        if top:
+            msg += " Top endpoints: " + ", ".join(f"{e} ({n})" for e, n in top) + "."
+        if sites:
+            msg += f" Top creation sites: {self._sites_text(sites)}."
+        doc = {
+            "level": "ERROR",
+            "logger": "fdscope",
+            "event": "emfile",
+            "message": msg,
+            "function_name": self.config.function_name,
+            "request_id": st.request_id,
+            "invocation": st.invocation,
+            "fd_use": count,
+            "fd_max": limit,
+            "evidence": evidence,
+            "by_kind": by_kind,
+            "sites": sites,
+            "handles": [f"{h.fd} {h.describe()}" for h in handles[:_MAX_LISTED]],
+        }
+        self._write(json.dumps(doc, separators=(",", ":"), default=str))
+
+    def _send_origins(self, invocation: int) -> None:
+        if not os.environ.get("FDSCOPE_REPORT_FD"):
+            return
+        mod = sys.modules.get("fdscope.origins")
+        if mod is not None and mod.is_tracking():
+            mod.send_report(invocation=invocation)

@@ -1,0 +1,176 @@
+"""The per-invocation EMF record: Lambda Insights' names, the published schema, configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import Ctx, lines
+
+from fdscope.emf import ParseStats, parse_events
+from fdscope.errors import EmfValidationError
+from fdscope.lambda_ import DEFAULT_METRICS, UNITS, Config
+from fdscope.logs import LogEvent
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "fixtures" / "emf" / "emf-schema.json").read_text()
+)
+# The published schema names no draft; its "$id" fragments are draft-07 style.
+VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
+LAMBDA_INSIGHTS = {
+    "fd_use",
+    "fd_max",
+    "threads_max",
+    "used_memory_max",
+    "memory_utilization",
+    "total_memory",
+    "cpu_user_time",
+    "cpu_system_time",
+    "cpu_total_time",
+    "tmp_used",
+    "tmp_max",
+    "rx_bytes",
+    "tx_bytes",
+    "total_network",
+    "duration",
+    "billed_duration",
+    "cold_start",
+    "init_duration",
+    "request_id",
+    "function_name",
+    "version",
+    "event_type",
+}
+
+
+def test_one_record_per_invocation_in_lambda_insights_shape(make_monitor) -> None:
+    mon, out, _ = make_monitor(scan="always")
+    held = []
+
+    def handler(event: dict, context: Ctx) -> dict:
+        held.append(open(__file__))  # noqa: SIM115  (one descriptor kept per invocation)
+        return {"n": event["n"]}
+
+    for i in range(5):
+        assert mon.call(handler, {"n": i}, Ctx(f"r{i}")) == {"n": i}
+    recs = lines(out)
+    assert len(recs) == 5
+    first, last = recs[0], recs[-1]
+    assert set(first) >= LAMBDA_INSIGHTS  # every Lambda Insights member, same names
+    assert {"fd_opened", "fd_closed", "fd_net", "new_connections"} <= set(first)
+    assert first["event_type"] == "performance" and first["cold_start"] is True
+    assert last["cold_start"] is False and "init_duration" not in last
+    assert [r["request_id"] for r in recs] == [f"r{i}" for i in range(5)]
+    assert all(r["fd_net"] == 1 and r["fd_opened"] >= 1 for r in recs[1:])
+    assert last["fd_use"] - first["fd_use"] == 4
+    assert first["function_name"] == "orders" and first["version"] == "7"
+    assert first["total_memory"] == 128
+    directive = first["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "fdscope"
+    assert directive["Dimensions"] == [["function_name"], ["function_name", "version"]]
+    assert [m["Name"] for m in directive["Metrics"]] == list(DEFAULT_METRICS)
+    assert all(m["Unit"] == UNITS[m["Name"]] for m in directive["Metrics"])
+    for h in held:
+        h.close()
+
+
+def test_the_record_validates_against_the_published_schema(make_monitor) -> None:
+    mon, out, _ = make_monitor(scan="always")
+    for _ in range(3):
+        mon.call(lambda e, c: None, {}, Ctx())
+    for rec in lines(out):
+        VALIDATOR.validate(rec)
+        bad = json.loads(json.dumps(rec))
+        bad["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Descriptors"
+        assert not VALIDATOR.is_valid(bad)  # the check can fail
+
+
+def test_the_record_parses_back_to_datapoints(make_monitor) -> None:
+    mon, out, _ = make_monitor()
+    mon.call(lambda e, c: None, {}, Ctx())
+    stats = ParseStats()
+    pts = list(parse_events([LogEvent(0, out.getvalue().strip(), "s", "g")], stats))
+    assert stats.records == 1 and stats.emf_validation_errors == 0
+    fd = [p for p in pts if p.metric == "fd_use"]
+    assert {tuple(sorted(p.dimensions)) for p in fd} == {
+        ("function_name",),
+        ("function_name", "version"),
+    }
+    assert all(p.declared and p.unit == "Count" for p in fd)
+    undeclared = {p.metric for p in pts if not p.declared}
+    assert {"fd_max", "cpu_total_time", "tmp_used"} <= undeclared  # members a query can read
+
+
+def test_configured_by_environment_variables(make_monitor) -> None:
+    env = {
+        "FDSCOPE_NAMESPACE": "Shop",
+        "FDSCOPE_DIMENSIONS": "function_name,stage",
+        "FDSCOPE_DIM_stage": "prod",
+        "FDSCOPE_METRICS": "fd_use,fd_max",
+        "AWS_LAMBDA_FUNCTION_NAME": "checkout",
+        "AWS_LAMBDA_FUNCTION_VERSION": "12",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+    }
+    cfg = Config.from_env(env)
+    mon, out, _ = make_monitor(**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__})
+    mon.call(lambda e, c: None, {}, Ctx())
+    (rec,) = lines(out)
+    d = rec["_aws"]["CloudWatchMetrics"][0]
+    assert d["Namespace"] == "Shop" and d["Dimensions"] == [["function_name", "stage"]]
+    assert [m["Name"] for m in d["Metrics"]] == ["fd_use", "fd_max"]
+    assert rec["stage"] == "prod" and rec["function_name"] == "checkout" and rec["version"] == "12"
+    VALIDATOR.validate(rec)
+
+
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"FDSCOPE_DIMENSIONS": "function_name,nope"}, "FDSCOPE_DIMENSIONS"),  # unknown member
+        ({"FDSCOPE_METRICS": "fd_use,request_id"}, "FDSCOPE_METRICS"),  # not numeric
+        ({"FDSCOPE_WARN_WITHIN": "soon"}, "FDSCOPE_WARN_WITHIN"),  # not an integer
+        ({"FDSCOPE_SCAN": "sometimes"}, "FDSCOPE_SCAN"),  # not a mode
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], field: str) -> None:
+    with pytest.raises(EmfValidationError) as info:
+        Config.from_env(env)
+    assert info.value.field == field
+
+
+def test_scan_auto_lists_descriptors_on_the_first_invocations_then_every_16th(make_monitor) -> None:
+    mon, out, _ = make_monitor(scan="auto")
+    for _ in range(33):
+        mon.call(lambda e, c: None, {}, Ctx())
+    scanned = [r["invocation"] for r in lines(out) if "fd_opened" in r]
+    assert scanned == [1, 2, 3, 4, 5, 6, 7, 8, 16, 32]
+
+
+def test_new_connections_counts_sockets_opened_during_the_invocation(make_monitor) -> None:
+    import socket
+
+    mon, out, _ = make_monitor(scan="always")
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    kept: list[socket.socket] = []
+
+    def per_call(event: dict, context: Ctx) -> None:
+        s = socket.create_connection(srv.getsockname())  # a client per call, kept
+        kept.append(s)
+
+    reused = socket.create_connection(srv.getsockname())
+
+    def reuse(event: dict, context: Ctx) -> None:
+        reused.sendall(b"x")  # the same connection every call
+
+    try:
+        mon.call(per_call, {}, Ctx())
+        mon.call(per_call, {}, Ctx())
+        mon.call(reuse, {}, Ctx())
+        recs = lines(out)
+        assert [r["new_connections"] for r in recs] == [1, 1, 0]
+    finally:
+        for s in [*kept, reused, srv]:
+            s.close()
