@@ -164,3 +164,23 @@ def test_access_denied_names_the_pid() -> None:
     _, status = os.waitpid(child, 0)
     assert said == "denied 1"
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_open_mode_counts_in_a_diff_of_detailed_snapshots(tmp_path) -> None:
+    path = tmp_path / "m"
+    path.write_text("m")
+    fd = os.open(path, os.O_RDONLY)
+    before = handles.snapshot(details=True)
+    os.close(fd)
+    fd2 = os.open(path, os.O_WRONLY)  # same file, same number, another mode
+    after = handles.snapshot(details=True)
+    try:
+        assert fd2 == fd
+        d = handles.diff(before, after)
+        assert [(h.fd, h.mode) for h in d.closed] == [(fd, "r")]
+        assert [(h.fd, h.mode) for h in d.opened] == [(fd, "w")]
+        # without details the mode is unknown: the same file under the same number
+        assert handles.diff(handles.snapshot(), after).net == 0
+        assert handles.diff(handles.snapshot(), after).opened == ()
+    finally:
+        os.close(fd2)

@@ -92,7 +92,7 @@ def test_snapshot_of_itself_at_emfile_matches_an_outside_snapshot() -> None:
         line = proc.stdout.readline()
         assert line, proc.stderr.read()
         inside = json.loads(line)
-        outside = handles.snapshot(proc.pid)  # the child is frozen, waiting on stdin
+        outside = handles.snapshot(proc.pid, details=True)  # the child waits on stdin
     finally:
         proc.stdin.close()
         proc.wait(10)

@@ -103,11 +103,15 @@ def test_fields_lsof_does_not_show_match_what_the_holder_opened(holder: dict[str
                 assert h.flags is not None and h.flags & want == want, (fd, facts, h)
             else:
                 assert getattr(h, key) == want, (fd, key, facts, h)
-    # without details, fdinfo fields stay unknown but identity-relevant fields are there
-    light = {h.fd: h for h in handles.snapshot(holder["pid"]).handles}
-    for fd, h in light.items():
-        assert h.pos is None and h.flags is None
-        assert h.identity == ours[fd].identity
+    # without details, the fdinfo fields stay unknown, and a diff against the detailed
+    # snapshot finds nothing opened or closed
+    light_snap = handles.snapshot(holder["pid"])
+    for h in light_snap.handles:
+        assert h.pos is None and h.flags is None and h.pipe_end is None
+        if h.kind in ("file", "dir", "chr", "blk", "fifo", "memfd", "pipe"):
+            assert h.mode is None
+    d = handles.diff(light_snap, snap)
+    assert (d.opened, d.closed) == ((), ())
 
 
 def test_snapshot_records_limits_threads(holder: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import errno
 import os
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from fdscope.errors import HandlesError
@@ -56,6 +57,7 @@ def prepare() -> None:
         # the reserve as an outside snapshot shows it, to list it while it is released
         link = f"/proc/self/fd/{fd}"
         st = os.stat(link)
+        pos, flags = _linux._fdinfo(f"/proc/self/fdinfo/{fd}")
         _reserve_handle = Handle(
             fd=fd,
             kind="chr",
@@ -63,7 +65,9 @@ def prepare() -> None:
             inode=st.st_ino,
             path=os.devnull,
             deleted=False,
+            flags=flags,
             mode="r",
+            pos=pos,
             detail=f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}",
         )
         _reserve_fd = fd
@@ -125,9 +129,10 @@ def snapshot(pid: int | None = None, *, details: bool = False, proc_root: Path =
         snap, released = _with_reserve(_linux.scan, pid, proc_root, details=details)
         reserve = _reserve_handle
         if released and reserve is not None and _reserve_fd is not None:
-            handles = tuple(
-                sorted(snap.handles + (_replace_fd(reserve, _reserve_fd),), key=lambda h: h.fd)
-            )
+            if not details:
+                reserve = replace(reserve, flags=None, mode=None, pos=None)
+            reserve = replace(reserve, fd=_reserve_fd)
+            handles = tuple(sorted(snap.handles + (reserve,), key=lambda h: h.fd))
             return Snapshot(
                 pid=snap.pid,
                 time=snap.time,
@@ -140,12 +145,6 @@ def snapshot(pid: int | None = None, *, details: bool = False, proc_root: Path =
             )
         return snap
     return _linux.scan(pid, proc_root, details=details)
-
-
-def _replace_fd(h: Handle, fd: int) -> Handle:
-    from dataclasses import replace
-
-    return replace(h, fd=fd)
 
 
 def count(pid: int | None = None, tree: bool = False, *, proc_root: Path = PROC) -> int:

@@ -16,7 +16,7 @@ from stat import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK
 
 from fdscope.errors import AccessDenied, ProcessGone
 from fdscope.handles import _net
-from fdscope.handles._model import Handle, Snapshot
+from fdscope.handles._model import Snapshot, _blank, _from_dict
 
 _ANON = {
     "eventfd": "eventfd",
@@ -214,52 +214,55 @@ def _bracket(target: str) -> int | None:
         return None
 
 
-def _describe(fd: int, link: str, target: str) -> dict | None:
-    """The row for one descriptor from its link target (plus stat/lstat where needed).
+def _by_fd(row: dict) -> int:
+    return row["fd"]
 
-    ``_checked`` is set when the row came from the target alone (nothing to re-check).
-    None when the link target and the stat disagree on what it is (a reused number).
-    """
-    row: dict = {"fd": fd, "target": target}
-    if target.startswith("socket:["):
-        row.update(kind="socket", inode=_bracket(target), _checked=True)
-    elif target.startswith("pipe:["):
-        mode = _LINK_MODES.get(os.lstat(link).st_mode & 0o700)
-        end = "read" if mode == "r" else "write" if mode == "w" else None
-        row.update(kind="pipe", inode=_bracket(target), pipe_end=end, mode=mode)
-    elif target.startswith("/"):
-        st = os.stat(link)
-        fmt = S_IFMT(st.st_mode)
-        if fmt == S_IFSOCK:
-            return None
-        deleted = target.endswith(_DELETED) and (st.st_nlink == 0 or fmt == S_IFDIR)
-        path = target[: -len(_DELETED)] if deleted else target
-        kind = _FILE_TYPES.get(fmt, "unknown")
-        if kind == "file" and path.startswith("/memfd:"):
-            kind = "memfd"
-            row["detail"] = path[len("/memfd:") :]
-        elif kind in ("chr", "blk"):
-            row["detail"] = f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
-        mode = _LINK_MODES.get(os.lstat(link).st_mode & 0o700)
-        row.update(kind=kind, inode=st.st_ino, path=path, deleted=deleted, mode=mode)
-    elif target.startswith("anon_inode:"):
-        bare = target[len("anon_inode:") :].strip("[]")
-        kind = _ANON.get(bare)
-        if kind is None:
-            kind = "bpf" if bare.startswith("bpf") else "anon"
-        row.update(kind=kind, inode=os.stat(link).st_ino, detail=bare)
-    else:
-        # nsfs ("net:[4026531840]"), pidfs ("pidfd:[..]") and anything newer
-        prefix = target.split(":", 1)[0]
-        kind = "pidfd" if prefix == "pidfd" else "unknown"
-        row.update(kind=kind, inode=_bracket(target), detail=target, _checked=True)
+
+def _row(fd: int, kind: str, target: str, inode: int | None) -> dict:
+    row = _blank()
+    row["fd"] = fd
+    row["kind"] = kind
+    row["target"] = target
+    row["inode"] = inode
     return row
+
+
+def _file_row(fd: int, target: str, st: os.stat_result) -> dict | None:
+    """Row of a descriptor whose link is a path; None for a socket (a reused number)."""
+    fmt = S_IFMT(st.st_mode)
+    if fmt == S_IFSOCK:
+        return None
+    deleted = target.endswith(_DELETED) and (st.st_nlink == 0 or fmt == S_IFDIR)
+    path = target[: -len(_DELETED)] if deleted else target
+    kind = _FILE_TYPES.get(fmt, "unknown")
+    row = _row(fd, kind, target, st.st_ino)
+    row["path"] = path
+    row["deleted"] = deleted
+    if kind == "file" and path.startswith("/memfd:"):
+        row["kind"] = "memfd"
+        row["detail"] = path[len("/memfd:") :]
+    elif kind in ("chr", "blk"):
+        row["detail"] = f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
+    return row
+
+
+def _lookup(fddir: str, dirfd: int | None):  # type: ignore[no-untyped-def]
+    """(readlink, stat) of one entry: through the fd directory's descriptor if open."""
+    if dirfd is None:
+        return (lambda n: os.readlink(fddir + n), lambda n: os.stat(fddir + n))
+    return (lambda n: os.readlink(n, dir_fd=dirfd), lambda n: os.stat(n, dir_fd=dirfd))
 
 
 def scan(
     pid: int, proc_root: Path = Path("/proc"), *, details: bool = False, skip: int | None = None
 ) -> Snapshot:
-    """One snapshot of pid from /proc. ``skip`` names a descriptor to leave out (the scanner's own)."""
+    """One snapshot of pid from /proc. ``skip`` names a descriptor to leave out (the scanner's own).
+
+    Each descriptor costs one readlink; files one stat more, anonymous inodes a stat and
+    a second readlink; ``details`` adds an fdinfo read each, which gives position, flags,
+    the open mode of files and the end of pipes.
+    Sockets are resolved from the target's tables, each read once.
+    """
     started = time.time()
     base = f"{proc_root}/{pid}"
     fddir = f"{base}/fd/"
@@ -269,70 +272,94 @@ def scan(
         if exc.errno in (errno.EMFILE, errno.ENFILE):
             raise
         raise _fail(exc, pid, proc_root) from None
-
-    readlink = os.readlink
+    own = pid == os.getpid() and str(proc_root) == "/proc"
+    try:
+        dirfd: int | None = os.open(fddir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise _fail(exc, pid, proc_root) from None
+        dirfd = None  # no descriptor to spare: walk full paths
     rows: list[dict] = []
     sockets: dict[int, list[dict]] = {}
     pipes: dict[int, list[dict]] = {}
     vanished = 0
-    for name in names:
-        fd = int(name)
-        if fd == skip:
-            continue
-        link = fddir + name
-        for _attempt in range(3):
+    try:
+        readlink, stat = _lookup(fddir, dirfd)
+        for name in names:
+            fd = int(name)
+            if fd == skip or (own and fd == dirfd):
+                continue
             try:
-                target = readlink(link)
-                row = _describe(fd, link, target)
-                # stat/lstat may have met a successor under the same number: check
-                if row is None or row.get("_checked") or readlink(link) == target:
-                    break
+                target = readlink(name)
+                head = target[:1]
+                if head == "s" and target.startswith("socket:["):
+                    row = _row(fd, "socket", target, int(target[8:-1]))
+                    sockets.setdefault(row["inode"], []).append(row)
+                elif head == "p" and target.startswith("pipe:["):
+                    # the end (read/write) comes with details, from fdinfo's flags
+                    row = _row(fd, "pipe", target, int(target[6:-1]))
+                    pipes.setdefault(row["inode"], []).append(row)
+                elif head == "/":
+                    st = stat(name)
+                    row = _file_row(fd, target, st)  # the open mode comes with details
+                    if row is None or (
+                        row["kind"] in ("fifo", "unknown") and readlink(name) != target
+                    ):
+                        vanished += 1  # a pipe, socket or anon inode took the number
+                        continue
+                elif target.startswith("anon_inode:"):
+                    bare = target[len("anon_inode:") :].strip("[]")
+                    kind = _ANON.get(bare) or ("bpf" if bare.startswith("bpf") else "anon")
+                    row = _row(fd, kind, target, stat(name).st_ino)
+                    row["detail"] = bare
+                    if readlink(name) != target:
+                        vanished += 1
+                        continue
+                else:
+                    # nsfs ("net:[4026531840]"), pidfs ("pidfd:[..]") and anything newer
+                    kind = "pidfd" if target.startswith("pidfd:") else "unknown"
+                    row = _row(fd, kind, target, _bracket(target))
+                    row["detail"] = target
             except FileNotFoundError:
-                row = None
-                break
+                vanished += 1
+                continue
             except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    raise
                 raise _fail(exc, pid, proc_root) from None
-        else:
-            row = None  # reused three times in a row while we looked: leave it out
-        if row is None:
-            vanished += 1
-            continue
-        row.pop("_checked", None)
-        kind = row["kind"]
-        if kind == "socket":
-            sockets.setdefault(row["inode"] or -1, []).append(row)
-        elif kind == "pipe":
-            pipes.setdefault(row["inode"] or -1, []).append(row)
-        rows.append(row)
+            rows.append(row)
+    finally:
+        if dirfd is not None:
+            os.close(dirfd)
 
     if sockets:
         gone = _resolve_sockets(pid, proc_root, base, sockets)
         if gone:
             vanished += len(gone)
             rows = [r for r in rows if r["fd"] not in gone]
-    for group in pipes.values():
-        if len(group) > 1:
-            for row in group:
-                other = next(
-                    (r for r in group if r is not row and r.get("pipe_end") != row.get("pipe_end")),
-                    None,
-                )
-                if other is not None:
-                    row["peer_fd"] = other["fd"]
     if details:
         infodir = f"{base}/fdinfo/"
         for row in rows:
             pos, flags = _fdinfo(infodir + str(row["fd"]))
             row["pos"] = pos
             row["flags"] = flags
-            if flags is not None and row.get("mode") is None and row["kind"] in ("file", "dir"):
-                row["mode"] = _ACCMODE.get(flags & 3)
+            if flags is not None and row["kind"] not in _NO_MODE:
+                row["mode"] = mode = _ACCMODE.get(flags & 3)
+                if row["kind"] == "pipe":
+                    row["pipe_end"] = "read" if mode == "r" else "write" if mode == "w" else None
+    for group in pipes.values():
+        if len(group) == 2:  # the usual pair: each holds the other end
+            group[0]["peer_fd"], group[1]["peer_fd"] = group[1]["fd"], group[0]["fd"]
+        elif len(group) > 2 and details:  # dups: the first descriptor of the other end
+            for row in group:
+                for other in group:
+                    if other["pipe_end"] != row["pipe_end"]:
+                        row["peer_fd"] = other["fd"]
+                        break
 
-    rows.sort(key=lambda r: r["fd"])
-    handles = tuple(Handle(**row) for row in rows)
-    if not rows and not alive(pid, proc_root):
-        raise ProcessGone(pid)
-    if vanished and not alive(pid, proc_root):
+    rows.sort(key=_by_fd)
+    handles = tuple(map(_from_dict, rows))
+    if (not rows or vanished) and not alive(pid, proc_root):
         raise ProcessGone(pid)
     soft, hard = _limits(pid, proc_root)
     try:
@@ -351,6 +378,10 @@ def scan(
     )
 
 
+# kinds whose open mode is not shown (it says nothing a person needs)
+_NO_MODE = frozenset(("socket", "tcp", "tcp6", "udp", "udp6", "unix", "netlink"))
+
+
 def _resolve_sockets(
     pid: int, proc_root: Path, base: str, sockets: dict[int, list[dict]]
 ) -> set[int]:
@@ -365,28 +396,37 @@ def _resolve_sockets(
     for inode in unix_mine:
         stype, path = unix[inode]
         for row in sockets[inode]:
-            row.update(kind="unix", family="unix", type=stype, path=path, local=path)
+            row["kind"] = "unix"
+            row["family"] = "unix"
+            row["type"] = stype
+            row["path"] = row["local"] = path
     rest = wanted - unix_mine
     if rest:
         for inode, (kind, family, stype, local, remote, state) in _net.inet_sockets(
             net_dir, rest
         ).items():
             for row in sockets[inode]:
-                row.update(
-                    kind=kind, family=family, type=stype, local=local, remote=remote, state=state
-                )
+                row["kind"] = kind
+                row["family"] = family
+                row["type"] = stype
+                row["local"] = local
+                row["remote"] = remote
+                row["state"] = state
                 if kind == "socket":
                     row["detail"] = "raw"
             rest.discard(inode)
     if rest:
         for inode, proto in _net.netlink_sockets(net_dir, rest).items():
             for row in sockets[inode]:
-                row.update(kind="netlink", family="netlink", type="raw", detail=proto)
+                row["kind"] = row["family"] = "netlink"
+                row["type"] = "raw"
+                row["detail"] = proto
             rest.discard(inode)
     if rest:
         for inode in _net.packet_sockets(net_dir, rest):
             for row in sockets[inode]:
-                row.update(family="packet", detail="PACKET")
+                row["family"] = "packet"
+                row["detail"] = "PACKET"
             rest.discard(inode)
     gone: set[int] = set()
     for inode in rest:  # in no table: ask the socket its protocol name
@@ -406,17 +446,19 @@ def _resolve_sockets(
                 continue
             known = _PROTO_NAMES.get(label or "")
             if known is not None:  # an inet socket not bound or connected yet
-                kind, family, stype = known
-                row.update(kind=kind, family=family, type=stype)
+                row["kind"], row["family"], row["type"] = known
             elif label == "NETLINK":  # not bound yet, so not in the netlink table
-                row.update(kind="netlink", family="netlink", type="raw")
+                row["kind"] = row["family"] = "netlink"
+                row["type"] = "raw"
             elif label and label.startswith("UNIX"):  # e.g. a table of another namespace
-                row.update(kind="unix", family="unix", type=label[5:].lower() or None)
+                row["kind"] = row["family"] = "unix"
+                row["type"] = label[5:].lower() or None
             else:
-                row.update(family=label.lower() if label else None, detail=label)
+                row["family"] = label.lower() if label else None
+                row["detail"] = label
     if unix_mine and _net.same_netns(proc_root, pid):
         peers = _net.unix_peers()
-        by_inode = {inode: rows[0]["fd"] for inode, rows in sockets.items()}
+        by_inode = {inode: group[0]["fd"] for inode, group in sockets.items()}
         for inode in unix_mine:
             peer = peers.get(inode)
             if not peer:
@@ -426,6 +468,6 @@ def _resolve_sockets(
                 if peer in by_inode:
                     row["peer_fd"] = by_inode[peer]
                 row["remote"] = peer_path
-                if row.get("detail") is None:
+                if row["detail"] is None:
                     row["detail"] = f"peer inode {peer}"
     return gone

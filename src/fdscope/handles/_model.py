@@ -30,7 +30,9 @@ KINDS = FILE_KINDS + SOCKET_KINDS + ANON_KINDS + ("unknown",)
 NET_KINDS = ("tcp", "tcp6", "udp", "udp6")
 
 
-@dataclass(frozen=True, slots=True)
+# Handle is not slotted on purpose: the scanner builds thousands at a time by attaching a
+# ready dict (see ``_from_dict``), about twenty times faster than the generated __init__.
+@dataclass(frozen=True)
 class Handle:
     """One open descriptor of one process."""
 
@@ -83,6 +85,23 @@ class Handle:
         if self.pipe_end:
             parts.append(f"{self.pipe_end} end")
         return " ".join(parts)
+
+
+_HANDLE_FIELDS = tuple(Handle.__dataclass_fields__)
+_NEW = object.__new__
+_SET = object.__setattr__
+
+
+def _from_dict(values: dict) -> Handle:
+    """A Handle from a dict holding exactly every field (the scanner's fast path)."""
+    h = _NEW(Handle)
+    _SET(h, "__dict__", values)
+    return h
+
+
+def _blank() -> dict:
+    """A dict with every Handle field set to None, to fill and pass to ``_from_dict``."""
+    return dict.fromkeys(_HANDLE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

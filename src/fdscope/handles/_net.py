@@ -105,14 +105,19 @@ def _ipv6(hexaddr: str) -> str:
     return format_ipv6(packed)
 
 
+_HOSTS: dict[str, str] = {}
+
+
 def parse_endpoint(text: str, v6: bool) -> tuple[str, bool]:
     """``"0100007F:1F90"`` -> (``"127.0.0.1:8080"``, is_unspecified)."""
     addr, _, port_hex = text.partition(":")
     port = int(port_hex, 16)
-    if v6:
-        host = _ipv6(addr)
-        return f"[{host}]:{port}", port == 0 and int(addr, 16) == 0
-    return f"{_ipv4(addr)}:{port}", port == 0 and int(addr, 16) == 0
+    host = _HOSTS.get(addr)
+    if host is None:
+        host = f"[{_ipv6(addr)}]" if v6 else _ipv4(addr)
+        if len(_HOSTS) < 4096:
+            _HOSTS[addr] = host
+    return f"{host}:{port}", port == 0 and not addr.strip("0")
 
 
 def read_text(path: str) -> str | None:
