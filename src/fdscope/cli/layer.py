@@ -1,0 +1,34 @@
+"""``fdscope layer build``: a Lambda layer with the runtime monitor and its exec wrapper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def layer() -> None:
+    """Lambda layer with the in-function monitor (no code change needed)."""
+
+
+@layer.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("fdscope-layer.zip"),
+    show_default=True,
+    help="Where to write the layer zip.",
+)
+def build(out: Path) -> None:
+    """Build the layer: python/fdscope (runtime packages) and /opt/fdscope-wrapper.
+
+    Attach it and set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper on the function.
+    """
+    from fdscope.lambda_._layer import build_layer
+
+    names = build_layer(out)
+    size = out.stat().st_size
+    click.echo(f"wrote {out} ({len(names)} files, {size:,} bytes)")
+    click.echo("attach it, then set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper")
