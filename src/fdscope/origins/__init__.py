@@ -15,6 +15,7 @@ once as an early warning when the count passes 80% of the soft limit, and when
 an uncaught exception carries EMFILE; all of them work with no descriptor free.
 
 Environment: ``FDSCOPE_TRACK=1``, ``FDSCOPE_TRACK_SAMPLE``, ``FDSCOPE_TRACK_DEPTH``,
+``FDSCOPE_TRACK_AUDIT=1``,
 ``FDSCOPE_SIGNAL`` (a name like ``USR2``, or ``0`` for none),
 ``FDSCOPE_REPORT_AT_EXIT=1`` (or ``json``: the line only), ``FDSCOPE_WARN_FRACTION``, ``FDSCOPE_REPORT_FD``.
 """
@@ -74,6 +75,7 @@ def track(
     at_exit: bool = False,
     warn_fraction: float | None = 0.8,
     excepthook: bool = True,
+    audit: bool = False,
 ) -> None:
     """Start recording creation sites (idempotent; a second call changes the settings).
 
@@ -81,7 +83,9 @@ def track(
     every handle; ``depth`` caps the user frames kept. ``signal`` reports to stderr
     on that signal (if the program has no handler of its own), ``at_exit`` at
     exit, ``warn_fraction`` once when the count passes that share of the soft
-    limit, ``excepthook`` when an uncaught exception carries EMFILE.
+    limit, ``excepthook`` when an uncaught exception carries EMFILE. ``audit``
+    adds the PEP 578 audit-hook safety net for opens that bypass the wrappers
+    (it cannot be removed and slows every stack walk: see ``_tracker``).
     Raises OriginsError for a bad argument.
     """
     if sample < 1 or depth < 1:
@@ -96,7 +100,7 @@ def track(
     from fdscope.origins import _report, _triggers  # noqa: F401
 
     handles.prepare()
-    _tracker.start(sample=sample, depth=depth)
+    _tracker.start(sample=sample, depth=depth, audit=audit)
     _triggers.install_warning(warn_fraction)
     if excepthook:
         _triggers.install_excepthooks()
@@ -185,6 +189,7 @@ def _from_env() -> None:
             signal=env.get("FDSCOPE_SIGNAL", "USR1"),
             at_exit=env.get("FDSCOPE_REPORT_AT_EXIT") in ("1", "text", "json"),
             warn_fraction=float(fraction) if fraction else 0.8,
+            audit=env.get("FDSCOPE_TRACK_AUDIT") == "1",
         )
     except Exception as exc:  # never break the program being tracked
         sys.stderr.write(f"fdscope: could not start tracking: {exc}\n")

@@ -240,25 +240,30 @@ def _owns(obj: Any, qual: str, code: Any) -> bool:
     return getattr(obj, "__code__", None) is code
 
 
+def pairs(stack: tuple[Any, ...]) -> list[tuple[Any, int]]:
+    """``(code, lasti)`` pairs of a recorded stack."""
+    return list(zip(stack[1::2], stack[2::2], strict=True))
+
+
 def frames_of(stack: tuple[Any, ...]) -> tuple[Frame, ...]:
     return tuple(
         Frame(file=code.co_filename, line=_line(code, lasti), function=_qualname(code))
-        for code, lasti in stack[1:]
+        for code, lasti in pairs(stack)
     )
 
 
 def site_from(stack: tuple[Any, ...], api: str, approximate: bool) -> Site:
     """The Site of a recorded stack: the user's frame and the call it made."""
     index = stack[0]
-    pairs = stack[1:]
-    if not pairs:
+    frames = pairs(stack)
+    if not frames:
         return Site(file="?", line=None, function="?", call=api or None, approximate=approximate)
     if index < 0:
-        code, lasti = pairs[0]
+        code, lasti = frames[0]
         return Site(code.co_filename, _line(code, lasti), _qualname(code), api or None, approximate)
-    code, lasti = pairs[index]
+    code, lasti = frames[index]
     if index == 1:
-        call: str | None = call_name(pairs[0][0])
+        call: str | None = call_name(frames[0][0])
     else:
         call = api or None
     return Site(code.co_filename, _line(code, lasti), _qualname(code), call, approximate)

@@ -5,44 +5,52 @@ How each creator is seen (CPython 3.10+):
 =============================================  ==========================================
 call                                           how
 =============================================  ==========================================
-``open``, ``io.open``, ``os.open``             wrapper (sees the fd); audit ``open`` as a
-                                               safety net for references taken earlier
+``open``, ``io.open``, ``os.open``             wrapper (sees the fd)
 ``socket.socket`` and everything built on it   wrapper of ``socket.socket.__init__``
-(``socketpair``, ``accept``,                   (sees the fd); audit ``socket.__new__`` as
-``create_connection``, ``fromfd``, ``dup``,    a safety net
+(``socketpair``, ``accept``,                   (sees the fd)
+``create_connection``, ``fromfd``, ``dup``,
 ``ssl``)
-``os.pipe``, ``os.pipe2``, ``os.dup``,         wrapper (no audit event exists)
+``os.pipe``, ``os.pipe2``, ``os.dup``,         wrapper (CPython has no audit event)
 ``os.dup2``, ``os.eventfd``,
 ``os.memfd_create``
 ``select.epoll``/``kqueue``/``devpoll``        wrapper type (no audit event), also put
                                                into ``selectors``' classes
 ``mmap.mmap``                                  wrapper type (finds the descriptor mmap
-                                               duplicates); audit ``mmap.__new__``
+                                               duplicates)
 ``subprocess.Popen``                           wrapper (the child process); its pipes
                                                come through ``os.pipe``
-``sqlite3.connect``                            audit ``sqlite3.connect`` (the database
-                                               file is opened in C; bound by path)
+``sqlite3.connect`` and known C connect        wrapper that gives every descriptor the
+functions (``psycopg2.connect``, …)            call made while it ran; wrapped when the
+                                               module is imported (a ``sys.meta_path``
+                                               watcher), or at ``track()``
 ``tempfile``, ``asyncio`` loops                through ``os.open`` / ``socket`` /
                                                ``select.epoll`` above
 ``threading.Thread.start``                     wrapper (threads are handles of their own)
-known C connect functions (``psycopg2``, …)    wrapper that attributes every new
-                                               descriptor to the call, ``approximate``
-anything else made in C                        first seen: at the end of the next tracked
-                                               call (when the kernel's lowest-free number
-                                               shows a gap) or at report time, with the
+anything else made in C, or through a          first seen: at the end of the next tracked
+reference taken before ``track()``             call (the kernel's lowest-free number shows
+                                               a gap below it) or at report time, with the
                                                stack running then, ``approximate``
+same, with ``track(audit=True)``               PEP 578 audit events ``open``,
+                                               ``socket.__new__``, ``sqlite3.connect``:
+                                               the exact stack, bound to its fd by path or
+                                               socket object at the next report
 =============================================  ==========================================
 
-Wrappers are installed by :func:`track` and removed by :func:`stop`; the audit
-hook cannot be removed, so it is installed once, at the first :func:`track`,
-and returns at its first test while tracking is off.
+Why wrappers first and audit hooks only on request: a wrapper sees the
+descriptor it returns and can be removed by :func:`stop`; an audit event
+fires before the descriptor exists, a hook can never be removed, and on
+CPython 3.11 every ``frame.f_code`` read and every ``sys._getframe`` call
+raises an audit event once any hook is installed - so a hook taxes every stack
+walk in the process, tracking's own included (``bench/origins.py`` shows the
+figures). With ``audit=True`` the hook returns at its first test while
+tracking is off.
 
 A record is ``(ref, ino, api, stack, approximate, sampled)`` keyed by fd:
 ``ref`` a weak reference to the Python object owning the fd (identity: it is
 alive and its ``fileno()`` is still the fd), else ``ino`` from ``fstat``
-(identity: the inode the inventory sees). A stack is a tuple of
-``(code, lasti)`` pairs and the index of the user's frame in it; lines are
-resolved only when a report is made.
+(identity: the inode the inventory sees). A stack is a flat tuple
+``(user_index, code, lasti, code, lasti, ...)``; lines are resolved only when a
+report is made.
 """
 
 from __future__ import annotations
@@ -72,9 +80,10 @@ _stacks: dict[Any, tuple[Any, ...]] = {}  # sampling: last recorded stack per si
 _threads: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 _procs: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
 _pending: deque[tuple[str, Any, tuple[Any, ...]]] = deque(maxlen=1024)  # audit safety net
-_kind_of_code: dict[Any, int] = {}
+_by_file = _judge._by_file
 _lock = threading.RLock()
 _hook_installed = False
+_audit_on = False  # the audit-hook safety net is opt-in: see start()
 _fork_registered = False
 _warn_at = 1 << 62
 _known_below = 0  # every fd below this number is recorded or in the baseline
@@ -89,6 +98,8 @@ _FDSCOPE = _judge.FDSCOPE
 
 # Extra C-level connect functions: descriptors they make are attributed to the call.
 C_CALLS = (
+    "sqlite3:connect",
+    "sqlite3.dbapi2:connect",
     "psycopg2:connect",
     "psycopg:connect",
     "MySQLdb:connect",
@@ -103,11 +114,7 @@ _extra_calls: list[str] = []
 
 
 def _code_kind(code: Any) -> int:
-    kind = _kind_of_code.get(code)
-    if kind is None:
-        kind = _judge.judge_file(code.co_filename)
-        _kind_of_code[code] = kind
-    return kind
+    return _judge.judge_file(code.co_filename)
 
 
 # ---------------------------------------------------------------- stacks
@@ -116,15 +123,15 @@ def _walk(frame: Any) -> tuple[Any, Any]:
     prev = None
     f = frame
     n = 0
-    kinds = _kind_of_code
+    kinds = _by_file  # keyed by filename: a str caches its hash, a code object does not
     while f is not None and n < _MAX_WALK:
         code = f.f_code
-        kind = kinds.get(code)
+        kind = kinds.get(code.co_filename)
         if kind is None:
             kind = _code_kind(code)
-        if kind == _USER:
+        if kind == 0:  # USER
             return f, prev
-        if kind != _FDSCOPE:
+        if kind != 3:  # not FDSCOPE
             prev = f
         f = f.f_back
         n += 1
@@ -132,28 +139,44 @@ def _walk(frame: Any) -> tuple[Any, Any]:
 
 
 def _capture(frame: Any) -> tuple[Any, ...]:
-    """``(user_index, (code, lasti), ...)``: the called library frame, then the user's frames."""
-    user, called = _walk(frame)
-    out: list[Any] = []
-    if user is None:
-        # No user frame: keep the first frames that are not fdscope's own.
-        f = frame
-        while f is not None and len(out) < _depth:
-            if _code_kind(f.f_code) != _FDSCOPE:
-                out.append((f.f_code, f.f_lasti))
-            f = f.f_back
-        return (-1, *out)
-    index = 0
-    if called is not None:
-        out.append((called.f_code, called.f_lasti))
-        index = 1
-    f = user
+    """``(user_index, code, lasti, code, lasti, ...)``: the called library frame (if any),
+    then up to ``depth`` frames from the user's; ``user_index`` -1 when no user frame ran."""
+    prev = None
+    f = frame
     n = 0
-    while f is not None and n < _depth:
-        out.append((f.f_code, f.f_lasti))
+    kinds = _by_file  # keyed by filename: a str caches its hash, a code object does not
+    while f is not None and n < _MAX_WALK:
+        code = f.f_code
+        kind = kinds.get(code.co_filename)
+        if kind is None:
+            kind = _code_kind(code)
+        if kind == 0:  # USER
+            break
+        if kind != 3:  # not FDSCOPE
+            prev = f
         f = f.f_back
         n += 1
-    return (index, *out)
+    else:
+        f = None
+    if f is None:
+        # No user frame: keep the first frames that are not fdscope's own.
+        out: list[Any] = [-1]
+        f = frame
+        while f is not None and len(out) < 2 * _depth + 1:
+            if _code_kind(f.f_code) != _FDSCOPE:
+                out.append(f.f_code)
+                out.append(f.f_lasti)
+            f = f.f_back
+        return tuple(out)
+    out = [0] if prev is None else [1, prev.f_code, prev.f_lasti]
+    append = out.append
+    d = _depth
+    while f is not None and d:
+        append(f.f_code)
+        append(f.f_lasti)
+        f = f.f_back
+        d -= 1
+    return tuple(out)
 
 
 def _stack_for(frame: Any) -> tuple[tuple[Any, ...], bool]:
@@ -162,7 +185,7 @@ def _stack_for(frame: Any) -> tuple[tuple[Any, ...], bool]:
         return _capture(frame), False
     user, _called = _walk(frame)
     f = user if user is not None else frame
-    key = (f.f_code, f.f_lasti)
+    key = (id(f.f_code), f.f_lasti)  # the code stays alive in _stacks: its id is not reused
     n = _counts.get(key, 0)
     _counts[key] = n + 1
     stack = _stacks.get(key)
@@ -187,7 +210,7 @@ def _ino(fd: int) -> int | None:
 
 
 def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) -> None:
-    if fd < 0 or _code_kind(frame.f_code) == _FDSCOPE:
+    if fd < 0 or _by_file.get(frame.f_code.co_filename) == _FDSCOPE:
         return  # fdscope's own descriptors (the inventory's reserve, ...) are not the user's
     stack, sampled = _stack_for(frame)
     if obj is not None:
@@ -260,14 +283,19 @@ def _list_fds() -> set[int]:
     return out
 
 
-def _scan(stack: tuple[Any, ...], api: str | None = None, fds: set[int] | None = None) -> None:
-    """Attribute every open fd without a record: audit match first, else ``stack``, approximate."""
+def _scan(
+    stack: tuple[Any, ...],
+    api: str | None = None,
+    fds: set[int] | None = None,
+    approximate: bool = True,
+) -> None:
+    """Attribute every open fd without a record: audit match first, else ``stack``."""
     found = _list_fds() if fds is None else fds
     for fd in sorted(found):
         if _known(fd):
             continue
         if not _adopt_pending(fd):
-            _reg[fd] = (None, _ino(fd), api or "", stack, True, False)
+            _reg[fd] = (None, _ino(fd), api or "", stack, approximate, False)
 
 
 def _target(fd: int) -> str | None:
@@ -509,7 +537,7 @@ def _c_call(orig: Any, api: str) -> Any:
             try:
                 new = _list_fds() - before
                 if new:
-                    _scan(_capture(_getframe(1)), api, new)
+                    _scan(_capture(_getframe(1)), api, new, approximate=False)
             except Exception:
                 pass
 
@@ -537,6 +565,44 @@ def _patch_c_calls() -> None:
         if orig is None:
             continue
         _patch(module, attr, _c_call(orig, f"{module_name}.{attr}"))
+
+
+class _ImportWatch:
+    """A ``sys.meta_path`` finder: wraps the known C connect functions as their modules load."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if not _active or name not in _watched_modules():
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module: Any) -> None:
+            exec_module(module)
+            if _active:
+                _patch_c_calls()
+
+        try:
+            loader.exec_module = exec_and_patch  # type: ignore[method-assign]
+        except (AttributeError, TypeError):
+            pass
+        return spec
+
+
+def _watched_modules() -> set[str]:
+    return {t.partition(":")[0] for t in (*C_CALLS, *_extra_calls)}
+
+
+_import_watch = _ImportWatch()
 
 
 def wrap_c_call(target: str) -> None:
@@ -582,9 +648,13 @@ def _install_wrappers() -> None:
     _patch(subprocess.Popen, "__init__", _popen_init(subprocess.Popen.__init__))
     _patch(threading.Thread, "start", _thread_start(threading.Thread.start))
     _patch_c_calls()
+    if _import_watch not in sys.meta_path:
+        sys.meta_path.insert(0, _import_watch)
 
 
 def _remove_wrappers() -> None:
+    if _import_watch in sys.meta_path:
+        sys.meta_path.remove(_import_watch)
     for (owner, name), orig in reversed(list(_originals.items())):
         try:
             setattr(owner, name, orig)
@@ -598,7 +668,7 @@ _HOOK_EVENTS = frozenset({"open", "socket.__new__", "sqlite3.connect"})
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if not _active or event not in _HOOK_EVENTS:
+    if not _audit_on or event not in _HOOK_EVENTS:
         return
     try:
         frame = _getframe(1)
@@ -633,9 +703,14 @@ def _after_fork_child() -> None:
 
 
 # ---------------------------------------------------------------- on / off
-def start(sample: int = 1, depth: int = 8) -> None:
-    """Install wrappers (and, once, the audit hook); record from now on."""
-    global _active, _sample, _depth, _hook_installed, _fork_registered
+def start(sample: int = 1, depth: int = 8, audit: bool = False) -> None:
+    """Install wrappers (and, with ``audit``, once, the audit hook); record from now on.
+
+    The audit hook is opt-in because CPython cannot remove one, and once any hook is
+    installed every ``frame.f_code`` and ``sys._getframe`` in the process raises an
+    audit event through it (tracking's own stack walks included).
+    """
+    global _active, _sample, _depth, _hook_installed, _fork_registered, _audit_on
     with _lock:
         _sample = max(1, int(sample))
         _depth = max(1, int(depth))
@@ -653,17 +728,19 @@ def start(sample: int = 1, depth: int = 8) -> None:
                     after_in_child=_after_fork_child,
                 )
                 _fork_registered = True
-            if not _hook_installed:
-                sys.addaudithook(_audit)
-                _hook_installed = True
             _active = True
+        if audit and not _hook_installed:
+            sys.addaudithook(_audit)
+            _hook_installed = True
+        _audit_on = bool(audit)
 
 
 def stop() -> None:
     """Remove the wrappers; the audit hook stays (it cannot go) but returns at once."""
-    global _active
+    global _active, _audit_on
     with _lock:
         _active = False
+        _audit_on = False
         _remove_wrappers()
 
 

@@ -1,0 +1,237 @@
+"""What creation-site tracking costs: fdscope.origins off / on / sampled / stopped, against
+tracemalloc with 1 and 8 frames, on the same loops, in one run.
+
+    .venv/bin/python bench/origins.py           # about a minute
+    .venv/bin/python bench/origins.py --quick   # a few seconds
+
+Loops: 200,000 ``open``/``close``; socket create/close; a realistic request handler
+that opens a file and a loopback HTTP connection per request. Each configuration
+runs in interleaved rounds; figures are medians per call, and the added cost is
+against tracking off (before any ``track()``). The machine is shared: read ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import http.server
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def loop_open(path: str, n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        open(path, "rb").close()
+    return time.perf_counter() - t
+
+
+def loop_socket(n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        socket.socket().close()
+    return time.perf_counter() - t
+
+
+def handler(path: str, port: int) -> bytes:
+    """A realistic request: read a config file, call a service over HTTP on loopback."""
+    with open(path, "rb") as f:
+        f.read()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def loop_handler(path: str, port: int, n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        handler(path, port)
+    return time.perf_counter() - t
+
+
+def loop_audit(n: int) -> float:
+    audit = sys.audit
+    t = time.perf_counter()
+    for _ in range(n):
+        audit("fdscope.bench")
+    return time.perf_counter() - t
+
+
+def import_ms(runs: int) -> tuple[float, float]:
+    """Median ms of ``import fdscope.origins`` (after ``import fdscope``), and of both."""
+    code = (
+        "import time; t0 = time.perf_counter(); import fdscope; t1 = time.perf_counter();"
+        "import fdscope.origins; t2 = time.perf_counter(); print((t2 - t1) * 1e3, (t2 - t0) * 1e3)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    own, both = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        a, b = map(float, out.stdout.split())
+        own.append(a)
+        both.append(b)
+    return statistics.median(own), statistics.median(both)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a few seconds' version")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    scale = 10 if args.quick else 1
+    n_open = 200_000 // scale
+    n_sock = 50_000 // scale
+    n_req = 2_000 // scale
+    n_audit = 1_000_000 // scale
+    rounds = max(3, args.rounds)
+
+    own_ms, both_ms = import_ms(3 if args.quick else 7)
+
+    fd, path = tempfile.mkstemp()
+    os.write(fd, b"x" * 256)
+    os.close(fd)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+
+    import builtins
+
+    import fdscope.origins as origins
+
+    real_open = builtins.open
+    assert builtins.open is real_open and not origins.is_tracking()
+
+    loops: dict[str, tuple[Callable[[int], float], int]] = {
+        "open/close": (lambda n: loop_open(path, n), n_open),
+        "socket/close": (loop_socket, n_sock),
+        "handler (file + HTTP)": (lambda n: loop_handler(path, port, n), n_req),
+    }
+    # warm-up
+    for fn, n in loops.values():
+        fn(max(10, n // 50))
+
+    def per_call(fn: Callable[[int], float], n: int) -> float:
+        return fn(n // rounds) / (n // rounds) * 1e6  # µs
+
+    # 1) tracking off, before any track(): no wrapper, no audit hook
+    pristine: dict[str, list[float]] = {k: [] for k in loops}
+    audit_pristine = []
+    for _ in range(rounds):
+        for name, (fn, n) in loops.items():
+            pristine[name].append(per_call(fn, n))
+        audit_pristine.append(loop_audit(n_audit // rounds) / (n_audit // rounds) * 1e6)
+
+    # 2) interleaved rounds over the configurations
+    def cfg_on() -> None:
+        origins.track(signal=None)
+
+    def cfg_sampled() -> None:
+        origins.track(sample=100, signal=None)
+
+    def cfg_stopped() -> None:
+        origins.stop()
+
+    def cfg_tm1() -> None:
+        tracemalloc.start(1)
+
+    def cfg_tm8() -> None:
+        tracemalloc.start(8)
+
+    configs: list[tuple[str, Callable[[], None], Callable[[], None]]] = [
+        ("origins on (depth 8)", cfg_on, origins.stop),
+        ("origins sample=100", cfg_sampled, origins.stop),
+        ("origins after stop()", cfg_stopped, lambda: None),
+        ("tracemalloc 1 frame", cfg_tm1, tracemalloc.stop),
+        ("tracemalloc 8 frames", cfg_tm8, tracemalloc.stop),
+    ]
+    results: dict[str, dict[str, list[float]]] = {c: {k: [] for k in loops} for c, _, _ in configs}
+    audit_stopped = []
+    for _ in range(rounds):
+        for cname, on, off in configs:
+            on()
+            try:
+                for name, (fn, n) in loops.items():
+                    results[cname][name].append(per_call(fn, n))
+                if cname == "origins after stop()":
+                    audit_stopped.append(loop_audit(n_audit // rounds) / (n_audit // rounds) * 1e6)
+            finally:
+                off()
+    srv.shutdown()
+    os.unlink(path)
+
+    base = {k: statistics.median(v) for k, v in pristine.items()}
+    print(
+        f"fdscope.origins benchmark ({'quick' if args.quick else 'full'}; {rounds} rounds; medians)"
+    )
+    print(f"  loops: {n_open} open/close, {n_sock} socket/close, {n_req} handler requests")
+    head = f"  {'configuration':24}" + "".join(f"{k:>30}" for k in loops)
+    print(head)
+    row = f"  {'off (before track)':24}"
+    for k in loops:
+        row += f"{base[k]:>19.2f} µs/call     "
+    print(row)
+    for cname, _, _ in configs:
+        row = f"  {cname:24}"
+        for k in loops:
+            med = statistics.median(results[cname][k])
+            row += f"{med - base[k]:>+9.2f} µs  x{med / base[k]:5.2f}       "
+        print(row)
+    ap_ = statistics.median(audit_pristine)
+    as_ = statistics.median(audit_stopped)
+    print(
+        f"  audit event, no hook: {ap_:.3f} µs; with fdscope's hook after stop(): {as_:.3f} µs "
+        f"(+{as_ - ap_:.3f} µs per event)"
+    )
+    print(
+        f"  import fdscope.origins: {own_ms:.2f} ms after `import fdscope` ({both_ms:.2f} ms for both)"
+    )
+    on_open = statistics.median(results["origins on (depth 8)"]["open/close"]) - base["open/close"]
+    tm8 = statistics.median(results["tracemalloc 8 frames"]["open/close"]) - base["open/close"]
+    smp = statistics.median(results["origins sample=100"]["open/close"]) - base["open/close"]
+    hnd = (
+        statistics.median(results["origins on (depth 8)"]["handler (file + HTTP)"])
+        / base["handler (file + HTTP)"]
+    )
+    print("  goals:")
+    print(
+        f"    added per tracked open (depth 8) <= 2 µs: {on_open:+.2f} µs ({on_open / tm8 if tm8 > 0 else float('nan'):.2f} x tracemalloc-8's)"
+    )
+    print(f"    sample=100 added per open < 0.5 µs: {smp:+.2f} µs")
+    print(f"    realistic handler < 5%: {(hnd - 1) * 100:+.1f}%")
+    print(f"    after stop() <= 0.5 µs per event: {as_ - ap_:+.3f} µs")
+    print(f"    import < 5 ms: {own_ms:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
