@@ -49,19 +49,35 @@ def _series(sources: tuple[Path, ...], start: int | None, end: int | None) -> li
     return build_series(load_datapoints(*sources, start=start, end=end))
 
 
-_BULK_BYTES = 64 * 1024 * 1024
+_BULK_BYTES = 1024 * 1024
+
+
+def _json_lines(path: Path) -> bool:
+    import gzip
+
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    doc = json.loads(line)  # one whole record or event per line
+                    return isinstance(doc, dict) and ("_aws" in doc or "message" in doc)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _use_bulk(engine: str, sources: tuple[Path, ...]) -> bool:
-    """duckdb when asked, or (auto) when the sources pass 64 MB and duckdb is installed."""
+    """duckdb when asked, or (auto) for JSON-lines sources above 1 MB with duckdb installed."""
     if engine != "auto":
         return engine == "duckdb"
-    total = 0
+    files: list[Path] = []
     for src in sources:
-        files = [src] if src.is_file() else [f for f in src.rglob("*") if f.is_file()]
-        total += sum(f.stat().st_size for f in files)
-    if total < _BULK_BYTES:
+        files += [src] if src.is_file() else [f for f in src.rglob("*") if f.is_file()]
+    if sum(f.stat().st_size for f in files) < _BULK_BYTES:
         return False
+    if not all(_json_lines(f) for f in files if not f.name.startswith(".")):
+        return False  # text formats (aws logs tail, raw stdout) need the standard-library reader
     try:
         import duckdb  # noqa: F401
     except ImportError:
@@ -75,7 +91,7 @@ _engine_option = click.option(
     default="auto",
     show_default=True,
     help="python: the standard-library EMF parser; duckdb: the bulk path for big files "
-    "(bare EMF lines or JSON log events); auto: duckdb above 64 MB.",
+    "(bare EMF lines or JSON log events); auto: duckdb for JSON lines above 1 MB.",
 )
 
 

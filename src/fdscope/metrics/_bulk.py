@@ -88,8 +88,6 @@ def bulk_aggregate(
     pcts = sorted({s.p for s in stats if s.kind == "p" and s.p is not None})
     for i, p in enumerate(pcts):
         sel.append(f"quantile_disc(v, {float(p) / 100!r}) AS q{i}")
-    if pcts or need_lists:
-        sel += ["list(v) AS vs", "list(c) AS cs"]
     sql = f"""
         WITH raw AS (
             SELECT CASE WHEN json_exists(json, '$._aws') THEN json
@@ -112,15 +110,24 @@ def bulk_aggregate(
             FROM picked WHERE t IN ('ARRAY', 'OBJECT', 'DOUBLE', 'BIGINT', 'UBIGINT')
         ),
         samples AS (SELECT ts, v, coalesce(c0, 1.0) AS c FROM unnested)
-        SELECT ts - ts % {p_ms} AS bucket, {", ".join(sel)}
+        SELECT ts - ts % {p_ms} AS bucket, {{select}}
         FROM samples WHERE c > 0 GROUP BY bucket ORDER BY bucket
     """
-    try:
-        cur = con.execute(sql, params)
-        cols = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-    except duckdb.Error as exc:
-        raise MetricsError(f"bulk read failed: {exc}")
+
+    def run(select: list[str]) -> tuple[list[str], list[tuple]]:
+        try:
+            cur = con.execute(sql.replace("{select}", ", ".join(select)), params)
+            return [d[0] for d in cur.description], cur.fetchall()
+        except duckdb.Error as exc:
+            raise MetricsError(f"bulk read failed: {exc}")
+
+    cols, rows = run(sel)
+    if need_lists or (pcts and any(r[cols.index("cmax")] != 1.0 for r in rows)):
+        # the trimmed family and weighted percentiles: exact, in Python, over each bucket
+        lcols, lrows = run(["list(v) AS vs", "list(c) AS cs"])
+        assert [r[0] for r in lrows] == [r[0] for r in rows]
+        cols = cols + lcols[1:]
+        rows = [a + b[1:] for a, b in zip(rows, lrows, strict=True)]
     out = []
     for row in rows:
         r = dict(zip(cols, row, strict=True))

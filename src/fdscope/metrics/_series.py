@@ -80,27 +80,32 @@ def bucket_start(timestamp_ms: int, period: int) -> int:
 
 def build_series(datapoints: Iterable[_Point]) -> list[Series]:
     """Group datapoints into series (one per namespace, metric, dimensions), sorted by key."""
-    groups: dict[SeriesKey, list[tuple[int, float, float]]] = {}
-    meta: dict[SeriesKey, tuple[str | None, bool]] = {}
+    # plain tuples as keys while grouping (hashing a dataclass per datapoint is slow)
+    groups: dict[tuple, tuple[list[int], list[float], list[float], list]] = {}
     for dp in datapoints:
-        key = SeriesKey(dp.namespace, dp.metric, tuple(sorted(dp.dimensions.items())))
-        groups.setdefault(key, []).append((int(dp.timestamp), float(dp.value), float(dp.count)))
-        if key not in meta or (meta[key][0] is None and dp.unit):
-            meta[key] = (dp.unit, dp.declared)
+        raw = (dp.namespace, dp.metric, tuple(dp.dimensions.items()))
+        g = groups.get(raw)
+        if g is None:
+            g = groups[raw] = ([], [], [], [dp.unit, dp.declared])
+        g[0].append(dp.timestamp)
+        g[1].append(dp.value)
+        g[2].append(dp.count)
+        if g[3][0] is None and dp.unit:
+            g[3][0] = dp.unit
+    merged: dict[SeriesKey, list[tuple[list[int], list[float], list[float], list]]] = {}
+    for (ns, metric, dims), g in groups.items():
+        merged.setdefault(SeriesKey(ns, metric, tuple(sorted(dims))), []).append(g)
     out = []
-    for key in sorted(groups):
-        rows = sorted(groups[key], key=lambda r: r[0])
-        unit, declared = meta[key]
-        out.append(
-            Series(
-                key,
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                [r[2] for r in rows],
-                unit,
-                declared,
-            )
-        )
+    for key in sorted(merged):
+        parts = merged[key]
+        ts = [int(t) for g in parts for t in g[0]]
+        vs = [float(v) for g in parts for v in g[1]]
+        cs = [float(c) for g in parts for c in g[2]]
+        if len(parts) > 1 or any(a > b for a, b in zip(ts, ts[1:], strict=False)):
+            order = sorted(range(len(ts)), key=ts.__getitem__)
+            ts, vs, cs = [ts[i] for i in order], [vs[i] for i in order], [cs[i] for i in order]
+        unit = next((g[3][0] for g in parts if g[3][0]), None)
+        out.append(Series(key, ts, vs, cs, unit, parts[0][3][1]))
     return out
 
 
@@ -195,6 +200,21 @@ def _files_of(src: Path) -> list[Path]:
     return [src]
 
 
+def _starts_with_bare_emf(path: Path) -> bool:
+    """True when the first non-blank line is an EMF document itself (no log-event framing)."""
+    import gzip
+
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    return line.lstrip().startswith('{"_aws"')
+    except OSError:
+        return False
+    return False
+
+
 def _raw_emf_lines(path: Path, parse_stats: Any) -> list[Any]:
     """Datapoints of a file of bare EMF records (one JSON document per line, as stdout holds)."""
     import gzip
@@ -233,9 +253,13 @@ def load_datapoints(
     for src in sources:
         for path in _files_of(Path(src)):
             rstats = ReadStats()
-            found = list(parse_events(read_events(path, stats=rstats), pstats))
-            if not found and rstats.events == 0 and rstats.malformed.get("not-an-event"):
+            if path.is_file() and _starts_with_bare_emf(path):
                 found = _raw_emf_lines(path, pstats)
+                rstats.files += 1
+            else:
+                found = list(parse_events(read_events(path, stats=rstats), pstats))
+                if not found and rstats.events == 0 and rstats.malformed.get("not-an-event"):
+                    found = _raw_emf_lines(path, pstats)
             if read_stats is not None:
                 read_stats.events += rstats.events
                 read_stats.files += rstats.files
