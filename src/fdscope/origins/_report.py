@@ -308,16 +308,22 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
             key = (rstack, api, approx, h.kind)
             buckets.setdefault(key, []).append(h)
         extra: dict[tuple[Any, ...], list[Item]] = {}
-        for thread, tstack in list(_tracker._threads.items()):
-            if thread.is_alive():
-                extra.setdefault((tstack, "threading.Thread.start", "thread"), []).append(
-                    Item(
-                        None,
-                        "thread",
-                        f"{thread.name} (ident {thread.ident}, daemon={thread.daemon})",
-                    )
+        for key, (tref, tstack) in list(_tracker._threads.items()):
+            thread = tref()
+            if thread is None or not thread.is_alive():
+                if thread is None:
+                    _tracker._threads.pop(key, None)
+                continue
+            extra.setdefault((tstack, "threading.Thread.start", "thread"), []).append(
+                Item(
+                    None, "thread", f"{thread.name} (ident {thread.ident}, daemon={thread.daemon})"
                 )
-        for proc, pstack in list(_tracker._procs.items()):
+            )
+        for key, (pref, pstack) in list(_tracker._procs.items()):
+            proc = pref()
+            if proc is None:
+                _tracker._procs.pop(key, None)
+                continue
             if proc.returncode is None and proc.poll() is None:
                 args = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))
                 extra.setdefault((pstack, "subprocess.Popen", "process"), []).append(

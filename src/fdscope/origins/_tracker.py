@@ -55,12 +55,12 @@ report is made.
 
 from __future__ import annotations
 
+import _thread
+import _weakref
 import builtins
 import io
 import os
 import sys
-import threading
-import weakref
 from collections import deque
 from typing import Any
 
@@ -77,11 +77,12 @@ _reg: dict[int, tuple[Any, int | None, str, tuple[Any, ...], bool, bool]] = {}
 _baseline: dict[int, int | None] = {}  # fds open when tracking started -> inode
 _counts: dict[Any, int] = {}  # sampling: creations per site
 _stacks: dict[Any, tuple[Any, ...]] = {}  # sampling: last recorded stack per site
-_threads: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
-_procs: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+# id(obj) -> (weak reference, start stack): threads started and child processes spawned
+_threads: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+_procs: dict[int, tuple[Any, tuple[Any, ...]]] = {}
 _pending: deque[tuple[str, Any, tuple[Any, ...]]] = deque(maxlen=1024)  # audit safety net
 _by_file = _judge._by_file
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _hook_installed = False
 _audit_on = False  # the audit-hook safety net is opt-in: see start()
 _fork_registered = False
@@ -92,7 +93,7 @@ _originals: dict[tuple[Any, str], Any] = {}
 _wrapper_codes: set[Any] = set()
 _fstat = os.fstat
 _getframe = sys._getframe
-_ref = weakref.ref
+_ref = _weakref.ref
 _USER = _judge.USER
 _FDSCOPE = _judge.FDSCOPE
 
@@ -212,7 +213,11 @@ def _ino(fd: int) -> int | None:
 def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) -> None:
     if fd < 0 or _by_file.get(frame.f_code.co_filename) == _FDSCOPE:
         return  # fdscope's own descriptors (the inventory's reserve, ...) are not the user's
-    stack, sampled = _stack_for(frame)
+    if _sample == 1:
+        stack = _capture(frame)
+        sampled = False
+    else:
+        stack, sampled = _stack_for(frame)
     if obj is not None:
         try:
             ref: Any = _ref(obj)
@@ -503,7 +508,7 @@ def _popen_init(orig: Any) -> Any:
         orig(self, *args, **kwargs)
         if _active:
             try:
-                _procs[self] = _capture(_getframe(1))
+                _procs[id(self)] = (_ref(self), _capture(_getframe(1)))
             except Exception:
                 pass
 
@@ -516,7 +521,7 @@ def _thread_start(orig: Any) -> Any:
     def start(self: Any) -> None:
         if _active:
             try:
-                _threads[self] = _capture(_getframe(1))
+                _threads[id(self)] = (_ref(self), _capture(_getframe(1)))
             except Exception:
                 pass
         orig(self)
@@ -619,6 +624,7 @@ def _install_wrappers() -> None:
     import selectors
     import socket
     import subprocess
+    import threading
 
     _patch(builtins, "open", _open_func(builtins.open, "open"))
     _patch(io, "open", _open_func(io.open, "open"))
@@ -699,7 +705,7 @@ def _after_fork_parent() -> None:
 
 def _after_fork_child() -> None:
     global _lock
-    _lock = threading.RLock()
+    _lock = _thread.RLock()
 
 
 # ---------------------------------------------------------------- on / off
