@@ -352,3 +352,24 @@ def test_c_connect_module_imported_after_track_is_wrapped(tmp_path: Path) -> Non
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_report_without_tracking_attributes_nothing(tmp_path: Path) -> None:
+    origins.stop()
+    _tracker.clear()
+    with open(tmp_path / "x", "w") as f:
+        rep = origins.report()
+        assert rep.groups == ()
+        assert f.fileno() in {u.fd for u in rep.unattributed}
+        assert rep.count == len(rep.unattributed)
+
+
+def test_public_surface() -> None:
+    import fdscope
+
+    assert origins.__all__ == sorted(origins.__all__)
+    for name in origins.__all__:
+        assert getattr(origins, name) is not None
+    assert fdscope.track is origins.track
+    assert fdscope.stop is origins.stop
+    assert fdscope.report is origins.report

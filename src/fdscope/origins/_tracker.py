@@ -84,6 +84,7 @@ _pending: deque[tuple[str, Any, tuple[Any, ...]]] = deque(maxlen=1024)  # audit 
 _by_file = _judge._by_file
 _lock = _thread.RLock()
 _hook_installed = False
+_started = False  # tracking ran at least once: the baseline exists
 _audit_on = False  # the audit-hook safety net is opt-in: see start()
 _fork_registered = False
 _warn_at = 1 << 62
@@ -367,6 +368,8 @@ def valid_record(fd: int, inode: int | None) -> tuple[Any, ...] | None:
 
 def adopt_unrecorded(fd: int, path: str | None, inode: int | None, stack: tuple[Any, ...]) -> bool:
     """Report time: bind an unrecorded fd (audit match, else ``stack`` approximate)."""
+    if not _started:
+        return False  # never tracked: nothing is known about any descriptor
     if fd in _baseline and (inode is None or _baseline[fd] in (None, inode)):
         return False
     _baseline.pop(fd, None)
@@ -716,8 +719,9 @@ def start(sample: int = 1, depth: int = 8, audit: bool = False) -> None:
     installed every ``frame.f_code`` and ``sys._getframe`` in the process raises an
     audit event through it (tracking's own stack walks included).
     """
-    global _active, _sample, _depth, _hook_installed, _fork_registered, _audit_on
+    global _active, _sample, _depth, _hook_installed, _fork_registered, _audit_on, _started
     with _lock:
+        _started = True
         _sample = max(1, int(sample))
         _depth = max(1, int(depth))
         if not _active:
@@ -763,8 +767,9 @@ def set_warning(threshold: int, callback: Any) -> None:
 
 def clear() -> None:
     """Forget every record (tests)."""
-    global _known_below
+    global _known_below, _started
     with _lock:
+        _started = _active
         _known_below = 0
         _reg.clear()
         _baseline.clear()
