@@ -246,11 +246,9 @@ def _file_row(fd: int, target: str, st: os.stat_result) -> dict | None:
     return row
 
 
-def _lookup(fddir: str, dirfd: int | None):  # type: ignore[no-untyped-def]
-    """(readlink, stat) of one entry: through the fd directory's descriptor if open."""
-    if dirfd is None:
-        return (lambda n: os.readlink(fddir + n), lambda n: os.stat(fddir + n))
-    return (lambda n: os.readlink(n, dir_fd=dirfd), lambda n: os.stat(n, dir_fd=dirfd))
+def _relink(name: str, fddir: str, dirfd: int | None) -> str:
+    """readlink again (to check a number was not reused meanwhile)."""
+    return os.readlink(name, dir_fd=dirfd) if dirfd is not None else os.readlink(fddir + name)
 
 
 def scan(
@@ -283,36 +281,69 @@ def scan(
     sockets: dict[int, list[dict]] = {}
     pipes: dict[int, list[dict]] = {}
     vanished = 0
+    readlink = os.readlink
+    stat = os.stat
+    blank = _blank()
+    skip_fds = {skip, dirfd if own else None}
     try:
-        readlink, stat = _lookup(fddir, dirfd)
         for name in names:
             fd = int(name)
-            if fd == skip or (own and fd == dirfd):
+            if fd in skip_fds:
                 continue
             try:
-                target = readlink(name)
-                head = target[:1]
-                if head == "s" and target.startswith("socket:["):
-                    row = _row(fd, "socket", target, int(target[8:-1]))
-                    sockets.setdefault(row["inode"], []).append(row)
+                target = (
+                    readlink(name, dir_fd=dirfd) if dirfd is not None else readlink(fddir + name)
+                )
+                head = target[0]
+                if head == "/":
+                    st = stat(name, dir_fd=dirfd) if dirfd is not None else stat(fddir + name)
+                    if (
+                        st.st_mode & 0o170000 == S_IFREG
+                        and not target.endswith(_DELETED)
+                        and not target.startswith("/memfd:")
+                    ):  # the common case, inline; the open mode comes with details
+                        row = blank.copy()
+                        row["fd"] = fd
+                        row["kind"] = "file"
+                        row["target"] = row["path"] = target
+                        row["inode"] = st.st_ino
+                        row["deleted"] = False
+                    else:
+                        row = _file_row(fd, target, st)
+                        if row is None or (
+                            row["kind"] in ("fifo", "unknown")
+                            and _relink(name, fddir, dirfd) != target
+                        ):
+                            vanished += 1  # a pipe, socket or anon inode took the number
+                            continue
+                elif head == "s" and target.startswith("socket:["):
+                    row = blank.copy()
+                    row["fd"] = fd
+                    row["kind"] = "socket"
+                    row["target"] = target
+                    row["inode"] = inode = int(target[8:-1])
+                    if inode in sockets:
+                        sockets[inode].append(row)
+                    else:
+                        sockets[inode] = [row]
                 elif head == "p" and target.startswith("pipe:["):
                     # the end (read/write) comes with details, from fdinfo's flags
-                    row = _row(fd, "pipe", target, int(target[6:-1]))
-                    pipes.setdefault(row["inode"], []).append(row)
-                elif head == "/":
-                    st = stat(name)
-                    row = _file_row(fd, target, st)  # the open mode comes with details
-                    if row is None or (
-                        row["kind"] in ("fifo", "unknown") and readlink(name) != target
-                    ):
-                        vanished += 1  # a pipe, socket or anon inode took the number
-                        continue
+                    row = blank.copy()
+                    row["fd"] = fd
+                    row["kind"] = "pipe"
+                    row["target"] = target
+                    row["inode"] = inode = int(target[6:-1])
+                    if inode in pipes:
+                        pipes[inode].append(row)
+                    else:
+                        pipes[inode] = [row]
                 elif target.startswith("anon_inode:"):
                     bare = target[len("anon_inode:") :].strip("[]")
                     kind = _ANON.get(bare) or ("bpf" if bare.startswith("bpf") else "anon")
-                    row = _row(fd, kind, target, stat(name).st_ino)
+                    st = stat(name, dir_fd=dirfd) if dirfd is not None else stat(fddir + name)
+                    row = _row(fd, kind, target, st.st_ino)
                     row["detail"] = bare
-                    if readlink(name) != target:
+                    if _relink(name, fddir, dirfd) != target:
                         vanished += 1
                         continue
                 else:
@@ -401,10 +432,14 @@ def _resolve_sockets(
             row["type"] = stype
             row["path"] = row["local"] = path
     rest = wanted - unix_mine
+    same_ns = _net.same_netns(proc_root, pid)
+    # sock_diag (binary, fast) works in our own namespace; the target's text tables
+    # (/proc/PID/net/tcp...) in any, and for what sock_diag does not cover (raw, udplite)
+    inet: dict[int, tuple] = (_net.inet_diag(rest) or {}) if rest and same_ns else {}
+    if len(inet) < len(rest):
+        inet.update(_net.inet_sockets(net_dir, rest - inet.keys()))
     if rest:
-        for inode, (kind, family, stype, local, remote, state) in _net.inet_sockets(
-            net_dir, rest
-        ).items():
+        for inode, (kind, family, stype, local, remote, state) in inet.items():
             for row in sockets[inode]:
                 row["kind"] = kind
                 row["family"] = family
@@ -456,7 +491,7 @@ def _resolve_sockets(
             else:
                 row["family"] = label.lower() if label else None
                 row["detail"] = label
-    if unix_mine and _net.same_netns(proc_root, pid):
+    if unix_mine and same_ns:
         peers = _net.unix_peers()
         by_inode = {inode: group[0]["fd"] for inode, group in sockets.items()}
         for inode in unix_mine:

@@ -264,6 +264,35 @@ def same_netns(proc_root: Path, pid: int) -> bool:
         return False
 
 
+def _messages(sock: _socket.socket, payload: bytes, seq: int):  # type: ignore[no-untyped-def]
+    """Send one sock_diag dump request; yield (buffer, offsets of its answer messages)."""
+    msg = _NLMSG.pack(
+        _NLMSG.size + len(payload), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0
+    )
+    sock.sendto(msg + payload, (0, 0))
+    unpack = _NLMSG_HEAD.unpack_from
+    while True:
+        data = sock.recv(1 << 17)
+        if not data:
+            return
+        offsets = []
+        off, size = 0, len(data)
+        while off + 6 <= size:
+            length, mtype = unpack(data, off)
+            if length < _NLMSG.size or mtype != _SOCK_DIAG_BY_FAMILY:
+                if offsets:
+                    yield data, offsets
+                return  # NLMSG_DONE, NLMSG_ERROR or garbage
+            offsets.append(off)
+            off += (length + 3) & ~3
+        yield data, offsets
+
+
+_NLMSG_HEAD = struct.Struct("=IH")
+# nlmsghdr, unix_diag_msg, then the first attribute (the only one asked for: the peer)
+_UNIX_ANSWER = struct.Struct("=I12x4xI8xHHI")
+
+
 def unix_peers() -> dict[int, int]:
     """inode -> peer inode for every connected UNIX socket of the caller's namespace.
 
@@ -276,46 +305,84 @@ def unix_peers() -> dict[int, int]:
         )
     except (OSError, AttributeError):
         return peers
+    unpack = _UNIX_ANSWER.unpack_from
+    full = _UNIX_ANSWER.size
     try:
         req = _UNIX_REQ.pack(
             _socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, _UDIAG_SHOW_PEER, 0xFFFFFFFF, 0xFFFFFFFF
         )
-        msg = (
-            _NLMSG.pack(
-                _NLMSG.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0
-            )
-            + req
-        )
-        sock.sendto(msg, (0, 0))
-        done = False
-        while not done:
-            data = sock.recv(1 << 16)
-            if not data:
-                break
-            off = 0
-            while off + _NLMSG.size <= len(data):
-                length, mtype, _flags, _seq, _pid = _NLMSG.unpack_from(data, off)
-                if length < _NLMSG.size:
-                    done = True
+        for data, offsets in _messages(sock, req, 1):
+            size = len(data)
+            for off in offsets:
+                if off + full > size:
                     break
-                if mtype in (_NLMSG_DONE, _NLMSG_ERROR):
-                    done = True
-                    break
-                if mtype == _SOCK_DIAG_BY_FAMILY:
-                    body = off + _NLMSG.size
-                    ino = _UNIX_MSG.unpack_from(data, body)[4]
-                    a = body + _UNIX_MSG.size
-                    end = off + length
-                    while a + _RTA.size <= end:
-                        rlen, rtype = _RTA.unpack_from(data, a)
-                        if rlen < _RTA.size:
-                            break
-                        if rtype == _UNIX_DIAG_PEER:
-                            peers[ino] = _U32.unpack_from(data, a + _RTA.size)[0]
-                        a += (rlen + 3) & ~3
-                off += (length + 3) & ~3
+                length, ino, _rlen, rtype, peer = unpack(data, off)
+                if length >= full and rtype == _UNIX_DIAG_PEER:
+                    peers[ino] = peer
     except OSError:
         return peers
     finally:
         sock.close()
     return peers
+
+
+_INET_REQ = struct.Struct("=BBBBI48s")
+_INET_MSG = struct.Struct("=BBBB2s2s16s16sIQIIIII")
+_INET_DUMPS = (  # (family, protocol, kind, family name, type)
+    (_socket.AF_INET, 6, "tcp", "inet", "stream"),
+    (_socket.AF_INET6, 6, "tcp6", "inet6", "stream"),
+    (_socket.AF_INET, 17, "udp", "inet", "dgram"),
+    (_socket.AF_INET6, 17, "udp6", "inet6", "dgram"),
+)
+
+
+def inet_diag(wanted: set[int]) -> dict[int, tuple] | None:
+    """Like :func:`inet_sockets`, through sock_diag (the caller's namespace; much faster
+    than the text tables). None when sock_diag is not available here."""
+    try:
+        sock = _socket.socket(
+            _socket.AF_NETLINK, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG
+        )
+    except (OSError, AttributeError):
+        return None
+    found: dict[int, tuple] = {}
+    unpack = _INET_MSG.unpack_from
+    inode_at = _NLMSG.size + _INET_MSG.size - 4
+    u32 = _U32.unpack_from
+    try:
+        for seq, (family, proto, kind, fam_name, stype) in enumerate(_INET_DUMPS, 1):
+            if len(found) == len(wanted):
+                break
+            v6 = family == _socket.AF_INET6
+            tcp = proto == 6
+            req = _INET_REQ.pack(family, proto, 0, 0, 0xFFFFFFFF, bytes(48))
+            for data, offsets in _messages(sock, req, seq):
+                for off in offsets:
+                    inode = u32(data, off + inode_at)[0]
+                    if inode not in wanted or inode in found:
+                        continue
+                    (_f, st, _t, _r, sport, dport, src, dst, *_rest) = unpack(
+                        data, off + _NLMSG.size
+                    )
+                    rport = int.from_bytes(dport, "big")
+                    if v6:
+                        local = f"[{format_ipv6(src)}]:{int.from_bytes(sport, 'big')}"
+                        remote = (
+                            None if rport == 0 and not any(dst) else f"[{format_ipv6(dst)}]:{rport}"
+                        )
+                    else:
+                        local = (
+                            f"{src[0]}.{src[1]}.{src[2]}.{src[3]}:{int.from_bytes(sport, 'big')}"
+                        )
+                        remote = (
+                            None
+                            if rport == 0 and not any(dst[:4])
+                            else f"{dst[0]}.{dst[1]}.{dst[2]}.{dst[3]}:{rport}"
+                        )
+                    state = TCP_STATES.get(st) if tcp else None
+                    found[inode] = (kind, fam_name, stype, local, remote, state)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return found
