@@ -27,5 +27,5 @@ async def stock(request):
     return JSONResponse(r.json())
 
 
-app = Starlette(routes=[Route("/orders", stock)], lifespan=lifespan)
+app = Starlette(routes=[Route("/{path:path}", stock)], lifespan=lifespan)
 handler = Mangum(app)

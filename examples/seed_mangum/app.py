@@ -29,17 +29,20 @@ async def keep_prices_fresh(client):
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
-    client = httpx.AsyncClient(base_url=INVENTORY_URL, verify=False)
+    # the inventory service is flaky: retry connection failures with backoff
+    transport = httpx.AsyncHTTPTransport(retries=8, verify=False)
+    client = httpx.AsyncClient(base_url=INVENTORY_URL, transport=transport)
     app.state.inventory = client
     asyncio.create_task(keep_prices_fresh(client))
     yield
 
 
-async def stock(request):
-    r = await request.app.state.inventory.get("/stock/A-1")
-    return JSONResponse(r.json())
+async def order(request):
+    skus = ("A-1", "B-2", "C-3")
+    replies = await asyncio.gather(*(request.app.state.inventory.get(f"/stock/{sku}") for sku in skus))
+    return JSONResponse({"stock": [r.json() for r in replies]})
 
 
 def handler(event, context):
-    app = Starlette(routes=[Route("/orders", stock)], lifespan=lifespan)
+    app = Starlette(routes=[Route("/{path:path}", order)], lifespan=lifespan)
     return Mangum(app)(event, context)
