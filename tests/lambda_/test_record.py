@@ -114,7 +114,7 @@ def test_configured_by_environment_variables(make_monitor) -> None:
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
     }
     cfg = Config.from_env(env)
-    mon, out, _ = make_monitor(**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__})
+    mon, out, _ = make_monitor(**{k: getattr(cfg, k) for k in cfg.__slots__})
     mon.call(lambda e, c: None, {}, Ctx())
     (rec,) = lines(out)
     d = rec["_aws"]["CloudWatchMetrics"][0]

@@ -14,13 +14,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fdscope.lambda_._config import DEFAULT_METRICS, ENV_VARS, UNITS, Config
 from fdscope.lambda_._decorator import monitor
 from fdscope.lambda_._emfile import evidence as emfile_evidence
-from fdscope.lambda_._monitor import Monitor
-from fdscope.lambda_._service import ServiceWatch
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from fdscope.lambda_._monitor import Monitor
+    from fdscope.lambda_._service import ServiceWatch
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -35,6 +39,20 @@ __all__ = [
 ]
 
 
+_LAZY = {"Monitor": "fdscope.lambda_._monitor", "ServiceWatch": "fdscope.lambda_._service"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fdscope.lambda_' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 def wrapper_path() -> Path:
     """The exec wrapper script shipped with the package (``AWS_LAMBDA_EXEC_WRAPPER``)."""
+    from pathlib import Path
+
     return Path(__file__).resolve().parent / "data" / "fdscope-wrapper"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fdscope.errors import EmfValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # Lambda Insights' member names and units, plus fdscope's own (FORMATS.md section 4).
 UNITS: dict[str, str] = {
@@ -78,23 +80,79 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Config:
-    """Everything the monitor is told; :meth:`from_env` reads it (raises EmfValidationError)."""
+_FIELDS = (
+    "enabled",
+    "emf",
+    "namespace",
+    "dimension_sets",
+    "metrics",
+    "constants",
+    "warn_within",
+    "emfile_margin",
+    "window",
+    "scan",
+    "function_name",
+    "version",
+    "memory_mb",
+)
 
-    enabled: bool = True
-    emf: bool = True
-    namespace: str = "fdscope"
-    dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSIONS
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    constants: Mapping[str, str] = field(default_factory=dict)  # FDSCOPE_DIM_<KEY>
-    warn_within: int = 200
-    emfile_margin: int | None = None  # None: limit // 64, between 2 and 16
-    window: int = 48
-    scan: str = "auto"
-    function_name: str = "unknown"
-    version: str = "$LATEST"
-    memory_mb: int | None = None
+
+class Config:
+    """Everything the monitor is told; :meth:`from_env` reads it (raises EmfValidationError).
+
+    A plain read-only class rather than a dataclass: ``dataclasses`` costs
+    milliseconds of import inside every cold start.
+    """
+
+    __slots__ = _FIELDS
+    enabled: bool
+    emf: bool
+    namespace: str
+    dimension_sets: tuple[tuple[str, ...], ...]
+    metrics: tuple[str, ...]
+    constants: Mapping[str, str]  # FDSCOPE_DIM_<KEY>
+    warn_within: int
+    emfile_margin: int | None  # None: limit // 64, between 2 and 16
+    window: int
+    scan: str
+    function_name: str
+    version: str
+    memory_mb: int | None
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        emf: bool = True,
+        namespace: str = "fdscope",
+        dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSIONS,
+        metrics: tuple[str, ...] = DEFAULT_METRICS,
+        constants: Mapping[str, str] | None = None,
+        warn_within: int = 200,
+        emfile_margin: int | None = None,
+        window: int = 48,
+        scan: str = "auto",
+        function_name: str = "unknown",
+        version: str = "$LATEST",
+        memory_mb: int | None = None,
+    ) -> None:
+        values = dict(locals())
+        values["constants"] = dict(constants or {})
+        for name in _FIELDS:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Config is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and all(
+            getattr(self, f) == getattr(other, f) for f in _FIELDS
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS)
+        return f"Config({inner})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

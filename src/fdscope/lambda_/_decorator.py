@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 
 from fdscope.lambda_._config import Config
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _build(config: Config | None, stream: Any) -> Any:
@@ -30,14 +30,6 @@ def _build(config: Config | None, stream: Any) -> Any:
         except Exception:
             pass
         return None
-
-
-@overload
-def monitor(handler: F) -> F: ...
-@overload
-def monitor(
-    handler: None = None, *, config: Config | None = None, stream: Any = None
-) -> Callable[[F], F]: ...
 
 
 def monitor(

@@ -7,20 +7,22 @@ result, its exception object, or its output.
 
 from __future__ import annotations
 
-import json
+import _thread
 import math
 import os
 import resource
 import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from fdscope.lambda_ import _emfile
 from fdscope.lambda_._config import UNITS, Config
-from fdscope.trend import LeakWatch, Trend
+
+if TYPE_CHECKING:  # imported when first needed: the monitor's import stays small
+    from collections.abc import Callable
+    from typing import IO
+
+    from fdscope.trend import LeakWatch, Trend
 
 IMPORTED_AT = time.time()  # earliest moment the monitor knows of (init_duration's start)
 _MB = 1024 * 1024
@@ -31,17 +33,32 @@ _MAX_LISTED = 2048
 _NO_FD = (24, 23)  # EMFILE, ENFILE
 
 
-@dataclass
 class _Start:
-    invocation: int
-    wall: float
-    t: float
-    cpu: os.times_result
-    before: int | None
-    fds: set[int] | None
-    net: tuple[int, int] | None
-    request_id: str
-    no_fd: bool = False  # a scan at the start found no free descriptor
+    """What the monitor noted when an invocation began."""
+
+    __slots__ = ("invocation", "wall", "t", "cpu", "before", "fds", "net", "request_id", "no_fd")
+
+    def __init__(
+        self,
+        invocation: int,
+        wall: float,
+        t: float,
+        cpu: os.times_result,
+        before: int | None,
+        fds: set[int] | None,
+        net: tuple[int, int] | None,
+        request_id: str,
+        no_fd: bool = False,  # a scan at the start found no free descriptor
+    ) -> None:
+        self.invocation = invocation
+        self.wall = wall
+        self.t = t
+        self.cpu = cpu
+        self.before = before
+        self.fds = fds
+        self.net = net
+        self.request_id = request_id
+        self.no_fd = no_fd
 
 
 class Monitor:
@@ -65,7 +82,7 @@ class Monitor:
         self.proc = proc
         self.invocations = 0
         self.internal_errors = 0
-        self.watch = LeakWatch(window=self.config.window)
+        self._watch: LeakWatch | None = None
         self.last_record: dict[str, Any] | None = None
         self.last_trend: Trend | None = None
         self.emfile_invocations = 0
@@ -73,8 +90,17 @@ class Monitor:
         self._reported_emfile = False
         self._near_warned = False
         self._last_count: int | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._prepared = False
+
+    @property
+    def watch(self) -> LeakWatch:
+        """The leak watch (:class:`fdscope.trend.LeakWatch`), made on first use."""
+        if self._watch is None:
+            from fdscope.trend import LeakWatch
+
+            self._watch = LeakWatch(window=self.config.window)
+        return self._watch
 
     # -- plumbing -------------------------------------------------------------------------
     def _guard(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -205,9 +231,18 @@ class Monitor:
         return rx, tx
 
     def threads(self) -> int:
+        """OS threads of this process: ``st_nlink`` of /proc/self/task is 2 + threads.
+
+        A stat needs no descriptor (it works at EMFILE) and costs half a listing.
+        """
         try:
+            n = os.stat(f"{self.proc}/self/task").st_nlink - 2
+            if n >= 1:
+                return n
             return len(os.listdir(f"{self.proc}/self/task"))
         except OSError:
+            import threading
+
             return threading.active_count()
 
     def _is_socket(self, fd: int) -> bool:
@@ -332,7 +367,9 @@ class Monitor:
         return fresh
 
     def _emit(self, st: _Start, rec: dict[str, Any]) -> None:
-        self._write(json.dumps(self.document(st, rec), separators=(",", ":")))
+        from json import dumps
+
+        self._write(dumps(self.document(st, rec), separators=(",", ":")))
 
     def document(self, st: _Start, rec: dict[str, Any]) -> dict[str, Any]:
         """The EMF document of one invocation (FORMATS.md section 4)."""
@@ -430,7 +467,9 @@ class Monitor:
             "invocations_to_limit": steps,
             "sites": sites,
         }
-        return json.dumps(doc, separators=(",", ":"), default=str)
+        from json import dumps
+
+        return dumps(doc, separators=(",", ":"), default=str)
 
     def _emfile_report(
         self, st: _Start, count: int | None, limit: int, evidence: list[str]
@@ -474,7 +513,9 @@ class Monitor:
             "sites": sites,
             "handles": [f"{h.fd} {h.describe()}" for h in handles[:_MAX_LISTED]],
         }
-        self._write(json.dumps(doc, separators=(",", ":"), default=str))
+        from json import dumps
+
+        self._write(dumps(doc, separators=(",", ":"), default=str))
 
     def _send_origins(self, invocation: int) -> None:
         if not os.environ.get("FDSCOPE_REPORT_FD"):
