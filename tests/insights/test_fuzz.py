@@ -41,7 +41,7 @@ ALPHABET = st.sampled_from(
 QUERYISH = st.lists(ALPHABET, max_size=30).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(QUERYISH)
 def test_parse_and_plan_raise_only_query_errors(text: str) -> None:
     try:
@@ -52,7 +52,7 @@ def test_parse_and_plan_raise_only_query_errors(text: str) -> None:
         assert e.line >= 1 and e.column >= 1 and e.snippet.rstrip().endswith("^")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.text(max_size=60))
 def test_any_text_raises_only_query_errors(text: str) -> None:
     try:
@@ -72,7 +72,7 @@ LINES = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(LINES, st.randoms())
 def test_pattern_properties(lines: list[str], rnd) -> None:
     clusters = cluster(lines)

@@ -38,6 +38,7 @@ _OPERATORS += ("%", "^", "=", "<", ">", "!", ":", "{", "}")
 # after these keywords a "/" starts a regular expression, not a division
 _REGEX_AFTER_WORDS = frozenset({"like", "filter", "where", "and", "or", "not", "parse", "in"})
 _VALUE_KINDS = frozenset({IDENT, STRING, NUMBER, DURATION, REGEX})
+_DIGITS = frozenset("0123456789")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
 
 
@@ -87,7 +88,7 @@ def tokenize(query: str) -> list[Token]:
         elif ch == "/" and _regex_allowed(toks, cmd_word, in_cmd):
             i, text = _regex(query, i)
             tok = Token(REGEX, text, start, i)
-        elif ch.isdigit() or (ch == "." and i + 1 < n and query[i + 1].isdigit()):
+        elif ch in _DIGITS or (ch == "." and i + 1 < n and query[i + 1] in _DIGITS):
             i, tok = _number(query, i)
         elif ch.isalpha() or ch in "_@$`":
             i, tok = _ident(query, i)
@@ -164,17 +165,17 @@ def _regex(query: str, i: int) -> tuple[int, str]:
 
 def _number(query: str, i: int) -> tuple[int, Token]:
     start, n = i, len(query)
-    while i < n and query[i].isdigit():
+    while i < n and query[i] in _DIGITS:
         i += 1
-    if i < n and query[i] == "." and i + 1 < n and query[i + 1].isdigit():
+    if i < n and query[i] == "." and i + 1 < n and query[i + 1] in _DIGITS:
         i += 1
-        while i < n and query[i].isdigit():
+        while i < n and query[i] in _DIGITS:
             i += 1
-    if i + 1 < n and query[i] in "eE" and (query[i + 1].isdigit() or query[i + 1] in "+-"):
+    if i + 1 < n and query[i] in "eE" and (query[i + 1] in _DIGITS or query[i + 1] in "+-"):
         j = i + 1 + (query[i + 1] in "+-")
-        if j < n and query[j].isdigit():
+        if j < n and query[j] in _DIGITS:
             i = j
-            while i < n and query[i].isdigit():
+            while i < n and query[i] in _DIGITS:
                 i += 1
     num_text = query[start:i]
     if i < n and query[i].isalpha():
@@ -183,7 +184,7 @@ def _number(query: str, i: int) -> tuple[int, Token]:
             j += 1
         unit = query[i:j]
         ms = unit_ms(unit)
-        if ms is None or (j < n and (query[j].isdigit() or query[j] in "_@.")):
+        if ms is None or (j < n and (query[j] in _DIGITS or query[j] in "_@.")):
             raise QuerySyntaxError(
                 f"unknown time unit {unit!r}",
                 query,

@@ -808,7 +808,7 @@ def _has_agg(node: A.Node) -> bool:
 def _json_path(parts: tuple[str, ...]) -> str:
     out = "$"
     for p in parts:
-        if p.isdigit():
+        if p.isascii() and p.isdigit():
             out += f"[{int(p)}]"
         else:
             out += '."' + p.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -227,15 +227,24 @@ class Triage:
                 if s.fd_trend:
                     t = s.fd_trend
                     line = (
-                        f"    fd_use {_fmt(s.fd_use[0])} -> {_fmt(s.fd_use[-1])} over "
-                        f"{len(s.fd_use)} record(s), {t['rate']:+.1f}/invocation ({t['shape']})"
+                        f"    fd_use {_fmt(s.fd_use[0])} -> {_fmt(max(s.fd_use))} over "
+                        f"{len(s.fd_use)} record(s); before the first failure "
+                        f"{t['rate']:+.1f}/invocation ({t['shape']})"
                     )
-                    if t.get("invocations_to_limit") is not None and s.fd_max:
-                        line += f", {t['invocations_to_limit']} to {_fmt(s.fd_max)}"
                     out.append(line)
-        healthy = nstreams - len(failing)
+        healthy = [s for s in self.streams if not s.failed]
+        leaking = [s for s in healthy if s.fd_trend and s.fd_trend["leaking"]]
+        if leaking:
+            out.append("")
+            out.append(f"leaking, not failed yet ({len(leaking)}):")
+            for s in leaking:
+                t = s.fd_trend or {}
+                line = f"  {s.stream}: fd_use {t['rate']:+.1f}/invocation ({t['shape']})"
+                if t.get("invocations_to_limit") is not None and s.fd_max:
+                    line += f", {t['invocations_to_limit']} invocation(s) to {_fmt(s.fd_max)}"
+                out.append(line)
         if healthy:
-            out.append(f"healthy streams: {healthy}")
+            out.append(f"streams without failures: {len(healthy)}")
         if self.samples:
             out.append("")
             out.append("first of each:")
@@ -424,14 +433,14 @@ def _analyze(
 
     for s in streams.values():
         s.finish()
-    fd: dict[str, list[float]] = {}
+    fd: dict[str, list[tuple[int, float]]] = {}
     fd_max: dict[str, float] = {}
     for row in fd_rows:
         name = row.get("@logStream") or ""
         v = _number(row.get("fd_use"))
         if v is None:
             continue
-        fd.setdefault(name, []).append(v)
+        fd.setdefault(name, []).append((_ts(row.get("@timestamp")), v))
         m = _number(row.get("fd_max"))
         if m is not None:
             fd_max[name] = m
@@ -463,13 +472,22 @@ def _analyze(
     )
 
 
-def _stream_result(s: _Stream, fd: list[float], fd_max: float | None) -> StreamTriage:
+def _stream_result(
+    s: _Stream, fd_points: list[tuple[int, float]], fd_max: float | None
+) -> StreamTriage:
+    fd = [v for _, v in fd_points]
     trend: dict[str, Any] | None = None
-    if len(fd) >= 2:
+    # the trend that led to the failure: records up to the first one (a table at its
+    # limit stays flat afterwards and would hide the leak)
+    first = min((f.timestamp for f in s.failures), default=None)
+    upto = [v for t, v in fd_points if first is None or t <= first]
+    series = upto if len(upto) >= 3 else fd
+    if len(series) >= 2:
         from fdscope.trend import analyze
 
-        t = analyze(fd)
+        t = analyze(series, min_points=3)
         trend = {
+            "points": len(series),
             "rate": t.rate,
             "shape": t.shape,
             "confidence": t.confidence,
@@ -516,9 +534,25 @@ def _worst_first(s: StreamTriage) -> tuple[Any, ...]:
 # ------------------------------------------------------------------------ runners
 
 
+def _local(query: str, limit: int) -> str:
+    """The local form of a query: the file's own line order within each stream.
+
+    Raw stdout gives untimed lines the time of the line before, and JSON log
+    lines carry whole seconds, so sorting by time could put a failure before the
+    START of its invocation; the engine keeps source order among equal keys.
+    """
+    return query.replace("sort @timestamp asc", "sort @logStream asc").replace(
+        f"limit {_LIMIT_CW}", f"limit {limit}"
+    )
+
+
 def _run_all(run: Callable[[str], Any], *, source: str, limit: int) -> Triage:
-    timeline = run(QUERIES["timeline"].replace(f"limit {_LIMIT_CW}", f"limit {limit}")).rows
-    fd_rows = run(QUERIES["fd_use"].replace(f"limit {_LIMIT_CW}", f"limit {limit}")).rows
+    if source == "local":
+        timeline = run(_local(QUERIES["timeline"], limit)).rows
+        fd_rows = run(_local(QUERIES["fd_use"], limit)).rows
+    else:
+        timeline = run(QUERIES["timeline"]).rows
+        fd_rows = run(QUERIES["fd_use"]).rows
     truncated = len(timeline) >= limit or len(fd_rows) >= limit
     return _analyze(timeline, fd_rows, source=source, truncated=truncated)
 
