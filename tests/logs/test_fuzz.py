@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from fdscope.logs import LogEvent, ReadStats, parse_timestamp, read_events, read_lines
 
 LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # lines that look like the formats, to steer the fuzzer into the interesting branches
 PREFIXES = st.sampled_from(
