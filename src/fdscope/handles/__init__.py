@@ -2,15 +2,19 @@
 
 ``snapshot(pid)`` lists every descriptor with its kind (file, pipe, TCP/UDP/UNIX
 socket, eventfd, ...), ``count(pid, tree=...)`` counts them fast, ``diff(a, b)``
-compares two snapshots by handle identity. Linux reads ``/proc``; other systems
-fall back on psutil with unknown fields ``None``. Standard library only; never
-starts a process. Call ``prepare()`` early in a process that may hit EMFILE.
+compares two snapshots by handle identity, ``group(handles)`` groups them by kind
+and endpoint, ``to_json(snap)`` gives the ``fdscope.handles/1`` JSON shape.
+
+Linux reads ``/proc``; other systems fall back on psutil with unknown fields
+``None``. Standard library only; never starts a process. Call ``prepare()`` early
+in a process that may hit EMFILE.
 """
 
 from __future__ import annotations
 
 from fdscope.errors import AccessDenied, HandlesError, ProcessGone
 from fdscope.handles._api import backend, count, descendants, diff, prepare, snapshot
+from fdscope.handles._group import Group, endpoint_of, group, to_json
 from fdscope.handles._model import KINDS, NET_KINDS, Diff, Handle, Snapshot
 
 __all__ = [
@@ -18,6 +22,7 @@ __all__ = [
     "NET_KINDS",
     "AccessDenied",
     "Diff",
+    "Group",
     "Handle",
     "HandlesError",
     "ProcessGone",
@@ -26,6 +31,9 @@ __all__ = [
     "count",
     "descendants",
     "diff",
+    "endpoint_of",
+    "group",
     "prepare",
     "snapshot",
+    "to_json",
 ]
