@@ -89,3 +89,30 @@ def test_pattern_properties(lines: list[str], rnd) -> None:
     ]
     if nonempty:
         assert abs(sum(c.ratio for c in clusters) - 1.0) < 1e-9
+
+
+@settings(max_examples=4, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(-1000, 1000), min_size=1, max_size=40), min_size=1, max_size=30),
+    st.sampled_from([0, 1, 10, 25, 50, 90, 95, 99, 99.9, 100]),
+)
+def test_pct_agrees_with_the_project_percentile(groups: list[list[int]], p: float) -> None:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from fdscope.insights import execute
+    from fdscope.metrics import percentile
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "e.jsonl"
+        f.write_text(
+            "".join(
+                json.dumps({"timestamp": 1, "message": json.dumps({"g": g, "v": v})}) + "\n"
+                for g, values in enumerate(groups)
+                for v in values
+            )
+        )
+        rows = execute(f"stats pct(v, {p}) as x by g", [f]).rows
+    got = {int(r["g"]): float(r["x"]) for r in rows}
+    assert got == {g: percentile(values, p) for g, values in enumerate(groups)}

@@ -205,24 +205,20 @@ def load(
 
 
 def _insert(con: Any, cols: dict[str, list[Any]]) -> None:
+    """Hand Python-read events to DuckDB through a private JSON-lines file (no pandas needed)."""
+    import tempfile
+
+    names = ("ts", "msg", "stream", "grp", "ingest", "seq")
+    fd, tmp = tempfile.mkstemp(prefix="fdscope-events-", suffix=".jsonl")
     try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas comes with the query extra's dev set
-        rows = list(
-            zip(*(cols[k] for k in ("ts", "msg", "stream", "grp", "ingest", "seq")), strict=False)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for row in zip(*(cols[k] for k in names), strict=True):
+                f.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False))
+                f.write("\n")
+        con.execute(
+            "INSERT INTO events_py SELECT ts, msg, stream, grp, ingest, seq FROM read_json("
+            f"{sql_string(tmp)}, format='newline_delimited', columns={{'ts': 'BIGINT', 'msg': 'VARCHAR', "
+            "'stream': 'VARCHAR', 'grp': 'VARCHAR', 'ingest': 'BIGINT', 'seq': 'BIGINT'})"
         )
-        con.executemany("INSERT INTO events_py VALUES (?, ?, ?, ?, ?, ?)", rows)
-        return
-    frame = pd.DataFrame(
-        {
-            "ts": pd.array(cols["ts"], dtype="Int64"),
-            "msg": pd.array(cols["msg"], dtype="string"),
-            "stream": pd.array(cols["stream"], dtype="string"),
-            "grp": pd.array(cols["grp"], dtype="string"),
-            "ingest": pd.array(cols["ingest"], dtype="Int64"),
-            "seq": pd.array(cols["seq"], dtype="Int64"),
-        }
-    )
-    con.register("events_frame", frame)
-    con.execute("INSERT INTO events_py SELECT * FROM events_frame")
-    con.unregister("events_frame")
+    finally:
+        os.unlink(tmp)
