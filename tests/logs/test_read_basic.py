@@ -120,3 +120,8 @@ def test_run_directory_reads_only_events(tmp_path: Path) -> None:
     st = ReadStats()
     assert list(read_events(tmp_path, stats=st)) == [ev]
     assert st.malformed_total == 0
+
+
+def test_empty_path_is_not_the_current_directory() -> None:
+    with pytest.raises(LogReadError, match="empty"):
+        list(read_events(""))

@@ -179,11 +179,11 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--code-root",
             str(ROOT / "examples" / "seed_mangum"),
             "-n",
-            "9",
+            "8",
             "--fd-limit",
             "64",
             "--timeout",
-            "5",
+            "2",
             "--monitor",
             "--event-type",
             "apigw-http",
@@ -209,10 +209,20 @@ def test_triage_of_a_real_seed_example_run(seed_run: Path) -> None:
     assert got.emfile > 0
     assert got.disguises == dict(want["disguises"])
     assert set(got.failing_streams) == {s["stream"] for s in failed}
-    (stream,) = got.streams
-    # the doctor saw the first failing invocation from outside; triage finds it in the logs
-    assert stream.invocations_to_failure == failed[0]["invocation"]
-    assert stream.fd_trend is not None and stream.fd_trend["rate"] > 0
+    # the doctor saw the first failing invocation from outside; triage finds it in the logs,
+    # counted from the cold start of its stream
+    first = failed[0]
+    nth = sum(
+        1
+        for s in samples
+        if s["stream"] == first["stream"] and s["invocation"] <= first["invocation"]
+    )
+    worst = got.streams[0]
+    assert worst.stream == first["stream"]
+    assert worst.invocations_to_failure == nth
+    assert worst.fd_trend is not None and worst.fd_trend["rate"] > 0
+    assert got.invocations == len(samples)
+    assert got.cold_starts == len({s["stream"] for s in samples})
 
 
 # ---------------------------------------------------------------- CloudWatch (moto)

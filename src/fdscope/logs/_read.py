@@ -663,6 +663,8 @@ def read_events(
     st = stats if stats is not None else ReadStats()
     group = log_group or ""
     for src in sources:
+        if not os.fspath(src):
+            raise LogReadError("empty log source path")
         path = Path(src)
         if path.is_dir():
             yield from _read_dir(path, st, group)
