@@ -14,14 +14,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from fdscope.lambda_._config import DEFAULT_METRICS, ENV_VARS, UNITS, Config
 from fdscope.lambda_._decorator import monitor
 from fdscope.lambda_._emfile import evidence as emfile_evidence
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from fdscope.lambda_._monitor import Monitor
     from fdscope.lambda_._service import ServiceWatch

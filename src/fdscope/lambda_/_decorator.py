@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import TYPE_CHECKING, Any
 
 from fdscope.lambda_._config import Config
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 
 def _build(config: Config | None, stream: Any) -> Any:

@@ -13,10 +13,13 @@ import os
 import resource
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
 from fdscope.lambda_ import _emfile
 from fdscope.lambda_._config import UNITS, Config
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:  # imported when first needed: the monitor's import stays small
     from collections.abc import Callable

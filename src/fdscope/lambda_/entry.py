@@ -12,11 +12,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from fdscope.lambda_._decorator import monitor
 from fdscope.lambda_._handler_ref import load_handler
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 if os.environ.get("FDSCOPE_TRACK") == "1":
     try:
