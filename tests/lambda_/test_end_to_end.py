@@ -58,3 +58,36 @@ def test_leaky_function_warns_before_emfile_and_reports_at_emfile(tmp_path: Path
     assert any(site["site"].endswith("app.py:8") for site in report["sites"])
     assert records[first_fail - 1].get("emfile") is True
     assert (out / "origins.jsonl").read_text().count("\n") >= len(samples) - 1
+
+
+def test_fdscope_invoke_with_the_exec_wrapper_writes_one_record_per_invocation(
+    tmp_path: Path,
+) -> None:
+    from fdscope.cli import main
+
+    out = tmp_path / "run"
+    args = [
+        "invoke",
+        "app.handler",
+        "--code-root",
+        str(LEAKY),
+        "-n",
+        "3",
+        "--out",
+        str(out),
+        "--env",
+        f"AWS_LAMBDA_EXEC_WRAPPER={wrapper_path()}",
+        "--sample",
+        "count",
+    ]
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    stats = ParseStats()
+    points = list(parse_events(read_events(out), stats))
+    assert stats.records == 3 and stats.emf_validation_errors == 0
+    fd_use = [
+        p.value for p in points if p.metric == "fd_use" and p.dimensions.keys() == {"function_name"}
+    ]
+    assert len(fd_use) == 3 and fd_use[2] - fd_use[0] == 2  # mkstemp leaks one per call
