@@ -9,7 +9,7 @@ Run: .venv/bin/python bench/monitor.py [--quick]
    handler minus the bare one (the monitor measures ~25 members, writes one EMF
    record, runs the leak watch), next to Powertools' ``log_metrics`` emitting 20
    metrics per invocation. Medians and means (the monitor lists descriptors on the
-   first 8 invocations and every 16th: the mean carries that cost), after warm-up;
+   first 8 invocations, then every 16th, every (fd_use/16)th above 256: the mean carries that cost), after warm-up;
    mean* leaves out the slowest 1% (scheduling stalls of a shared machine).
 The machine is shared: read the ratios, not the absolute figures.
 """

@@ -174,3 +174,21 @@ def test_new_connections_counts_sockets_opened_during_the_invocation(make_monito
     finally:
         for s in [*kept, reused, srv]:
             s.close()
+
+
+def test_scan_auto_lists_less_often_when_many_descriptors_are_open(make_monitor) -> None:
+    import os
+
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(480)]
+    try:
+        mon, out, _ = make_monitor(scan="auto")
+        for _ in range(100):
+            mon.call(lambda e, c: None, {}, Ctx())
+    finally:
+        for fd in held:
+            os.close(fd)
+    recs = lines(out)
+    scanned = [r["invocation"] for r in recs if "fd_opened" in r]
+    every = recs[-1]["fd_use"] // 16  # >= 30 with 480 extra descriptors open
+    assert scanned[:8] == list(range(1, 9)) and every >= 30
+    assert all(k % every == 0 for k in scanned[8:]) and 1 <= len(scanned[8:]) <= 100 // every
