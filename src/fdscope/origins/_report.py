@@ -308,21 +308,21 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
             key = (rstack, api, approx, h.kind)
             buckets.setdefault(key, []).append(h)
         extra: dict[tuple[Any, ...], list[Item]] = {}
-        for key, (tref, tstack) in list(_tracker._threads.items()):
+        for tkey, (tref, tstack) in list(_tracker._threads.items()):
             thread = tref()
             if thread is None or not thread.is_alive():
                 if thread is None:
-                    _tracker._threads.pop(key, None)
+                    _tracker._threads.pop(tkey, None)
                 continue
             extra.setdefault((tstack, "threading.Thread.start", "thread"), []).append(
                 Item(
                     None, "thread", f"{thread.name} (ident {thread.ident}, daemon={thread.daemon})"
                 )
             )
-        for key, (pref, pstack) in list(_tracker._procs.items()):
+        for pkey, (pref, pstack) in list(_tracker._procs.items()):
             proc = pref()
             if proc is None:
-                _tracker._procs.pop(key, None)
+                _tracker._procs.pop(pkey, None)
                 continue
             if proc.returncode is None and proc.poll() is None:
                 args = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))

@@ -90,7 +90,7 @@ _fork_registered = False
 _warn_at = 1 << 62
 _known_below = 0  # every fd below this number is recorded or in the baseline
 _on_warn: Any = None
-_originals: dict[tuple[Any, str], Any] = {}
+_originals: dict[tuple[Any, str], tuple[Any, Any]] = {}  # (owner, name) -> (original, ours)
 _wrapper_codes: set[Any] = set()
 _fstat = os.fstat
 _getframe = sys._getframe
@@ -181,23 +181,6 @@ def _capture(frame: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _stack_for(frame: Any) -> tuple[tuple[Any, ...], bool]:
-    """The stack to keep for one creation, and whether it was sampled out."""
-    if _sample <= 1:
-        return _capture(frame), False
-    user, _called = _walk(frame)
-    f = user if user is not None else frame
-    key = (id(f.f_code), f.f_lasti)  # the code stays alive in _stacks: its id is not reused
-    n = _counts.get(key, 0)
-    _counts[key] = n + 1
-    stack = _stacks.get(key)
-    if stack is None or n % _sample == 0:
-        stack = _capture(frame)
-        _stacks[key] = stack
-        return stack, False
-    return stack, True
-
-
 def current_stack(skip: int = 1) -> tuple[Any, ...]:
     """The stack of the caller (``skip`` frames up), in record form."""
     return _capture(_getframe(skip + 1))
@@ -214,11 +197,37 @@ def _ino(fd: int) -> int | None:
 def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) -> None:
     if fd < 0 or _by_file.get(frame.f_code.co_filename) == _FDSCOPE:
         return  # fdscope's own descriptors (the inventory's reserve, ...) are not the user's
+    sampled = False
     if _sample == 1:
         stack = _capture(frame)
-        sampled = False
     else:
-        stack, sampled = _stack_for(frame)
+        # Sampling (inlined: this is the path that must stay cheap): find the user's frame,
+        # count creations there, take a full stack for the first and then one in N.
+        kinds = _by_file
+        f = frame
+        n = 0
+        while f is not None and n < _MAX_WALK:
+            code = f.f_code
+            kind = kinds.get(code.co_filename)
+            if kind is None:
+                kind = _code_kind(code)
+            if kind == 0:
+                break
+            f = f.f_back
+            n += 1
+        else:
+            f = None
+        if f is None:
+            f = frame
+        # id (an address, < 2**48) and offset in one int; the code stays alive in _stacks
+        key = id(f.f_code) | (f.f_lasti << 48)
+        c = _counts.get(key, 0)
+        _counts[key] = c + 1
+        stack = _stacks.get(key) if c % _sample else None
+        if stack is None:
+            stack = _stacks[key] = _capture(frame)
+        else:
+            sampled = True
     if obj is not None:
         try:
             ref: Any = _ref(obj)
@@ -559,7 +568,8 @@ def _patch(owner: Any, name: str, new: Any) -> None:
     key = (owner, name)
     if key in _originals:
         return
-    _originals[key] = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    orig = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    _originals[key] = (orig, new)
     setattr(owner, name, new)
 
 
@@ -664,7 +674,12 @@ def _install_wrappers() -> None:
 def _remove_wrappers() -> None:
     if _import_watch in sys.meta_path:
         sys.meta_path.remove(_import_watch)
-    for (owner, name), orig in reversed(list(_originals.items())):
+    for (owner, name), (orig, new) in reversed(list(_originals.items())):
+        current = (
+            owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+        )
+        if current is not new:
+            continue  # patched again by someone else since: leave theirs (ours passes through)
         try:
             setattr(owner, name, orig)
         except (AttributeError, TypeError):  # pragma: no cover
