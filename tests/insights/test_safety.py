@@ -107,3 +107,22 @@ def test_literal_escaping_round_trips() -> None:
     con = duckdb.connect()
     for s in ["a'b", "'; DROP TABLE x; --", "\\'", "$$", "\n\t", "é\u2028"]:
         assert con.execute(f"SELECT {sql_string(s)} AS {sql_ident(s)}").fetchone() == (s,)
+
+
+def test_placeholder_text_in_literals_stays_literal(tmp_path: Path) -> None:
+    logs = tmp_path / "e.jsonl"
+    logs.write_text(
+        "".join(
+            json.dumps({"timestamp": 1_700_000_000_000 + i, "message": m}) + "\n"
+            for i, m in enumerate(["x {prev} y", "{pattern}", "plain"])
+        )
+    )
+    r = execute(
+        'filter @message like "{prev}" or @message like "{pattern}" | fields @message | sort @timestamp asc',
+        [logs],
+    )
+    assert [row["@message"] for row in r.rows] == ["x {prev} y", "{pattern}"]
+    r = execute(
+        'filter @message like "a\\u0000b" | fields @message', [logs]
+    )  # NUL cannot smuggle a placeholder
+    assert r.rows == []

@@ -117,7 +117,7 @@ def run_plan(con: Any, p: Plan) -> QueryResult:
             values = [
                 r[0]
                 for r in con.execute(
-                    to_sql(p, upto=i - 1, select=f"SELECT {src} FROM {{prev}}")
+                    to_sql(p, upto=i - 1, select=f"SELECT {src} FROM \x00prev\x00")
                 ).fetchall()
             ]
             clusters = cluster(values)

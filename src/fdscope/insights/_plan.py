@@ -72,7 +72,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Step:
-    """One stage of the plan: ``kind``, a one-line ``detail`` and its SELECT (``{prev}`` = input)."""
+    """One stage of the plan: ``kind``, a one-line ``detail`` and its SELECT (a NUL-delimited placeholder stands for the input)."""
 
     kind: str
     detail: str
@@ -169,7 +169,7 @@ class Planner:
             self.cmd_fields(cmd)
         elif isinstance(cmd, A.Filter):
             cond = self.truth(self.expr(cmd.condition))
-            self.add("filter", self.src(cmd.condition), f"SELECT * FROM {{prev}} WHERE {cond}")
+            self.add("filter", self.src(cmd.condition), f"SELECT * FROM \x00prev\x00 WHERE {cond}")
         elif isinstance(cmd, A.Stats):
             self.cmd_stats(cmd)
         elif isinstance(cmd, A.Sort):
@@ -178,7 +178,7 @@ class Planner:
             self.add(
                 "limit",
                 f"{cmd.count} rows",
-                f"SELECT * FROM {{prev}} ORDER BY {', '.join(self.order)} LIMIT {cmd.count}",
+                f"SELECT * FROM \x00prev\x00 ORDER BY {', '.join(self.order)} LIMIT {cmd.count}",
             )
             self.final_limit = cmd.count
         elif isinstance(cmd, A.Parse):
@@ -229,7 +229,7 @@ class Planner:
         self.add(
             kind,
             detail or ", ".join(n for n, _ in adds),
-            f"SELECT *, {', '.join(parts)} FROM {{prev}}",
+            f"SELECT *, {', '.join(parts)} FROM \x00prev\x00",
         )
 
     def cmd_parse(self, cmd: A.Parse) -> None:
@@ -269,9 +269,9 @@ class Planner:
         self.add(
             "parse",
             f"{self.src(cmd.source)} {pat.value!r} -> {', '.join(names)}",
-            f"SELECT *, {extract} AS {hid} FROM {{prev}}",
+            f"SELECT *, {extract} AS {hid} FROM \x00prev\x00",
         )
-        self.add("project", ", ".join(names), f"SELECT *, {', '.join(parts)} FROM {{prev}}")
+        self.add("project", ", ".join(names), f"SELECT *, {', '.join(parts)} FROM \x00prev\x00")
 
     def cmd_stats(self, cmd: A.Stats) -> None:
         raw = self.scope
@@ -317,9 +317,11 @@ class Planner:
         detail = ", ".join(i.text for i in cmd.items) + (
             " by " + ", ".join(i.text for i in cmd.by) if cmd.by else ""
         )
-        self.add("aggregate", detail, f"SELECT {select} FROM {{prev}}{group_by}")
+        self.add("aggregate", detail, f"SELECT {select} FROM \x00prev\x00{group_by}")
         keep = [c.split(" AS ")[-1] for c in group_sql]
-        self.add("project", ", ".join(names), f"SELECT {', '.join(keep + item_sql)} FROM {{prev}}")
+        self.add(
+            "project", ", ".join(names), f"SELECT {', '.join(keep + item_sql)} FROM \x00prev\x00"
+        )
         self.scope = _Scope(out_cols, raw=False)
         self.display = names
         self.explicit_display = None
@@ -341,7 +343,7 @@ class Planner:
         self.add(
             "sort",
             ", ".join(k.text + (" desc" if k.descending else " asc") for k in cmd.keys),
-            "SELECT * FROM {prev}",
+            "SELECT * FROM \x00prev\x00",
         )
 
     def sort_terms(self, v: V, desc: bool) -> list[str]:
@@ -369,7 +371,7 @@ class Planner:
         self.add(
             "dedup",
             ", ".join(f.name for f in cmd.fields),
-            f"SELECT * FROM {{prev}} QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
+            f"SELECT * FROM \x00prev\x00 QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
             f"ORDER BY {', '.join(self.order)}) = 1 OR {nulls}",
         )
 
@@ -380,7 +382,7 @@ class Planner:
         self.add(
             "unnest",
             f"{self.src(cmd.source)} into {cmd.alias}",
-            f"SELECT *, {self.d.UNNEST_JSON.format(src)} AS {cid} FROM {{prev}}",
+            f"SELECT *, {self.d.UNNEST_JSON.format(src)} AS {cid} FROM \x00prev\x00",
         )
         self.scope.cols[cmd.alias] = Column(cid, JSON)
         if cmd.alias not in self.created:
@@ -390,12 +392,12 @@ class Planner:
         v = self.expr(cmd.source)
         cid = self.new_id()
         self.add(
-            "project", self.src(cmd.source), f"SELECT *, {self.text(v)} AS {cid} FROM {{prev}}"
+            "project", self.src(cmd.source), f"SELECT *, {self.text(v)} AS {cid} FROM \x00prev\x00"
         )
         self.add(
             "pattern",
             f"cluster {self.src(cmd.source)}",
-            "SELECT * FROM {pattern}",
+            "SELECT * FROM \x00pattern\x00",
             pattern_source=cid,
         )
         cols = {
@@ -435,7 +437,7 @@ class Planner:
                 cols.append(v.sql)
             types.append(v.type)
         limit = self.final_limit if self.final_limit is not None else self.default_limit
-        out = f"SELECT {', '.join(f'{c} AS {sql_ident(n)}' for c, n in zip(cols, names, strict=False))} FROM {{prev}}"
+        out = f"SELECT {', '.join(f'{c} AS {sql_ident(n)}' for c, n in zip(cols, names, strict=False))} FROM \x00prev\x00"
         out += f" ORDER BY {', '.join(self.order)}" if self.order else ""
         if limit is not None:
             out += f" LIMIT {int(limit)}"
@@ -450,7 +452,7 @@ class Planner:
             cols.append(f"{self.d.JSON_FRAGMENT.format('msg')} AS j")
         detail = "events" + (" + " + ", ".join(self.discovered) if self.discovered else "")
         detail += " + JSON fields" if self.need_json else ""
-        return Step("scan", detail, f"SELECT {', '.join(cols)} FROM {{prev}}")
+        return Step("scan", detail, f"SELECT {', '.join(cols)} FROM \x00prev\x00")
 
     # ---- expressions ------------------------------------------------------------------
     _offset = 0

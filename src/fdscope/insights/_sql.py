@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from fdscope.insights._plan import Plan
 
 
+# placeholders for the previous step and a pattern table: NUL never survives sql_string or
+# sql_ident, so no user text can spell them
+PREV = "\x00prev\x00"
+PATTERN = "\x00pattern\x00"
+
+
 def sql_string(value: str) -> str:
     """A SQL string literal DuckDB reads back as exactly ``value``."""
     if "\0" in value:
@@ -116,9 +122,9 @@ def to_sql(plan: Plan, *, upto: int | None = None, select: str | None = None) ->
     steps = plan.steps if upto is None else plan.steps[: upto + 1]
     ctes = []
     for i, step in enumerate(steps):
-        body = step.sql.replace("{prev}", cte_name(i - 1) if i else "events")
-        body = body.replace("{pattern}", f"__pattern{i}")
+        body = step.sql.replace(PREV, cte_name(i - 1) if i else "events")
+        body = body.replace(PATTERN, f"__pattern{i}")
         ctes.append(f"{cte_name(i)} AS (\n  {body}\n)")
     last = cte_name(len(steps) - 1)
-    tail = (select or plan.output_sql).replace("{prev}", last)
+    tail = (select or plan.output_sql).replace(PREV, last)
     return "WITH " + ",\n".join(ctes) + "\n" + tail

@@ -53,11 +53,15 @@ DISGUISES: dict[str, tuple[str, str]] = {
         "select() on a descriptor >= 1024 (ValueError)",
     ),
 }
-_TIMEOUT_RX = r"Task timed out after|Status: timeout|\"status\": ?\"timeout\""
-_CRASH_RX = r"Runtime exited with error|Runtime\.ExitError|\"status\": ?\"(error|failure)\""
+# the JSON platform records (runtimeDone, report): status success|error|failure|timeout;
+# "error" is a function error, "failure" the runtime's
+_PLATFORM_STATUS = r'"type": ?"platform\.(runtimeDone|report)".*"status": ?'
+_TIMEOUT_RX = rf'Task timed out after|Status: timeout|{_PLATFORM_STATUS}"timeout"'
+_CRASH_RX = rf'Runtime exited with error|Runtime\.ExitError|{_PLATFORM_STATUS}"failure"'
 _PLATFORM_RX = (
-    r"^(START|REPORT) RequestId: |^INIT_START |\"type\": ?\"platform\.(initStart|start|report)\""
+    r'^(START|REPORT) RequestId: |^INIT_START |"type": ?"platform\.(initStart|start|report)"'
 )
+
 _EMFILE_RX = "|".join(rx for rx, _ in DISGUISES.values())
 _LIMIT_CW = 10000  # the most rows CloudWatch Logs Insights returns
 
@@ -70,7 +74,7 @@ QUERIES: dict[str, str] = {
     ),
     "fd_use": (
         "filter ispresent(fd_use)\n"
-        "| fields @timestamp, @logStream, fd_use, fd_max\n"
+        "| fields @timestamp, @logStream, fd_use, fd_max, request_id\n"
         "| sort @timestamp asc\n"
         f"| limit {_LIMIT_CW}"
     ),
@@ -433,10 +437,16 @@ def _analyze(
 
     for s in streams.values():
         s.finish()
+    # Lambda Insights writes its records to /aws/lambda-insights, in streams of its own:
+    # a record's request_id puts it in the function's stream that served the request
+    owner = {rid: s.name for s in streams.values() for rid in s.by_request}
     fd: dict[str, list[tuple[int, float]]] = {}
     fd_max: dict[str, float] = {}
     for row in fd_rows:
         name = row.get("@logStream") or ""
+        rid = row.get("request_id")
+        if name not in streams and rid and rid in owner:
+            name = owner[rid]
         v = _number(row.get("fd_use"))
         if v is None:
             continue
