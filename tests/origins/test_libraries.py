@@ -160,3 +160,49 @@ def test_pip_install_target_side_by_side(tmp_path: Path) -> None:
     # the listening socket was made by the user directly
     listen = [g for g in doc["groups"] if g["site"]["line"] == 5]
     assert listen and listen[0]["site"]["call"] == "socket.create_server"
+
+
+REQUESTS_APP = """\
+import json, sys
+import requests
+import fdscope.origins
+
+assert requests.__file__.startswith(sys.argv[2]), requests.__file__  # the copy in the task dir
+session = requests.Session()
+session.get(sys.argv[1], timeout=5)  # the user's line
+sys.stdout.write(json.dumps(fdscope.origins.report().json()))
+"""
+
+
+def test_requests_side_by_side_in_one_folder(tmp_path: Path, server: str) -> None:
+    # The layout `pip install --target` makes: each distribution's files and its
+    # *.dist-info, copied here file by file from the venv's installed copies.
+    import importlib.metadata
+    import shutil
+
+    task = tmp_path / "task"
+    task.mkdir()
+    for name in ("requests", "urllib3", "idna", "certifi", "charset-normalizer"):
+        dist = importlib.metadata.distribution(name)
+        for rel in dist.files or ():
+            if str(rel).startswith("..") or "__pycache__" in str(rel):
+                continue
+            src = Path(str(dist.locate_file(rel)))
+            if src.is_file():
+                (task / str(rel)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, task / str(rel))
+    assert any(task.glob("requests-*.dist-info/RECORD"))
+    (task / "app.py").write_text(REQUESTS_APP)
+    env = {"PATH": "/usr/bin:/bin", "FDSCOPE_TRACK": "1", "PYTHONPATH": f"{task}:{SRC}"}
+    out = subprocess.run(
+        [sys.executable, "-S", str(task / "app.py"), server, str(task)],
+        cwd=task, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    tcp = [g for g in doc["groups"] if g["kind"] == "tcp"]
+    assert len(tcp) == 1, doc["groups"]
+    site = tcp[0]["site"]
+    assert (site["file"], site["line"]) == (str(task / "app.py"), 7)
+    assert site["call"] == "requests.Session.get"
+    assert tcp[0]["stack"][0]["file"].startswith(str(task / "requests"))
