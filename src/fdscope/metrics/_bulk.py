@@ -40,6 +40,30 @@ def _files(sources: Sequence[str | Path]) -> list[str]:
     return out
 
 
+def _bare_emf(path: str) -> bool:
+    """True when the file's first non-blank line is an EMF record itself (not a log event)."""
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    doc = json.loads(line)
+                    return isinstance(doc, dict) and isinstance(doc.get("_aws"), dict)
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
 def bulk_aggregate(
     sources: Sequence[str | Path],
     metric: str,
@@ -65,18 +89,48 @@ def bulk_aggregate(
         raise MetricsError("the bulk path needs duckdb: pip install 'fdscope[query]'")
     files = _files(sources)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    where = ["j IS NOT NULL", "m IS NOT NULL"]
-    params: list[object] = [files, "$." + json.dumps(metric)]
-    if namespace is not None:
-        where.append(
-            "list_contains(json_extract_string(j, '$._aws.CloudWatchMetrics[*].Namespace'), ?)"
-        )
-        params.append(namespace)
-    for k, v in sorted((dimensions or {}).items()):
-        where.append("j->>? = ?")
-        params += ["$." + json.dumps(k), v]
+    bare = all(_bare_emf(f) for f in files)
+    where = ["m IS NOT NULL", "ts IS NOT NULL"]
+    params: list[object] = [files]
+    if bare:
+        # typed read: DuckDB parses only the members it needs
+        cols = {
+            "_aws": 'STRUCT("Timestamp" BIGINT, "CloudWatchMetrics" JSON)',
+            metric: "{mtype}",
+        }
+        for k in dimensions or {}:
+            cols.setdefault(k, "VARCHAR")
+        col_sql = ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in cols.items())
+        source = f"""
+            SELECT _aws."Timestamp" AS ts, {_ident(metric)} AS m, _aws."CloudWatchMetrics" AS cwm
+                {"".join(f", {_ident(k)} AS {_ident('d_' + k)}" for k in sorted(dimensions or {}))}
+            FROM read_json(?, format = 'newline_delimited', columns = {{{col_sql}}},
+                           ignore_errors = {{ignore}})"""
+        if namespace is not None:
+            where.append("list_contains(json_extract_string(cwm, '$[*].Namespace'), ?)")
+            params.append(namespace)
+        for k, v in sorted((dimensions or {}).items()):
+            where.append(f"{_ident('d_' + k)} = ?")
+            params.append(v)
+    else:
+        source = """
+            SELECT TRY_CAST(j ->> '$._aws.Timestamp' AS BIGINT) AS ts, j -> ? AS m, j FROM (
+                SELECT CASE WHEN json_exists(json, '$._aws') THEN json
+                            ELSE TRY_CAST(json ->> '$.message' AS JSON) END AS j
+                FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true)
+            ) WHERE j IS NOT NULL"""
+        params = ["$." + json.dumps(metric), files]
+        if namespace is not None:
+            where.append(
+                "list_contains(json_extract_string(j, '$._aws.CloudWatchMetrics[*].Namespace'), ?)"
+            )
+            params.append(namespace)
+        for k, v in sorted((dimensions or {}).items()):
+            where.append("j->>? = ?")
+            params += ["$." + json.dumps(k), v]
     if start is not None:
         where.append(f"ts >= {int(start)}")
     if end is not None:
@@ -88,38 +142,50 @@ def bulk_aggregate(
     pcts = sorted({s.p for s in stats if s.kind == "p" and s.p is not None})
     for i, p in enumerate(pcts):
         sel.append(f"quantile_disc(v, {float(p) / 100!r}) AS q{i}")
-    sql = f"""
-        WITH raw AS (
-            SELECT CASE WHEN json_exists(json, '$._aws') THEN json
-                        ELSE TRY_CAST(json ->> '$.message' AS JSON) END AS j
-            FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true)
+    json_samples = f"""
+        picked AS MATERIALIZED (
+            SELECT ts, m, json_type(m) AS t FROM recs WHERE {" AND ".join(where)}
         ),
-        recs AS (
-            SELECT TRY_CAST(j ->> '$._aws.Timestamp' AS BIGINT) AS ts, j -> ? AS m, j FROM raw
-        ),
-        picked AS (
-            SELECT ts, m, json_type(m) AS t FROM recs WHERE {" AND ".join(where)} AND ts IS NOT NULL
-        ),
-        unnested AS (
-            SELECT ts,
-                unnest(CASE WHEN t = 'ARRAY' THEN CAST(m AS DOUBLE[])
-                            WHEN t = 'OBJECT' THEN CAST(m -> 'Values' AS DOUBLE[])
-                            ELSE [CAST(m AS DOUBLE)] END) AS v,
-                unnest(CASE WHEN t = 'OBJECT' THEN CAST(m -> 'Counts' AS DOUBLE[])
-                            ELSE CAST([] AS DOUBLE[]) END) AS c0
-            FROM picked WHERE t IN ('ARRAY', 'OBJECT', 'DOUBLE', 'BIGINT', 'UBIGINT')
-        ),
-        samples AS (SELECT ts, v, coalesce(c0, 1.0) AS c FROM unnested)
+        samples AS (
+            SELECT ts, unnest(CAST(m AS DOUBLE[])) AS v, CAST(1 AS DOUBLE) AS c FROM picked WHERE t = 'ARRAY'
+            UNION ALL
+            SELECT ts, CAST(m AS DOUBLE) AS v, CAST(1 AS DOUBLE) AS c FROM picked
+                WHERE t IN ('DOUBLE', 'BIGINT', 'UBIGINT')
+            UNION ALL
+            SELECT ts, unnest(CAST(m -> 'Values' AS DOUBLE[])) AS v,
+                       unnest(CAST(m -> 'Counts' AS DOUBLE[])) AS c
+                FROM picked WHERE t = 'OBJECT'
+        )"""
+    array_samples = f"""
+        samples AS (
+            SELECT ts, unnest(m) AS v, CAST(1 AS DOUBLE) AS c FROM recs WHERE {" AND ".join(where)}
+        )"""
+    tail = f"""
         SELECT ts - ts % {p_ms} AS bucket, {{select}}
         FROM samples WHERE c > 0 GROUP BY bucket ORDER BY bucket
     """
+    variants = []
+    if bare:
+        # fastest: every value an array; DuckDB raises on anything else, then the JSON path
+        variants.append(
+            "WITH recs AS ("
+            + source.replace("{mtype}", "DOUBLE[]").replace("{ignore}", "false")
+            + "),"
+            + array_samples
+            + tail
+        )
+        source = source.replace("{mtype}", "JSON").replace("{ignore}", "true")
+    variants.append("WITH recs AS (" + source + ")," + json_samples + tail)
 
     def run(select: list[str]) -> tuple[list[str], list[tuple]]:
-        try:
-            cur = con.execute(sql.replace("{select}", ", ".join(select)), params)
-            return [d[0] for d in cur.description], cur.fetchall()
-        except duckdb.Error as exc:
-            raise MetricsError(f"bulk read failed: {exc}")
+        while True:
+            try:
+                cur = con.execute(variants[0].replace("{select}", ", ".join(select)), params)
+                return [d[0] for d in cur.description], cur.fetchall()
+            except duckdb.Error as exc:
+                if len(variants) == 1:
+                    raise MetricsError(f"bulk read failed: {exc}")
+                variants.pop(0)  # the typed fast path does not fit these files
 
     cols, rows = run(sel)
     if need_lists or (pcts and any(r[cols.index("cmax")] != 1.0 for r in rows)):
