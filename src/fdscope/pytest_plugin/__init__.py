@@ -1,1 +1,73 @@
-"""pytest plugin: fail tests that leak descriptors (registered via the pytest11 entry point)."""
+"""pytest plugin: fail tests that leak descriptors (registered via the pytest11 entry point).
+
+Inert unless ``--fd-leaks=warn|fail`` (or the ``fd_leaks`` ini option) turns it on; it then
+compares the process's open descriptors before setup and after teardown of every test by
+identity, not number, and names each leaked handle with the line that created it.
+Nothing heavy is imported when pytest loads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MODES", "pytest_addoption", "pytest_configure"]
+
+MODES = ("off", "warn", "fail")
+
+
+def _mode(value: str) -> str:
+    import argparse
+
+    if value not in MODES:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {value!r} (choose from {', '.join(map(repr, MODES))})"
+        )
+    return value
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("fdscope", "descriptor leaks (fdscope)")
+    group.addoption(
+        "--fd-leaks",
+        dest="fd_leaks",
+        metavar="{off,warn,fail}",
+        type=_mode,
+        default=None,
+        help="Check every test for descriptors it opened and left open: warn, fail, or off "
+        "(default: the fd_leaks ini option, else off).",
+    )
+    group.addoption(
+        "--fd-leaks-ignore",
+        dest="fd_leaks_ignore",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="Ignore leaked handles matching kind:GLOB, path:GLOB or endpoint:GLOB (repeatable).",
+    )
+    parser.addini("fd_leaks", "Descriptor leak check: off, warn or fail.", default="off")
+    parser.addini(
+        "fd_leaks_ignore",
+        "Leaked handles to ignore, one kind:GLOB / path:GLOB / endpoint:GLOB per line.",
+        type="linelist",
+        default=[],
+    )
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fd_leaks(mode=None, ignore=()): per-test override of --fd-leaks and extra ignore patterns",
+    )
+    mode = config.getoption("fd_leaks")
+    if mode is None:
+        mode = str(config.getini("fd_leaks") or "off").strip().lower()
+        if mode not in MODES:
+            import pytest
+
+            raise pytest.UsageError(f"fd_leaks ini option: {mode!r} is not one of {MODES}")
+    if mode == "off":
+        return
+    from fdscope.pytest_plugin._plugin import FdLeakChecker
+
+    patterns = list(config.getini("fd_leaks_ignore")) + list(config.getoption("fd_leaks_ignore"))
+    config.pluginmanager.register(FdLeakChecker(mode, patterns), "fdscope-fd-leaks")

@@ -1,0 +1,343 @@
+"""The leak checker: a fast identity map of descriptors around each test, details on a change."""
+
+from __future__ import annotations
+
+import collections
+import fnmatch
+import functools
+import gc
+import io
+import os
+import socket
+import sys
+import types
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fdscope.errors import FdscopeError
+
+_FD_DIR = "/proc/self/fd"
+Key = tuple[object, ...]
+
+
+class FdLeakWarning(pytest.PytestWarning):
+    """A test left descriptors open (``--fd-leaks=warn``)."""
+
+
+class IgnorePatternError(FdscopeError):
+    """An ``fd_leaks_ignore`` pattern is not ``kind:``, ``path:`` or ``endpoint:``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leak:
+    """One handle a test opened and left open, with where it was created (None if unknown)."""
+
+    fd: int
+    description: str
+    site: str | None
+
+    def line(self) -> str:
+        where = f"\n      created at {self.site}" if self.site else ""
+        return f"  fd {self.fd}: {self.description}{where}"
+
+
+def fd_keys() -> dict[int, Key] | None:
+    """fd -> identity key (inode/device for paths, link text for the rest); None without /proc."""
+    try:
+        names = os.listdir(_FD_DIR)
+    except OSError:
+        return None
+    out: dict[int, Key] = {}
+    for name in names:
+        fd = int(name)
+        try:
+            target = os.readlink(f"{_FD_DIR}/{name}")
+        except OSError:
+            continue  # the listing's own descriptor, or closed meanwhile
+        if target.startswith("/"):
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            # a file deleted while open changes its link text, not its identity
+            out[fd] = ("file", st.st_ino, st.st_dev)
+        else:
+            out[fd] = (target,)  # socket:[inode], pipe:[inode], anon_inode:[eventpoll]
+    return out
+
+
+def new_fds(before: dict[int, Key], after: dict[int, Key]) -> list[int]:
+    """Descriptors of ``after`` whose identity ``before`` did not hold (as a multiset)."""
+    left = Counter(before.values())
+    out: list[int] = []
+    for fd in sorted(after, key=lambda n: (before.get(n) != after[n], n)):
+        key = after[fd]
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            out.append(fd)
+    return sorted(out)
+
+
+def parse_ignore(patterns: list[str]) -> list[tuple[str, str]]:
+    """``kind:pipe``, ``path:/dev/shm/*``, ``endpoint:127.0.0.1:*`` -> (field, glob) pairs."""
+    out: list[tuple[str, str]] = []
+    for raw in patterns:
+        text = raw.strip()
+        if not text:
+            continue
+        field, sep, glob = text.partition(":")
+        if not sep or field not in ("kind", "path", "endpoint"):
+            raise IgnorePatternError(
+                f"fd_leaks_ignore: {raw!r} must start with kind:, path: or endpoint:"
+            )
+        out.append((field, glob))
+    return out
+
+
+def ignored(handle: Any, rules: list[tuple[str, str]]) -> bool:
+    for field, glob in rules:
+        value = getattr(handle, field, None)
+        if field == "endpoint":
+            values = [handle.remote, handle.local, handle.path]
+        else:
+            values = [value]
+        if any(v is not None and fnmatch.fnmatchcase(str(v), glob) for v in values):
+            return True
+    return False
+
+
+class FdLeakChecker:
+    """Registered by ``pytest_configure`` when the check is on; state lives on this object."""
+
+    def __init__(self, mode: str, patterns: list[str]) -> None:
+        self.mode = mode
+        self.rules = parse_ignore(patterns)
+        self.before: dict[str, dict[int, Key]] = {}
+        self.owned: set[Key] = set()  # handles opened by wider-scoped fixtures' setup
+        self.leaks: dict[str, list[Leak]] = {}
+        self.started_tracking = False
+        self.proc = os.path.isdir(_FD_DIR)
+
+    # ---- session ------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: Any) -> None:
+        from fdscope import handles
+
+        handles.prepare()
+        try:
+            from fdscope import origins
+
+            if not origins.is_tracking():
+                origins.track(signal=None, excepthook=False, warn_fraction=None)
+                self.started_tracking = True
+        except (FdscopeError, ImportError):
+            pass  # no creation sites, still a leak check
+
+    def pytest_sessionfinish(self, session: Any) -> None:
+        if self.started_tracking:
+            from fdscope import origins
+
+            origins.stop()
+
+    def pytest_report_header(self, config: Any) -> str:
+        return f"fdscope: descriptor leak check {self.mode} (identity, before setup/after teardown)"
+
+    # ---- snapshots ------------------------------------------------------------------------
+    def _keys(self) -> dict[int, Key]:
+        keys = fd_keys() if self.proc else None
+        if keys is None:  # no /proc: the inventory's fallback (psutil)
+            from fdscope import handles
+
+            snap = handles.snapshot()
+            keys = {h.fd: h.identity for h in snap.handles}
+        for fd in (0, 1, 2):  # pytest's own capture swaps these
+            keys.pop(fd, None)
+        return keys
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: Any) -> Any:
+        if self._mode_for(item) != "off":
+            self.before[item.nodeid] = self._keys()
+        yield
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Any:
+        if fixturedef.scope == "function" or not self.before:
+            yield
+            return
+        before = self._keys()
+        yield
+        after = self._keys()
+        for fd in new_fds(before, after):
+            self.owned.add(after[fd])
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(self, item: Any, nextitem: Any) -> Any:
+        yield
+        before = self.before.pop(item.nodeid, None)
+        if before is None:
+            return
+        leaks = self._check(item, before)
+        if not leaks:
+            return
+        text = _message(item.nodeid, leaks)
+        if self._mode_for(item) == "fail":
+            self.leaks[item.nodeid] = leaks
+        else:
+            item.warn(FdLeakWarning(text))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
+        outcome = yield
+        if call.when != "teardown":
+            return
+        leaks = self.leaks.pop(item.nodeid, None)
+        if leaks:
+            rep = outcome.get_result()
+            if rep.passed:
+                rep.outcome = "failed"
+                rep.longrepr = _message(item.nodeid, leaks)
+
+    def _mode_for(self, item: Any) -> str:
+        marker = item.get_closest_marker("fd_leaks")
+        if marker is not None:
+            mode = marker.kwargs.get("mode", marker.args[0] if marker.args else None)
+            if mode is not None:
+                return str(mode)
+        return self.mode
+
+    # ---- the check ------------------------------------------------------------------------
+    def _check(self, item: Any, before: dict[int, Key]) -> list[Leak]:
+        after = self._keys()
+
+        fresh = [fd for fd in new_fds(before, after) if after[fd] not in self.owned]
+        if not fresh:
+            return []
+        gc.collect()  # garbage in reference cycles is not a leak of this test
+        after = self._keys()
+        fresh = [fd for fd in new_fds(before, after) if after[fd] not in self.owned]
+        if not fresh:
+            return []
+        fresh = [fd for fd in fresh if not _held_by_wider_fixture(item, fd)]
+        if not fresh:
+            return []
+        from fdscope import handles
+
+        snap = handles.snapshot()
+        by_fd = {h.fd: h for h in snap.handles}
+        rules = list(self.rules)
+        marker = item.get_closest_marker("fd_leaks")
+        if marker is not None:
+            rules += parse_ignore(list(marker.kwargs.get("ignore", ())))
+        leaks: list[Leak] = []
+        for fd in fresh:
+            handle = by_fd.get(fd)
+            if handle is None or ignored(handle, rules):
+                continue
+            leaks.append(Leak(fd, handle.describe(), _site(handle)))
+        return leaks
+
+
+def _site(handle: Any) -> str | None:
+    try:
+        from fdscope import origins
+
+        site = origins.site_of(handle)
+
+    except (FdscopeError, ImportError, OSError):
+        return None
+    return str(site) if site is not None else None
+
+
+def _message(nodeid: str, leaks: list[Leak]) -> str:
+    n = len(leaks)
+    head = (
+        f"{nodeid} leaked {n} descriptor{'s' if n != 1 else ''} (opened by the test, still open):"
+    )
+    return "\n".join([head, *(leak.line() for leak in leaks)])
+
+
+# ---- handles that belong to a session/module/class fixture, opened lazily during a test ------
+_OWNER_TYPES: tuple[type, ...] = (socket.socket, io.IOBase)
+_LEAVES = (str, bytes, int, float, bool, type(None), type, types.ModuleType, types.CodeType)
+
+
+def _owners(fd: int) -> list[object]:
+    out: list[object] = []
+    for obj in gc.get_objects():
+        if isinstance(obj, _OWNER_TYPES):
+            try:
+                if obj.fileno() == fd:  # type: ignore[attr-defined]
+                    out.append(obj)
+            except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                continue
+    return out
+
+
+_INFRA = ("_pytest", "pytest", "pluggy", "xdist", "execnet", "py.", "iniconfig")
+
+
+def _children(obj: object) -> list[object]:
+    """What a fixture value can hold: containers, instance state, a yield fixture's locals.
+
+    Never functions, modules, classes or pytest's own objects: from those the whole
+    program is reachable, and a leak kept in module state would look owned.
+    """
+    if isinstance(obj, _LEAVES) or callable(obj) and not hasattr(obj, "__dict__"):
+        return []
+    if isinstance(obj, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        return []
+    if isinstance(obj, (types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType)):
+        frame = getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+        frame = frame or getattr(obj, "cr_frame", None)
+        return list(frame.f_locals.values()) if frame is not None else []
+    if isinstance(obj, functools.partial):
+        return [*obj.args, *obj.keywords.values()]
+    if isinstance(obj, dict):
+        return list(obj.values())
+    if isinstance(obj, (list, tuple, set, frozenset, collections.deque)):
+        return list(obj)
+    if type(obj).__module__.startswith(_INFRA):
+        return []
+    return [r for r in gc.get_referents(obj) if not isinstance(r, type)]
+
+
+def _held_by_wider_fixture(item: Any, fd: int, limit: int = 200_000) -> bool:
+    """True when every Python object owning ``fd`` is reachable from a non-function fixture."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    roots: list[object] = []
+    for defs in info.name2fixturedefs.values():
+        for fixturedef in defs:
+            if fixturedef.scope == "function":
+                continue
+            cached = getattr(fixturedef, "cached_result", None)
+            if cached is not None:
+                roots.append(cached[0])
+            roots.extend(getattr(fixturedef, "_finalizers", ()) or ())
+    if not roots:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        owners = {id(o) for o in _owners(fd)}
+    if not owners:
+        return False
+    # never walk into module globals: from there everything is reachable
+    seen: set[int] = {id(m.__dict__) for m in list(sys.modules.values()) if m is not None}
+    stack = list(roots)
+    while stack and len(seen) < limit:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if id(obj) in owners:
+            owners.discard(id(obj))
+            if not owners:
+                return True
+        stack.extend(_children(obj))
+    return False

@@ -1,0 +1,235 @@
+"""The pytest plugin, through real pytest sessions (pytester): modes, identity, no false alarms."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from fdscope.pytest_plugin._plugin import IgnorePatternError, new_fds, parse_ignore
+
+# In-process pytester runs drop modules first imported inside them; import what the plugin
+# uses now so every inner session sees the same tracker.
+for _name in (
+    "fdscope.handles",
+    "fdscope.origins",
+    "fdscope.origins._report",
+    "fdscope.origins._triggers",
+    "fdscope.origins._tracker",
+):
+    importlib.import_module(_name)
+
+pytest_plugins = ["pytester"]
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+LEAKY = """
+import os
+KEEP = []
+
+def test_leaks(tmp_path):
+    KEEP.append(open(tmp_path / "kept.txt", "w"))
+
+def test_clean(tmp_path):
+    with open(tmp_path / "closed.txt", "w") as f:
+        f.write("x")
+"""
+
+
+def test_inert_without_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(LEAKY)
+    result = pytester.runpytest("-W", "error::pytest.PytestWarning")
+    result.assert_outcomes(passed=2)
+    assert "leaked" not in result.stdout.str()
+
+
+def test_option_requires_one_of_the_modes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(LEAKY)
+    result = pytester.runpytest("--fd-leaks", "tests/")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "invalid choice: 'tests/'" in result.stderr.str()
+
+
+def test_warn_mode_warns_with_the_creation_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = pytester.runpytest("--fd-leaks=warn")
+    result.assert_outcomes(passed=2, warnings=1)
+    out = result.stdout.str()
+    assert "test_leaky.py::test_leaks leaked 1 descriptor" in out
+    assert "kept.txt" in out
+    line = _line_of(pytester.path / "test_leaky.py", "KEEP.append")  # the line that opened it
+    assert f"test_leaky.py:{line} in test_leaks via open" in out
+    assert "test_clean leaked" not in out
+
+
+def test_fail_mode_fails_the_leaky_test_only(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = pytester.runpytest("--fd-leaks=fail")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*", "*kept.txt*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_ini_option_and_marker_override(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfd_leaks = fail\n")
+    pytester.makepyfile(
+        """
+        import pytest
+        KEEP = []
+
+        def test_leaks(tmp_path):
+            KEEP.append(open(tmp_path / "a", "w"))
+
+        @pytest.mark.fd_leaks("off")
+        def test_leaks_but_excused(tmp_path):
+            KEEP.append(open(tmp_path / "b", "w"))
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, errors=1)
+    assert "test_leaks_but_excused" not in "".join(
+        line for line in result.stdout.lines if "ERROR at teardown" in line
+    )
+
+
+def test_reused_descriptor_number_is_caught_where_lsof_misses_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # fd N is open before the test; the test closes it and leaks a new file that gets the
+    # same number. pytest's --lsof compares numbers only and misses it.
+    pytester.makepyfile(
+        test_reuse="""
+        import os, tempfile
+        D = tempfile.mkdtemp()
+        BEFORE = open(os.path.join(D, "before.txt"), "w")
+        KEEP = []
+
+        def test_reuse():
+            n = BEFORE.fileno()
+            BEFORE.close()
+            leaked = open(os.path.join(D, "after.txt"), "w")
+            assert leaked.fileno() == n
+            KEEP.append(leaked)
+        """
+    )
+    lsof = pytester.runpytest("-p", "pytester", "--lsof", "-W", "always")
+    lsof.assert_outcomes(passed=1)
+    assert "FD leakage" not in lsof.stdout.str()
+    ours = pytester.runpytest("--fd-leaks=fail")
+    ours.assert_outcomes(passed=1, errors=1)
+    text = ours.stdout.str()
+    assert "after.txt" in text
+    line = _line_of(pytester.path / "test_reuse.py", "leaked = open")
+    assert f"test_reuse.py:{line} in test_reuse via open" in text
+
+
+def test_no_false_alarms_from_pytest_machinery(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import socket, pytest
+
+        class LazyServer:
+            def __init__(self):
+                self.sock = None
+            def use(self):
+                if self.sock is None:
+                    self.sock = socket.socket()
+                    self.sock.bind(("127.0.0.1", 0))
+                return self.sock.getsockname()
+
+        @pytest.fixture(scope="session")
+        def lazy():
+            srv = LazyServer()
+            yield srv
+            if srv.sock is not None:
+                srv.sock.close()
+
+        @pytest.fixture(scope="module")
+        def module_file(tmp_path_factory):
+            f = open(tmp_path_factory.mktemp("m") / "m.txt", "w")
+            yield f
+            f.close()
+        """
+    )
+    pytester.makepyfile(
+        """
+        import logging, os, sys
+
+        def test_capfd(capfd):
+            os.write(1, b"out")
+            print("x", file=sys.stderr)
+            assert capfd.readouterr().out == "out"
+
+        def test_capsys(capsys):
+            print("hello")
+            assert capsys.readouterr().out == "hello\\n"
+
+        def test_caplog(caplog):
+            logging.getLogger("x").warning("careful")
+            assert "careful" in caplog.text
+
+        def test_tmp_path(tmp_path):
+            (tmp_path / "f").write_text("x")
+            assert (tmp_path / "f").read_text() == "x"
+
+        def test_lazy_session_fixture(lazy):
+            assert lazy.use()[0] == "127.0.0.1"
+
+        def test_module_fixture(module_file):
+            module_file.write("x")
+
+        def test_garbage_cycle(tmp_path):
+            class Node:
+                pass
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            a.f = open(tmp_path / "cycle", "w")
+        """
+    )
+    result = pytester.runpytest("--fd-leaks=fail")
+    result.assert_outcomes(passed=7)
+
+
+def test_xdist_workers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_x=LEAKY
+        + """
+def test_capfd(capfd):
+    print("x")
+    assert capfd.readouterr().out == "x\\n"
+"""
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--fd-leaks=fail", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, errors=1)
+    assert "kept.txt" in result.stdout.str()
+
+
+def test_ignore_patterns(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = pytester.runpytest("--fd-leaks=fail", "--fd-leaks-ignore=path:*kept.txt")
+    result.assert_outcomes(passed=2)
+    result = pytester.runpytest("--fd-leaks=fail", "--fd-leaks-ignore=kind:pipe")
+    result.assert_outcomes(passed=2, errors=1)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["pipe", "colour:red", ":x"],  # no field; unknown field; empty field
+)
+def test_bad_ignore_pattern(pattern: str) -> None:
+    with pytest.raises(IgnorePatternError):
+        parse_ignore([pattern])
+
+
+def test_new_fds_compares_identity_not_numbers() -> None:
+    before = {3: ("/a", 1, 1), 4: ("socket:[9]",)}
+    # 3 now holds another file; 5 is a dup of the socket (same identity, counted twice)
+    after = {3: ("/b", 2, 1), 4: ("socket:[9]",), 5: ("socket:[9]",)}
+    assert new_fds(before, after) == [3, 5]
+    assert new_fds(after, after) == []
+    # a renumbered handle (dup2 then close) is not new
+    assert new_fds({7: ("pipe:[1]",)}, {9: ("pipe:[1]",)}) == []
