@@ -68,8 +68,9 @@ def test_tree_covers_children() -> None:
     code = (
         "import os, subprocess, sys\n"
         "kid = subprocess.Popen([sys.executable, '-c', "
-        "'import os, sys; fds = [os.open(os.devnull, 0) for _ in range(7)]; sys.stdin.read()'],"
-        " stdin=subprocess.PIPE)\n"
+        "'import os, sys; fds = [os.open(os.devnull, 0) for _ in range(7)]; print(1, flush=True);"
+        " sys.stdin.read()'], stdin=subprocess.PIPE, stdout=subprocess.PIPE)\n"
+        "kid.stdout.readline()  # the kid holds its descriptors now\n"
         "print(kid.pid, flush=True); sys.stdin.read(); kid.stdin.close(); kid.wait()\n"
     )
     proc = subprocess.Popen(
@@ -96,35 +97,51 @@ GROWER = textwrap.dedent(
     srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(100)
     keep = []
     print("ready", flush=True)
+    sys.stdin.readline()  # go: watch has shown its first refresh
     for _ in range(int(sys.argv[1])):
-        time.sleep(0.05)
+        time.sleep(0.03)
         keep.append(socket.create_connection(srv.getsockname()))
+    time.sleep(0.5)
     """
 )
 
 
 def test_watch_shows_growth_and_ends_when_the_process_exits() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", GROWER, "20"], stdout=subprocess.PIPE, text=True)
+    grower = subprocess.Popen(
+        [sys.executable, "-c", GROWER, "10"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert proc.stdout.readline().strip() == "ready"
-        res = CliRunner().invoke(
-            cli, ["watch", str(proc.pid), "--interval", "0.1", "--plain"], catch_exceptions=False
+        assert grower.stdout.readline().strip() == "ready"
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "fdscope", "watch", str(grower.pid), "--interval", "0.1"],
+            stdout=subprocess.PIPE,
+            text=True,
         )
+        first = watcher.stdout.readline()
+        assert f"pid {grower.pid}:" in first
+        grower.stdin.write("go\n")
+        grower.stdin.flush()
+        rest, _ = watcher.communicate(timeout=60)
     finally:
-        proc.wait(10)
-        proc.stdout.close()
-    assert res.exit_code == 0
-    last = res.output.strip().splitlines()[-1]
-    assert last.startswith(f"process {proc.pid} exited;")
-    # the connections to the listener grew, and watch named that group
-    assert "127.0.0.1:" in res.output and "tcp" in res.output
-    growth = int(last.rsplit("(", 1)[1].rstrip(")"))
-    assert growth > 0
+        grower.stdin.close()
+        grower.wait(10)
+        grower.stdout.close()
+    assert watcher.returncode == 0
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith(f"process {grower.pid} exited;")
+    first = int(last.split("refreshes, ")[1].split()[0])
+    peak = int(last.rsplit("peak ", 1)[1])
+    assert peak - first == 10  # ten client connections (the listener never accepts them)
+    # watch named the growing group: connections to the listener's address
+    assert "tcp       127.0.0.1:" in rest and "+10" in rest
 
 
 def test_watch_stops_after_iterations_and_errors_are_one_line() -> None:
     res = run("watch", str(os.getpid()), "--interval", "0.01", "--iterations", "3", "--plain")
-    assert res.exit_code == 0 and "3 refreshes" in res.output
+    assert res.exit_code == 0 and "\n3 refreshes" in res.output
     gone = subprocess.run(
         [sys.executable, "-m", "fdscope", "handles", "99999999"], capture_output=True, text=True
     )

@@ -235,7 +235,7 @@ def watch(
 ) -> None:
     """Watch the descriptor count of PID against its limit, live, with the groups that
     grow; ends on Ctrl-C or when the process exits."""
-    history: deque[int] = deque(maxlen=120)
+    history: deque[int] = deque(maxlen=120)  # the sparkline's window
     snap, hs, total = _tree_handles(pid, tree)
     base = {(g.kind, g.endpoint): g.count for g in H.group(hs)}
     live_mode = not plain and sys.stdout.isatty()
@@ -273,5 +273,6 @@ def watch(
     first = history[0]
     end = f"{message}; " if message else ""
     click.echo(
-        f"{end}{len(history)} refreshes, {first} -> {history[-1]} ({history[-1] - first:+d})"
+        f"{end}{n} refreshes, {first} -> {history[-1]} ({history[-1] - first:+d}), "
+        f"peak {max(history)}"
     )

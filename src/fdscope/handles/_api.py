@@ -167,9 +167,17 @@ def count(pid: int | None = None, tree: bool = False, *, proc_root: Path = PROC)
                 except HandlesError:
                     pass
         return total
+    if pid == os.getpid() and proc_root == PROC:
+        prepare()
+        total, released = _with_reserve(_count_linux, pid, tree, proc_root)
+        return total + 1 if released and _reserve_fd is not None else total  # the reserve
+    return _count_linux(pid, tree, proc_root)
+
+
+def _count_linux(pid: int, tree: bool, proc_root: Path) -> int:
     total = _linux.fd_count(pid, proc_root)
     if tree:
-        for child in descendants(pid, proc_root=proc_root):
+        for child in _linux.descendants(pid, proc_root):
             try:
                 total += _linux.fd_count(child, proc_root)
             except HandlesError:

@@ -73,9 +73,14 @@ def fd_count(pid: int, proc_root: Path = Path("/proc"), *, fast: bool = True) ->
             size = os.stat(fddir).st_size
             if size > 0:
                 return size
-        return len(os.listdir(fddir))
+        n = len(os.listdir(fddir))
     except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise
         raise _fail(exc, pid, proc_root) from None
+    if n == 0 and not alive(pid, proc_root):  # a zombie: exited, not yet reaped
+        raise ProcessGone(pid)
+    return n
 
 
 def _ppid_map(proc_root: Path) -> dict[int, list[int]]:
