@@ -373,3 +373,35 @@ def test_public_surface() -> None:
     assert fdscope.track is origins.track
     assert fdscope.stop is origins.stop
     assert fdscope.report is origins.report
+
+
+def test_fdopen_keeps_the_pipe_line_and_follows_the_file_object(tracking: None) -> None:
+    r, w = os.pipe()  # made_pipe
+    reader = os.fdopen(r, "rb")  # wrapped_later
+    try:
+        site = origins.site_of(r)
+        assert site is not None and site.line == line_of(HERE, "made_pipe")
+        assert site.call == "os.pipe"
+    finally:
+        reader.close()
+        os.close(w)
+    assert origins.site_of(r) is None
+
+
+def test_checkpoint_keeps_runtime_descriptors_off_the_users_next_line(
+    tracking: None, tmp_path: Path
+) -> None:
+    (tmp_path / "c.txt").write_text("c")
+    fd = c_open(str(tmp_path / "c.txt"))  # like a runtime's own connection, made in C
+    try:
+        assert origins.checkpoint() >= 1
+        f = open(os.devnull)  # users_next_line  # noqa: SIM115
+        try:
+            assert origins.site_of(fd) is None
+            rep = origins.report()
+            assert fd in {u.fd for u in rep.unattributed}
+            assert origins.site_of(f.fileno()).line == line_of(HERE, "users_next_line")  # type: ignore[union-attr]
+        finally:
+            f.close()
+    finally:
+        os.close(fd)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fdscope.errors import OriginsError
 from fdscope.origins import _tracker
-from fdscope.origins._tracker import wrap_c_call
+from fdscope.origins._tracker import checkpoint, wrap_c_call
 
 __all__ = [
     "Frame",
@@ -38,6 +38,7 @@ __all__ = [
     "Report",
     "Site",
     "boot_path",
+    "checkpoint",
     "emfile_in_chain",
     "is_tracking",
     "report",

@@ -385,9 +385,47 @@ def adopt_unrecorded(fd: int, path: str | None, inode: int | None, stack: tuple[
     if _adopt_pending(fd, path, inode):
         return True
     if stack[0] == -1:
-        return False  # no user frame running: leave it unattributed
+        # No user frame running (a runtime's own connection between invocations):
+        # remember it as not the user's, so the next tracked call does not claim it.
+        if inode is not None:
+            _baseline[fd] = inode
+        return False
     _reg[fd] = (None, inode, "", stack, True, False)
     return True
+
+
+def checkpoint() -> int:
+    """Mark every descriptor open now that has no record as not the user's (unattributed).
+
+    For harnesses: call it where no user code runs (before the first invocation,
+    between invocations) so descriptors the runtime makes in C there are not given
+    the user's next line. Returns how many were marked.
+    """
+    marked = 0
+    with _lock:
+        for fd in _list_fds():
+            if not _known(fd):
+                ino = _ino(fd)
+                if ino is not None:
+                    _baseline[fd] = ino
+                    marked += 1
+    return marked
+
+
+def _adopt(fd: int, obj: Any, api: str, frame: Any) -> None:
+    """``open(fd)`` / ``socket(fileno=fd)``: a new object for a descriptor that exists.
+
+    The creation site stays the one that made the descriptor (``os.pipe`` then
+    ``os.fdopen``: the pipe's line); only the identity moves to the new object.
+    """
+    rec = _reg.get(fd)
+    if rec is not None and rec[0] is None and rec[1] is not None and rec[1] == _ino(fd):
+        try:
+            _reg[fd] = (_ref(obj), None, rec[2], rec[3], rec[4], rec[5])
+            return
+        except TypeError:
+            return
+    _record(fd, obj, api, frame)
 
 
 # ---------------------------------------------------------------- wrappers
@@ -432,7 +470,10 @@ def _open_func(orig: Any, api: str) -> Any:
         f = orig(*args, **kwargs)
         if _active:
             try:
-                _record(f.fileno(), f, api, _getframe(1))
+                if args and type(args[0]) is int:
+                    _adopt(f.fileno(), f, api, _getframe(1))
+                else:
+                    _record(f.fileno(), f, api, _getframe(1))
             except Exception:
                 pass
         return f
@@ -451,7 +492,10 @@ def _socket_init(orig: Any) -> Any:
         orig(self, family, type, proto, fileno)
         if _active:
             try:
-                _record(self.fileno(), self, "socket.socket", _getframe(1))
+                if fileno is None:
+                    _record(self.fileno(), self, "socket.socket", _getframe(1))
+                else:
+                    _adopt(self.fileno(), self, "socket.socket", _getframe(1))
             except Exception:
                 pass
 
