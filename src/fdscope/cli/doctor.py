@@ -1,0 +1,244 @@
+"""``fdscope doctor`` (the verdict) and ``fdscope compare`` (before/after)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fdscope.cli.invoke import invoke as _invoke
+from fdscope.cli.invoke import load_event, parse_env_pairs, read_env_file
+
+# every option of `fdscope invoke` applies to the doctor, except those the doctor sets itself
+_OWN = {"n", "track_origins", "monitor", "gc_between", "sample_mode", "quiet"}
+_SHARED = [p for p in _invoke.params if p.name not in _OWN and p.name != "handler"]
+
+VERDICT_STYLE = {
+    "leak": "bold red",
+    "gc-bound": "bold yellow",
+    "bounded": "bold green",
+    "none": "bold green",
+    "broken": "bold magenta",
+}
+
+
+@click.command("doctor")
+@click.argument("handler")
+@click.option(
+    "-n",
+    "--invocations",
+    "n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run exactly N invocations (default: as many as the verdict needs).",
+)
+@click.option(
+    "--max-invocations",
+    type=click.IntRange(min=10),
+    default=1500,
+    show_default=True,
+    help="Upper bound of the adaptive default.",
+)
+@click.option(
+    "--no-gc-check", is_flag=True, help="Skip the run with a collection after each invocation."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the report.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def doctor(
+    handler: str,
+    n: int | None,
+    max_invocations: int,
+    no_gc_check: bool,
+    as_json: bool,
+    quiet: bool,
+    **opts: Any,
+) -> None:
+    """Find out whether HANDLER leaks descriptors: what, from which line, how fast.
+
+    HANDLER is module.function (with --code-root) or path/to/app.py:function.
+    Exit codes: 0 none/bounded/gc-bound below the limit, 1 leak, 2 usage or
+    setup error, 3 broken.
+    """
+    from fdscope.doctor import parse_handler
+    from fdscope.doctor.verdict import diagnose, write_outputs
+
+    env: dict[str, str] = {}
+    env_file = opts.pop("env_file")
+    if env_file is not None:
+        env.update(read_env_file(env_file))
+    env.update(parse_env_pairs(opts.pop("env_pairs")))
+    event = load_event(opts.pop("event_file"), opts.pop("event_type"))
+    out_dir = opts.pop("out_dir")
+    if out_dir is None:
+        name = (
+            opts.get("function_name")
+            or parse_handler(handler, opts.get("code_root")).code_root.name
+        )
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        out_dir = Path("fdscope-runs") / f"{name or 'function'}-doctor-{stamp}"
+    opts["layers"] = list(opts.get("layers") or ())
+    from rich.console import Console
+
+    err = Console(stderr=True, quiet=quiet or as_json)
+    t0 = time.monotonic()
+    with err.status("starting the local Lambda…") as status:
+
+        def progress(phase: str, s: Any) -> None:
+            fds = "-" if s.fd_count is None else s.fd_count
+            what = "run" if phase == "run" else "run with gc.collect() after each invocation"
+            status.update(f"{what}: invocation {s.invocation}, {fds} descriptors, {s.status}")
+
+        d = diagnose(
+            handler,
+            out_dir=out_dir,
+            n=n,
+            event=event,
+            max_invocations=max_invocations,
+            gc_check=not no_gc_check,
+            progress=progress,
+            env=env,
+            **opts,
+        )
+    write_outputs(d, title=f"fdscope doctor {handler}")
+    if as_json:
+        click.echo(json.dumps(d.summary(), indent=2, default=str))
+    else:
+        render(Console(), d, handler, time.monotonic() - t0)
+    sys.exit(d.exit_code)
+
+
+def render(console: Any, d: Any, handler: str, seconds: float) -> None:
+    """The doctor's report for a person."""
+    from rich.table import Table
+
+    from fdscope.metrics.plot import terminal_chart
+
+    style = VERDICT_STYLE.get(d.verdict, "bold")
+    console.print(
+        f"[{style}]verdict: {d.verdict}[/]  {handler}  "
+        f"(exit {d.exit_code}, confidence {d.confidence:.2f}, "
+        f"{d.invocations} invocations in {seconds:.1f} s)"
+    )
+    rows = Table(show_header=False, box=None, padding=(0, 1))
+    rows.add_row(
+        "descriptors",
+        f"peak {d.peak} of {d.limit}; {d.rate_per_invocation:+.2f} per invocation ({d.shape})",
+    )
+    if d.invocations_to_limit is not None:
+        left = (
+            "reached in this run"
+            if d.invocations_to_limit == 0
+            else f"about {d.invocations_to_limit} invocations left (projected)"
+        )
+        rows.add_row("EMFILE", left)
+    if d.kinds:
+        rows.add_row("accumulating", ", ".join(f"{k} +{v}" for k, v in d.kinds.items()))
+    rows.add_row(
+        "failures",
+        f"EMFILE {d.emfile}, timeouts {d.timeouts}, crashes {d.crashes}, "
+        f"errors {d.errors}; cold starts {d.cold_starts}",
+    )
+    lat = "yes" if d.latency_climb else "no"
+    if d.duration_p50_ms is not None:
+        rows.add_row(
+            "duration",
+            f"p50 {d.duration_p50_ms:.1f} ms, p99 {d.duration_p99_ms:.1f} ms; latency climb: {lat}",
+        )
+    if d.new_connections_per_invocation is not None:
+        rows.add_row("new connections", f"{d.new_connections_per_invocation:g} per invocation")
+    rows.add_row("threads", f"{d.threads_per_invocation:+.2f} per invocation")
+    if d.gc_check:
+        g = d.gc_check
+        rows.add_row(
+            "gc check",
+            f"with gc.collect() after each of {g['invocations']} invocations:"
+            f" {g['rate_per_invocation']:+.2f} per invocation ({g['shape']})",
+        )
+    console.print(rows)
+    if d.culprits:
+        console.print("[bold]where they come from[/] (the user's line first):")
+        for c in d.culprits[:5]:
+            mark = " [dim](approximate)[/]" if c.approximate else ""
+            via = f" via {c.call}" if c.call else ""
+            ep = f" -> {c.endpoint}" if c.endpoint else ""
+            console.print(
+                f"  {c.count:>5} {c.kind}{ep}  created at [bold]{c.site}[/] in "
+                f"{c.function}{via}{mark}"
+            )
+            if len(c.chain) > 1:
+                console.print("        " + " -> ".join(c.chain))
+    for note in d.notes:
+        console.print(f"[dim]•[/] {note}")
+    for finding in d.per_invocation_init[:5]:
+        console.print(f"  [dim]{finding}[/]")
+    console.print(f"[bold]fix:[/] {d.advice}")
+    rows_data = _samples(d.out_dir)
+    if rows_data:
+        chart = terminal_chart(
+            [r.get("fd_count") for r in rows_data], width=60, height=6, limit=d.limit
+        )
+        console.print(chart, markup=False, highlight=False)
+    console.print(f"[dim]run directory: {d.out_dir} (summary.json, fd_use.png)[/]")
+
+
+def _samples(out_dir: Path) -> list[dict[str, Any]]:
+    path = Path(out_dir) / "samples.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+for _param in _SHARED:
+    doctor.params.append(_param)
+
+
+@click.command("compare")
+@click.argument("before", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("after", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(before: Path, after: Path, as_json: bool) -> None:
+    """Compare two runs (before and after a fix): did the fix work?
+
+    Exit 0 when the fix worked or things improved, 1 when unchanged or worse.
+    """
+    from fdscope.doctor.compare import compare as do_compare
+
+    c = do_compare(before, after)
+    if as_json:
+        click.echo(json.dumps(c.to_json(), indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title="before / after")
+        t.add_column("")
+        t.add_column("before", justify="right")
+        t.add_column("after", justify="right")
+
+        def fmt(v: Any) -> str:
+            return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+        for label, attr in (
+            ("verdict", "verdict"),
+            ("invocations", "invocations"),
+            ("peak descriptors", "peak"),
+            ("leak rate / invocation", "rate_per_invocation"),
+            ("EMFILE", "emfile"),
+            ("timeouts", "timeouts"),
+            ("cold starts", "cold_starts"),
+            ("p50 duration ms", "p50_ms"),
+            ("p99 duration ms", "p99_ms"),
+            ("new connections / invocation", "new_connections_per_invocation"),
+        ):
+            t.add_row(label, fmt(getattr(c.before, attr)), fmt(getattr(c.after, attr)))
+        console = Console()
+        console.print(t)
+        style = "bold green" if c.outcome in ("fixed", "improved") else "bold red"
+        console.print(f"[{style}]the fix: {c.outcome}[/]")
+        for r in c.reasons:
+            console.print(f"  • {r}")
+    sys.exit(0 if c.outcome in ("fixed", "improved") else 1)
