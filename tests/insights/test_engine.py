@@ -189,3 +189,76 @@ def test_cloud_only_commands_are_refused_locally(logs: Path) -> None:
         q("fields @message | diff", logs)
     # filterIndex and unmask have a local meaning
     assert len(q('filterIndex @type = "REPORT" | unmask @message', logs).rows) == 2
+
+
+def test_functions_across_groups(logs: Path) -> None:
+    r = q(
+        'filter @type = "START" | sort @timestamp asc | limit 1 | fields '
+        "datefloor(@timestamp, 1h) as f, dateceil(@timestamp, 1h) as c, fromMillis(0) as z, "
+        'toMillis(@timestamp) as ms, if(strlen(@message) > 5, "long", "short") as i, '
+        'case(1 > 2, "a", 2 > 1, "b", "c") as k, coalesce(nothere, "dflt") as co, '
+        'isValidIp("10.1.2.3") as ip, isIpInSubnet("10.1.2.3", "10.0.0.0/8") as sub, '
+        'isValidIpV6("10.1.2.3") as v6, jsonStringify(jsonParse("{\\"a\\": [1, 2]}")) as js, '
+        'greatest(1, 5, 3) as g, abs(-2) as a, 2 ^ 3 as p, 10 % 3 as m, isblank("  ") as b',
+        logs,
+    )
+    assert r.rows == [
+        {
+            "f": "2025-11-28 02:00:00.000",
+            "c": "2025-11-28 02:00:00.000",
+            "z": "1970-01-01 00:00:00.000",
+            "ms": str(T0),
+            "i": "long",
+            "k": "b",
+            "co": "dflt",
+            "ip": "true",
+            "sub": "true",
+            "v6": "false",
+            "js": '{"a":[1,2]}',
+            "g": "5",
+            "a": "2",
+            "p": "8",
+            "m": "1",
+            "b": "true",
+        }
+    ]
+
+
+def test_more_aggregations_and_offset(logs: Path) -> None:
+    r = q(
+        "filter ispresent(@requestId) | stats count_distinct(@requestId) as d, earliest(@type) as e, "
+        "latest(@type) as l, sortsFirst(@requestId) as sf, sortsLast(@requestId) as sl, "
+        "stddev(@duration) as sd, min(@duration) as lo, count(@duration) as n",
+        logs,
+    )
+    row = r.rows[0]
+    assert (row["d"], row["e"], row["l"], row["sf"], row["sl"], row["n"], row["lo"]) == (
+        "2",
+        "START",
+        "REPORT",
+        RID[0],
+        RID[1],
+        "2",
+        "7.25",
+    )
+    assert abs(float(row["sd"]) - 67.35) < 0.01
+    r = q("stats count(*) as n by bin(2m) offset 1m", logs)
+    assert [x["bin(2m)"] for x in r.rows][0] == "2025-11-28 02:00:00.000"
+    assert sum(int(x["n"]) for x in r.rows) == len(MESSAGES)
+
+
+def test_unnest_pattern_display_and_comments(logs: Path) -> None:
+    r = q(
+        "# the JSON lines carry an items list\n"
+        "filter ispresent(items) | fields jsonParse(@message) as doc | unnest doc.items into item "
+        "| display item.id, `doc.level`",
+        logs,
+    )
+    assert sorted(x["item.id"] for x in r.rows) == ["7", "8"]
+    r = q('filter @type in ["START", "END"] | pattern @message', logs)
+    assert {x["@pattern"]: x["@sampleCount"] for x in r.rows} == {
+        "START RequestId: <*> Version: $LATEST": "2",
+        "END RequestId: <*>": "1",
+    }
+    r = q('filter @message =~ /Errno/ and @requestId not in ["x", "y"] | fields @requestId', logs)
+    assert r.rows == [{"@requestId": RID[0]}]

@@ -657,11 +657,12 @@ class Planner:
                 raise self.err("bin() needs @timestamp, which does not exist after stats", node)
             base = f"({ts.sql} + {self._offset})" if self._offset else ts.sql
             return V(self.floor_to(base, p), TS)
-        args = [self.expr(a, aggs=aggs, post=post) for a in node.args]
         d = self.d
         if name in ("datefloor", "dateceil"):
             p = self.period(node.args[1], name)
-            return V(self.floor_to(self.num(args[0]), p, ceil=name == "dateceil"), TS)
+            t = self.expr(node.args[0], aggs=aggs, post=post)
+            return V(self.floor_to(self.num(t), p, ceil=name == "dateceil"), TS)
+        args = [self.expr(a, aggs=aggs, post=post) for a in node.args]
         if name in ("abs", "ceil", "floor", "log", "sqrt", "greatest", "least"):
             return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.num(a) for a in args)})", NUM)
         if name in ("toupper", "tolower", "strlen", "ltrim", "rtrim", "trim", "replace"):
@@ -720,7 +721,7 @@ class Planner:
         if name == "jsonstringify":
             a = args[0]
             return V(
-                d.JSON_TEXT.format(a.sql)
+                f"CAST(json({a.sql}) AS VARCHAR)"
                 if a.type == JSON
                 else f"CAST(to_json({a.sql}) AS VARCHAR)",
                 STR,
