@@ -223,10 +223,11 @@ def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) 
         key = id(f.f_code) | (f.f_lasti << 48)
         c = _counts.get(key, 0)
         _counts[key] = c + 1
-        stack = _stacks.get(key) if c % _sample else None
-        if stack is None:
+        last = _stacks.get(key) if c % _sample else None
+        if last is None:
             stack = _stacks[key] = _capture(frame)
         else:
+            stack = last
             sampled = True
     if obj is not None:
         try:
