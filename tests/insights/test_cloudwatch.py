@@ -104,3 +104,34 @@ def test_missing_log_group_is_an_fdscope_error(logs_client: object) -> None:
         cloudwatch.execute(
             "fields @message", ["/no/such/group"], start=0, end=1000, client=logs_client
         )
+
+
+def test_cli_log_group_prints_rows(logs_client: object) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from fdscope.cli.insights import query
+
+    endpoint = logs_client.meta.endpoint_url  # type: ignore[attr-defined]
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    r = CliRunner().invoke(
+        query,
+        [
+            "fields @message | limit 10",
+            "--log-group",
+            "/aws/lambda/leaky",
+            "--start",
+            "1h",
+            "--json",
+        ],
+        env=env,
+    )
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output[r.output.index("[") :])
+    assert "all good" in {row.get("@message") for row in rows}
