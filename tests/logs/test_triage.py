@@ -380,3 +380,27 @@ def test_runtime_packages_stay_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ}
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_lambda_insights_records_join_their_function_stream_by_request_id(tmp_path: Path) -> None:
+    # Lambda Insights writes fd_use to the /aws/lambda-insights group in streams of its
+    # own; move the run's EMF records there and rename them to its namespace
+    fn, ins = [], []
+    for e in read_events(LOGS / "run-dir"):
+        if e.message.startswith('{"_aws"'):
+            rec = json.loads(e.message)
+            rec["_aws"]["CloudWatchMetrics"][0]["Namespace"] = "LambdaInsights"
+            ins.append(
+                LogEvent(e.timestamp, json.dumps(rec), "insights-stream", "/aws/lambda-insights")
+            )
+        else:
+            fn.append(e)
+    assert ins
+    for name, events in (("fn.jsonl", fn), ("insights.jsonl", ins)):
+        (tmp_path / name).write_text("".join(json.dumps(e.to_dict()) + "\n" for e in events))
+    got = triage(tmp_path)
+    assert "insights-stream" not in {s.stream for s in got.streams}
+    with_trend = [s for s in got.streams if s.fd_trend]
+    assert len(with_trend) == 3
+    assert sum(len(s.fd_use) for s in got.streams) == len(ins)
+    assert got.failing_streams == triage(LOGS / "run-dir").failing_streams
