@@ -23,6 +23,14 @@ for _name in (
 pytest_plugins = ["pytester"]
 
 
+# hypothesis's plugin imports hypothesis in every inner session (seconds each): not needed here
+_QUIET = ("-p", "no:hypothesispytest")
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*_QUIET, *args)
+
+
 def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
@@ -42,21 +50,21 @@ def test_clean(tmp_path):
 
 def test_inert_without_the_option(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(LEAKY)
-    result = pytester.runpytest("-W", "error::pytest.PytestWarning")
+    result = _run(pytester, "-W", "error::pytest.PytestWarning")
     result.assert_outcomes(passed=2)
     assert "leaked" not in result.stdout.str()
 
 
 def test_option_requires_one_of_the_modes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(LEAKY)
-    result = pytester.runpytest("--fd-leaks", "tests/")
+    result = _run(pytester, "--fd-leaks", "tests/")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "invalid choice: 'tests/'" in result.stderr.str()
 
 
 def test_warn_mode_warns_with_the_creation_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_leaky=LEAKY)
-    result = pytester.runpytest("--fd-leaks=warn")
+    result = _run(pytester, "--fd-leaks=warn")
     result.assert_outcomes(passed=2, warnings=1)
     out = result.stdout.str()
     assert "test_leaky.py::test_leaks leaked 1 descriptor" in out
@@ -68,7 +76,7 @@ def test_warn_mode_warns_with_the_creation_line(pytester: pytest.Pytester) -> No
 
 def test_fail_mode_fails_the_leaky_test_only(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_leaky=LEAKY)
-    result = pytester.runpytest("--fd-leaks=fail")
+    result = _run(pytester, "--fd-leaks=fail")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*", "*kept.txt*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -89,7 +97,9 @@ def test_ini_option_and_marker_override(pytester: pytest.Pytester) -> None:
             KEEP.append(open(tmp_path / "b", "w"))
         """
     )
-    result = pytester.runpytest()
+    result = _run(
+        pytester,
+    )
     result.assert_outcomes(passed=2, errors=1)
     assert "test_leaks_but_excused" not in "".join(
         line for line in result.stdout.lines if "ERROR at teardown" in line
@@ -116,10 +126,10 @@ def test_reused_descriptor_number_is_caught_where_lsof_misses_it(
             KEEP.append(leaked)
         """
     )
-    lsof = pytester.runpytest("-p", "pytester", "--lsof", "-W", "always")
+    lsof = _run(pytester, "-p", "pytester", "--lsof", "-W", "always")
     lsof.assert_outcomes(passed=1)
     assert "FD leakage" not in lsof.stdout.str()
-    ours = pytester.runpytest("--fd-leaks=fail")
+    ours = _run(pytester, "--fd-leaks=fail")
     ours.assert_outcomes(passed=1, errors=1)
     text = ours.stdout.str()
     assert "after.txt" in text
@@ -190,7 +200,7 @@ def test_no_false_alarms_from_pytest_machinery(pytester: pytest.Pytester) -> Non
             a.f = open(tmp_path / "cycle", "w")
         """
     )
-    result = pytester.runpytest("--fd-leaks=fail")
+    result = _run(pytester, "--fd-leaks=fail")
     result.assert_outcomes(passed=7)
 
 
@@ -203,16 +213,18 @@ def test_capfd(capfd):
     assert capfd.readouterr().out == "x\\n"
 """
     )
-    result = pytester.runpytest_subprocess("-n", "2", "--fd-leaks=fail", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        *_QUIET, "-n", "2", "--fd-leaks=fail", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=3, errors=1)
     assert "kept.txt" in result.stdout.str()
 
 
 def test_ignore_patterns(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_leaky=LEAKY)
-    result = pytester.runpytest("--fd-leaks=fail", "--fd-leaks-ignore=path:*kept.txt")
+    result = _run(pytester, "--fd-leaks=fail", "--fd-leaks-ignore=path:*kept.txt")
     result.assert_outcomes(passed=2)
-    result = pytester.runpytest("--fd-leaks=fail", "--fd-leaks-ignore=kind:pipe")
+    result = _run(pytester, "--fd-leaks=fail", "--fd-leaks-ignore=kind:pipe")
     result.assert_outcomes(passed=2, errors=1)
 
 
