@@ -81,6 +81,19 @@ def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def rounds(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
+    """Each round runs every function once, in turn (so load changes hit all alike)."""
+    for fn in fns.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
 def floor(pid: int) -> int:
     d = f"/proc/{pid}/fd/"
     n = 0
@@ -112,35 +125,37 @@ def main() -> None:
             f"holder pid {pid}: {nfds} descriptors; kernel {os.uname().release}; "
             f"medians of {reps} after warm-up"
         )
-        rows: dict[str, float] = {}
-        rows["floor: listdir + readlink"] = median_time(lambda: floor(pid), reps)
-        rows["fdscope snapshot(pid)"] = median_time(lambda: handles.snapshot(pid), reps)
-        rows["fdscope snapshot(pid, details=True)"] = median_time(
-            lambda: handles.snapshot(pid, details=True), reps
-        )
+        fns: dict[str, Callable[[], object]] = {
+            "floor: listdir + readlink": lambda: floor(pid),
+            "fdscope snapshot(pid)": lambda: handles.snapshot(pid),
+            "fdscope snapshot(pid, details=True)": lambda: handles.snapshot(pid, details=True),
+        }
         lsof = shutil.which("lsof")
         if lsof:
-            rows["lsof -p PID -n -P"] = median_time(
-                lambda: subprocess.run(
-                    [lsof, "-p", str(pid), "-n", "-P", "-w"], capture_output=True, check=False
-                ),
-                reps,
+            fns["lsof -p PID -n -P"] = lambda: subprocess.run(
+                [lsof, "-p", str(pid), "-n", "-P", "-w"], capture_output=True, check=False
             )
         try:
             import psutil
 
             proc = psutil.Process(pid)
             conns = getattr(proc, "net_connections", None) or proc.connections
-            rows["psutil open_files + net_connections"] = median_time(
-                lambda: (proc.open_files(), conns("all")), reps
+            fns["psutil open_files + net_connections"] = lambda: (
+                proc.open_files(),
+                conns("all"),
             )
         except ImportError:
             pass
+        fns["count(pid) listing fallback (forced)"] = lambda: _linux.fd_count(pid, fast=False)
+        times = rounds(fns, reps)
+        rows = {name: statistics.median(ts) for name, ts in times.items()}
+        floor_ts = times["floor: listdir + readlink"]
+        ratios = {
+            name: statistics.median(t / f for t, f in zip(ts, floor_ts, strict=True))
+            for name, ts in times.items()
+        }
         creps = 2000 if not args.quick else 200
         rows["count(pid) O(1) path"] = median_time(lambda: handles.count(pid), creps, 10)
-        rows["count(pid) listing fallback (forced)"] = median_time(
-            lambda: _linux.fd_count(pid, fast=False), reps * 3
-        )
         snap = handles.snapshot(pid)
         assert snap.count >= nfds - 2, (snap.count, nfds)
         assert handles.count(pid) == snap.count
@@ -152,27 +167,27 @@ def main() -> None:
     ).stdout.split()
     rows[f"count(tree=True) of itself, {small[0]} fds"] = float(small[1])
 
-    base = rows["floor: listdir + readlink"]
     width = max(len(k) for k in rows)
+    print(f"{'':<{width}}  {'median':>12}  per-round ratio to the floor")
     for name, secs in rows.items():
         shown = f"{secs * 1e3:9.3f} ms" if secs >= 1e-3 else f"{secs * 1e6:9.1f} µs"
-        print(f"{name:<{width}}  {shown}  {secs / base:7.3f}x floor")
-    snap_t = rows["fdscope snapshot(pid)"]
+        ratio = ratios.get(name)
+        print(f"{name:<{width}}  {shown}  {'' if ratio is None else f'{ratio:7.3f}x'}")
+    snap_r = ratios["fdscope snapshot(pid)"]
+    detail_r = ratios["fdscope snapshot(pid, details=True)"] / snap_r
     print()
-    print(f"snapshot / floor            {snap_t / base:5.2f}x   (goal <= 1.5)")
-    print(
-        f"details / snapshot          {rows['fdscope snapshot(pid, details=True)'] / snap_t:5.2f}x"
-        "   (goal <= 2)"
-    )
-    if "lsof -p PID -n -P" in rows:
-        print(f"lsof / snapshot             {rows['lsof -p PID -n -P'] / snap_t:5.2f}x faster")
-    if "psutil open_files + net_connections" in rows:
-        print(
-            f"psutil / snapshot           "
-            f"{rows['psutil open_files + net_connections'] / snap_t:5.2f}x faster"
-        )
+    print(f"snapshot / floor            {snap_r:5.2f}x   (goal <= 1.5)")
+    print(f"details / snapshot          {detail_r:5.2f}x   (goal <= 2)")
+    for peer in ("lsof -p PID -n -P", "psutil open_files + net_connections"):
+        if peer in ratios:
+            print(
+                f"{peer.split()[0]:<10} / snapshot        {ratios[peer] / snap_r:5.2f}x slower than fdscope"
+            )
     fb = rows["count(pid) listing fallback (forced)"] / rows["count(pid) O(1) path"]
-    print(f"count fallback / O(1) path  {fb:5.0f}x")
+    print(
+        f"count: O(1) path {rows['count(pid) O(1) path'] * 1e6:.1f} µs; "
+        f"the forced fallback costs {fb:,.0f}x that"
+    )
 
 
 if __name__ == "__main__":

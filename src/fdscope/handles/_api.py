@@ -57,7 +57,7 @@ def prepare() -> None:
         # the reserve as an outside snapshot shows it, to list it while it is released
         link = f"/proc/self/fd/{fd}"
         st = os.stat(link)
-        pos, flags = _linux._fdinfo(f"/proc/self/fdinfo/{fd}")
+        pos, flags, _ino = _linux._fdinfo(f"/proc/self/fdinfo/{fd}")
         _reserve_handle = Handle(
             fd=fd,
             kind="chr",

@@ -193,19 +193,34 @@ def _threads(pid: int, proc_root: Path) -> int | None:
     return None
 
 
-def _fdinfo(path: str) -> tuple[int | None, int | None]:
-    """(pos, flags) from one fdinfo file; (None, None) when it vanished."""
-    text = _net.read_text(path)
-    if text is None:
-        return None, None
-    pos = flags = None
-    for line in text.splitlines():
-        if line.startswith("pos:"):
-            pos = int(line[4:])
-        elif line.startswith("flags:"):
-            flags = int(line[6:], 8)
-            break
-    return pos, flags
+def _fdinfo(path: str, dirfd: int | None = None) -> tuple[int | None, int | None, int | None]:
+    """(pos, flags, ino) from one fdinfo file (its first lines); Nones when it vanished.
+
+    ``path`` is relative to ``dirfd`` when that is given (one path walk less).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dirfd)
+    except (FileNotFoundError, ProcessLookupError):
+        return None, None, None
+    try:
+        head = os.read(fd, 512)
+    except (FileNotFoundError, ProcessLookupError):
+        return None, None, None
+    finally:
+        os.close(fd)
+    pos = flags = ino = None
+    for line in head.split(b"\n")[:5]:
+        key, _, value = line.partition(b":")
+        try:
+            if key == b"pos":
+                pos = int(value)
+            elif key == b"flags":
+                flags = int(value, 8)
+            elif key == b"ino":
+                ino = int(value)
+        except ValueError:
+            continue
+    return pos, flags, ino
 
 
 def _bracket(target: str) -> int | None:
@@ -374,15 +389,8 @@ def scan(
             vanished += len(gone)
             rows = [r for r in rows if r["fd"] not in gone]
     if details:
-        infodir = f"{base}/fdinfo/"
-        for row in rows:
-            pos, flags = _fdinfo(infodir + str(row["fd"]))
-            row["pos"] = pos
-            row["flags"] = flags
-            if flags is not None and row["kind"] not in _NO_MODE:
-                row["mode"] = mode = _ACCMODE.get(flags & 3)
-                if row["kind"] == "pipe":
-                    row["pipe_end"] = "read" if mode == "r" else "write" if mode == "w" else None
+        rows, gone_now = _add_fdinfo(base, rows)
+        vanished += gone_now
     for group in pipes.values():
         if len(group) == 2:  # the usual pair: each holds the other end
             group[0]["peer_fd"], group[1]["peer_fd"] = group[1]["fd"], group[0]["fd"]
@@ -412,6 +420,48 @@ def scan(
         handles=handles,
         platform="linux",
     )
+
+
+def _add_fdinfo(base: str, rows: list[dict]) -> tuple[list[dict], int]:
+    """Position, flags, mode (and pipe end) from fdinfo; rows whose descriptor closed
+    or changed meanwhile (another inode under the number) are left out."""
+    infodir = f"{base}/fdinfo"
+    try:
+        dirfd: int | None = os.open(infodir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        dirfd = None
+    kept: list[dict] = []
+    try:
+        for row in rows:
+            name = str(row["fd"])
+            try:
+                if dirfd is not None:
+                    pos, flags, ino = _fdinfo(name, dirfd)
+                else:
+                    pos, flags, ino = _fdinfo(f"{infodir}/{name}")
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE) or dirfd is None:
+                    raise
+                os.close(dirfd)  # the last free descriptor: give it to the files
+                dirfd = None
+                pos, flags, ino = _fdinfo(f"{infodir}/{name}")
+            if flags is None or (
+                ino is not None and row["inode"] is not None and ino != row["inode"]
+            ):
+                continue
+            row["pos"] = pos
+            row["flags"] = flags
+            if row["kind"] not in _NO_MODE:
+                row["mode"] = mode = _ACCMODE.get(flags & 3)
+                if row["kind"] == "pipe":
+                    row["pipe_end"] = "read" if mode == "r" else "write" if mode == "w" else None
+            kept.append(row)
+    finally:
+        if dirfd is not None:
+            os.close(dirfd)
+    return kept, len(rows) - len(kept)
 
 
 # kinds whose open mode is not shown (it says nothing a person needs)
