@@ -636,6 +636,8 @@ class Module:
     ) -> None:
         rule = spec.rule
         closed_finally = closed = managed = escaped = started = read = False
+        start_node: ast.AST | None = None
+        first_close: int | None = None
         kept: str | None = None
         body_read = False
         for node, inner in self._uses(name, scope):
@@ -672,6 +674,8 @@ class Module:
                     if isinstance(call_up, ast.Call) and up is call_up.func:
                         closed = True
                         closed_finally = closed_finally or _in_finally(up, scope)
+                        line = getattr(up, "lineno", 0)
+                        first_close = line if first_close is None else min(first_close, line)
                     elif isinstance(call_up, ast.Call):
                         q = self.qualify(call_up.func) or ""
                         if q == "atexit.register":
@@ -682,6 +686,7 @@ class Module:
                         escaped = True
                 elif attr == "start":
                     started = True
+                    start_node = start_node or up
                 elif attr in STREAM_READERS:
                     read = True
                 elif attr in ("detach", "__enter__", "__aenter__"):
@@ -746,7 +751,8 @@ class Module:
                 self._add(call, "FDS105", disp)
         elif rule == "FDS106":
             if (started or not spec.started) and not closed:
-                self._add(call, "FDS106", disp)
+                # a started worker is reported where it starts: that is when it holds resources
+                self._add(start_node if spec.started and start_node else call, "FDS106", disp)
         elif rule == "FDS107":
             if not closed:
                 self._add(call, "FDS107", disp)
@@ -764,14 +770,23 @@ class Module:
         elif rule == "FDS108":
             if not closed:
                 self._add(call, "FDS108", disp, f"kept in {name!r} is never closed")
-            elif not closed_finally:
+            elif not closed_finally and self._early_exit(call, first_close, scope):
                 self._add(
                     call,
                     "FDS108",
                     disp,
-                    f"kept in {name!r} is closed, but not on every "
-                    "path: an exception before close() leaves it open",
+                    f"kept in {name!r} is closed, but a return or raise before close() skips it",
                 )
+
+    def _early_exit(self, call: ast.AST, close_line: int | None, scope: ast.AST) -> bool:
+        """A ``return``/``raise`` between the creation and the first close (outside ``finally``)."""
+        if close_line is None:
+            return False
+        start = getattr(call, "end_lineno", None) or getattr(call, "lineno", 0)
+        for node in _walk_scope(scope):
+            if isinstance(node, (ast.Return, ast.Raise)) and start < node.lineno < close_line:
+                return True
+        return False
 
     def _track_sequence(
         self, call: ast.Call, name: str, spec: Spec, disp: str, scope: ast.AST

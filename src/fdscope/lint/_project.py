@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import io
 import os
 import re
 import sys
+import tokenize
 import warnings
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -115,15 +117,20 @@ def _parse(path: Path, shown: str) -> tuple[_File, str | None]:
         data = path.read_bytes()
     except OSError as exc:
         return _File(path, shown, None, []), f"cannot read: {exc.strerror or exc}"
+    return _parse_bytes(data, path, shown)
+
+
+def _parse_bytes(data: bytes, path: Path, shown: str) -> tuple[_File, str | None]:
     try:
-        source = data.decode("utf-8")
-    except UnicodeDecodeError:
-        source = data.decode("latin-1")
+        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        source = data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        source = data.decode("utf-8", "replace")
     lines = source.splitlines()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(source, filename=str(path))
+            tree = ast.parse(data, filename=str(path))
     except SyntaxError as exc:
         where = f" (line {exc.lineno})" if exc.lineno else ""
         return _File(path, shown, None, lines), f"{exc.msg}{where}"
@@ -261,15 +268,39 @@ def lint(
         config = load_config(find_pyproject(given[0]))
     py_files, deploy_files = collect_files(given, config)
     cwd = Path.cwd()
-    files: list[_File] = []
-    errors: list[Finding] = []
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    parsed: list[tuple[_File, str | None]] = []
     for path in py_files:
         try:
             shown = str(path.resolve().relative_to(cwd))
         except ValueError:
             shown = str(path)
-        f, error = _parse(path, shown)
+        parsed.append(_parse(path, shown))
+    roots = [p.resolve() if p.is_dir() else p.resolve().parent for p in given]
+    roots += [r / "src" for r in roots if (r / "src").is_dir()]
+    return _analyse(parsed, roots, deploy_files, config, handlers)
+
+
+def lint_source(
+    source: str | bytes, path: str = "<string>", *, config: Config | None = None
+) -> tuple[Finding, ...]:
+    """Check one module given as text; handlers are found by name in it. Never raises on input."""
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    parsed = [_parse_bytes(data, Path(path), path)]
+    return _analyse(parsed, [], [], config or Config(), ()).findings
+
+
+def _analyse(
+    parsed: list[tuple[_File, str | None]],
+    roots: list[Path],
+    deploy_files: list[Path],
+    config: Config,
+    handlers: Sequence[str],
+) -> LintResult:
+    files: list[_File] = []
+    errors: list[Finding] = []
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for f, error in parsed:
+        shown = f.shown
         files.append(f)
         if error is not None and config.selected("FDS001"):
             errors.append(
@@ -282,8 +313,6 @@ def lint(
                     RULES["FDS001"].hint,
                 )
             )
-    roots = [p.resolve() if p.is_dir() else p.resolve().parent for p in given]
-    roots += [r / "src" for r in roots if (r / "src").is_dir()]
     project = _Project(files, roots)
     findings: list[Finding] = list(errors)
     # the leak family: every function body, except functions that only run at import time
@@ -363,7 +392,7 @@ def lint(
     handler_names = tuple(
         sorted(f"{project.by_path[p].shown}:{fn}" for p, fn in starts if p in project.by_path)
     )
-    return LintResult(tuple(kept), len(py_files), handler_names)
+    return LintResult(tuple(kept), len(files), handler_names)
 
 
 def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) -> list[Finding]:
