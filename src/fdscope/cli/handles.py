@@ -56,7 +56,8 @@ def _notes(group: H.Group) -> str:
     """What the handles of one group have in common: state counts, modes, ends."""
     counts: dict[str, int] = {}
     for h in group.handles:
-        for word in (h.state, h.mode and f"mode {h.mode}", h.pipe_end and f"{h.pipe_end} end"):
+        mode = h.mode and h.kind != "pipe" and f"mode {h.mode}"  # a pipe's end says it
+        for word in (h.state, mode, h.pipe_end and f"{h.pipe_end} end"):
             if word:
                 counts[word] = counts.get(word, 0) + 1
         if h.kind == "unix" and h.type:
