@@ -5,8 +5,10 @@ log lines, print lines), then runs four queries end to end from the file:
 (a) filter like /ERROR/ | sort desc | limit 50, (b) stats count(*) by bin(1m),
 (c) REPORT avg/pct99 by bin(5m), (d) parse + stats. Prints medians and ratios.
 
-    .venv/bin/python bench/insights.py            # 1,000,000 lines (~270 MB)
-    .venv/bin/python bench/insights.py --quick    # 50,000 lines
+    .venv/bin/python bench/insights.py            # 1,000,000 lines (~270 MB) vs DuckDB;
+                                                  # jq and Python on the first 100,000
+    .venv/bin/python bench/insights.py --full     # jq and Python on all 1,000,000 too (~15 min)
+    .venv/bin/python bench/insights.py --quick    # 50,000 lines, every tool
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import argparse
 import json
 import random
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -138,36 +139,40 @@ def timed(fn, runs: int) -> float:
     return statistics.median(ts)
 
 
-def child_rss(cmd: list[str]) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, check=True, capture_output=True)
-    return max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+def peak_mb(cmd: list[str]) -> float:
+    """Peak RSS (MB) of one run of ``cmd`` in its own process (sampled every 10 ms by psutil)."""
+    import psutil
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.01)
+    if proc.wait() != 0:
+        raise RuntimeError(f"{cmd[:2]} failed with {proc.returncode}")
+    return peak / 1e6
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--lines", type=int, default=None)
-    ap.add_argument("--runs", type=int, default=None)
-    args = ap.parse_args()
-    n = args.lines or (50_000 if args.quick else 1_000_000)
-    runs = args.runs or (3 if args.quick else 3)
+def run_table(path: Path, keys: list[str], runs: int, tools: set[str], memory: bool) -> None:
     import duckdb
 
     from fdscope.insights import execute
 
-    tmp = Path(tempfile.mkdtemp(prefix="fdscope-bench-"))
-    try:
-        path = tmp / "events.jsonl"
-        generate(path, n)
-        size = path.stat().st_size / 1e6
-        print(f"{n:,} events, {size:.0f} MB, {runs} runs each (median after a warm-up)")
-        jq = shutil.which("jq")
-        src = SRC.format(f=repr(str(path)))
-        header = f"{'query':6}{'fdscope s':>11}{'duckdb s':>10}{'jq s':>8}{'python s':>10}{'vs duckdb':>11}{'jq/fd':>8}{'py/fd':>8}"
-        print(header)
-        for key, q in QUERIES.items():
-            fd = timed(lambda q=q: execute(q, [path]), runs)
+    jq = shutil.which("jq")
+    src = SRC.format(f=repr(str(path)))
+    py = sys.executable
+    print(
+        f"{'query':6}{'fdscope s':>10}{'duckdb s':>9}{'jq s':>8}{'python s':>9}{'fd/duckdb':>10}{'jq/fd':>7}{'py/fd':>7}   peak MB fd/duckdb/jq/py"
+    )
+    for key in keys:
+        q = QUERIES[key]
+        fd = timed(lambda q=q: execute(q, [path]), runs)
+        dk = jqt = pyt = None
+        if "duckdb" in tools:
 
             def hand(key=key) -> None:
                 con = duckdb.connect()
@@ -175,28 +180,92 @@ def main() -> None:
                 con.close()
 
             dk = timed(hand, runs)
-            jqt = None
-            if jq and JQ[key]:
-                jqt = timed(
-                    lambda key=key: subprocess.run(
-                        [jq, "-n", JQ[key], str(path)], check=True, capture_output=True
-                    ),
-                    1,
-                )
-            py = timed(lambda key=key: py_loop(path, key), 1)
-            jq_s = f"{jqt:8.2f}" if jqt else f"{'n/a':>8}"
-            jq_r = f"{jqt / fd:8.1f}" if jqt else f"{'n/a':>8}"
-            print(
-                f"({key})   {fd:11.2f}{dk:10.2f}{jq_s}{py:10.2f}{fd / dk:10.2f}x{jq_r}{py / fd:8.1f}"
+        if "jq" in tools and jq and JQ[key]:
+            jqt = timed(
+                lambda key=key: subprocess.run(
+                    [jq, "-n", JQ[key], str(path)], check=True, capture_output=True
+                ),
+                1,
             )
-        peak = child_rss(
-            [
-                sys.executable,
-                "-c",
-                f"from fdscope.insights import execute; execute({QUERIES['c']!r}, [{str(path)!r}])",
+        if "python" in tools:
+            pyt = timed(lambda key=key: py_loop(path, key), 1)
+        mem = ""
+        if memory:
+            m = [
+                peak_mb(
+                    [
+                        py,
+                        "-c",
+                        f"from fdscope.insights import execute; execute({q!r}, [{str(path)!r}])",
+                    ]
+                )
             ]
+            if dk is not None:
+                m.append(
+                    peak_mb(
+                        [
+                            py,
+                            "-c",
+                            f"import duckdb; duckdb.connect().execute({HAND[key].format(src=src)!r}).fetchall()",
+                        ]
+                    )
+                )
+            if jqt is not None:
+                m.append(peak_mb([jq, "-n", JQ[key], str(path)]))
+            if pyt is not None:
+                m.append(peak_mb([py, __file__, "--py-loop", key, str(path)]))
+            mem = "   " + "/".join(f"{x:.0f}" for x in m)
+
+        def f(x: float | None, w: int) -> str:
+            return f"{x:{w}.2f}" if x is not None else f"{'-':>{w}}"
+
+        def r(x: float | None, w: int, fd: float = fd) -> str:
+            return f"{x / fd:{w}.1f}" if x is not None else f"{'-':>{w}}"
+
+        ratio = f"{fd / dk:9.2f}x" if dk else f"{'-':>10}"
+        print(
+            f"({key})  {f(fd, 10)}{f(dk, 9)}{f(jqt, 8)}{f(pyt, 9)}{ratio}{r(jqt, 7)}{r(pyt, 7)}{mem}"
         )
-        print(f"peak RSS of one fdscope query process (c): {peak:.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="50,000 lines, every tool")
+    ap.add_argument(
+        "--full", action="store_true", help="jq and Python on the whole file too (many minutes)"
+    )
+    ap.add_argument("--lines", type=int, default=None)
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--py-loop", nargs=2, metavar=("KEY", "FILE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.py_loop:
+        py_loop(Path(args.py_loop[1]), args.py_loop[0])
+        return
+    n = args.lines or (50_000 if args.quick else 1_000_000)
+    runs = args.runs or (3 if args.quick else 2)
+    keys = list(QUERIES)
+    tmp = Path(tempfile.mkdtemp(prefix="fdscope-bench-"))
+    try:
+        path = tmp / "events.jsonl"
+        generate(path, n)
+        print(
+            f"{n:,} events, {path.stat().st_size / 1e6:.0f} MB; medians of {runs} runs after a warm-up"
+        )
+        if args.quick or args.full:
+            run_table(path, keys, runs, {"duckdb", "jq", "python"}, memory=True)
+            return
+        run_table(path, keys, runs, {"duckdb"}, memory=True)
+        sample = tmp / "sample.jsonl"
+        k = min(n, 100_000)
+        with path.open() as src, sample.open("w") as dst:
+            for _, line in zip(range(k), src, strict=False):
+                dst.write(line)
+        print(
+            f"\njq and a Python loop on the first {k:,} events (--full runs them on all), fdscope on the same file:"
+        )
+        run_table(sample, keys, 1, {"jq", "python"}, memory=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
