@@ -80,6 +80,13 @@ def _json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _at_limit(row: dict[str, Any]) -> bool:
+    """EMFILE as the doctor counts it: the status says so, or the count is at the limit."""
+    count, limit = row.get("fd_count"), row.get("fd_limit")
+    at = isinstance(count, int) and isinstance(limit, int) and count >= limit - 1
+    return row.get("status") == "emfile" or at
+
+
 def figures(run_dir: Path) -> RunFigures:
     """The figures of ``run_dir``; raises DoctorError when it is not a run directory."""
     from fdscope.metrics import percentile
@@ -115,7 +122,7 @@ def figures(run_dir: Path) -> RunFigures:
         invocations=len(rows),
         peak=max(counts) if counts else None,
         rate_per_invocation=round(float(rate), 4),
-        emfile=sum(1 for r in rows if r.get("status") == "emfile"),
+        emfile=sum(1 for r in rows if _at_limit(r)),
         timeouts=sum(1 for r in rows if r.get("status") == "timeout"),
         failures=sum(1 for r in rows if r.get("status") not in ("ok", None)),
         cold_starts=sum(1 for r in rows if r.get("cold_start")),

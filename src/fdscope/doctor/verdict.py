@@ -41,6 +41,7 @@ MIN_INVOCATIONS = 40  # before anything but "broken" is decided
 MAX_INVOCATIONS = 1500  # the adaptive default never runs more
 AFTER_LIMIT = 12  # invocations run after the count first reaches the limit
 CHECK_EVERY = 5  # re-analysis interval of the adaptive loop
+SAWTOOTH_PATIENCE = 300  # invocations to wait for a saw-tooth to show three cycles
 FAILED = ("error", "timeout", "crash")
 
 _BARE_CALLS = ("os.pipe", "os.pipe2", "os.open", "os.dup", "tempfile.mkstemp", "os.eventfd")
@@ -151,8 +152,12 @@ def _enough(samples: Sequence[Sample], limit: int, max_n: int) -> bool:
         return t.confidence >= 0.8 and k >= 2 * MIN_INVOCATIONS
     if t.shape == "sawtooth":
         return t.drops >= 3
+    if t.drops and k < SAWTOOTH_PATIENCE:
+        return False  # a drop or two: wait for the cycles to show
     if t.shape == "plateau":
-        return t.confidence >= 0.5
+        # a plateau is trusted when its flat part is long: the last quarter shows no trend
+        tail = _counts(_segment(samples))[-max(20, k // 4) :]
+        return k >= 2 * MIN_INVOCATIONS and not analyze(tail).significant
     if t.shape in ("flat", "noisy", "shrinking"):
         # no trend: enough when the second half agrees with the whole
         return not analyze(_counts(_segment(samples))[k // 2 :]).significant
@@ -315,9 +320,9 @@ def _inside(c: Culprit, root: str, code_root: Path) -> bool:
 def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool) -> str:
     if verdict == "broken":
         return "The handler fails every invocation: fix the error in the log (events.jsonl) first."
+    if verdict == "none":
+        return "Nothing to fix: the descriptor count does not grow."
     if culprit is None:
-        if verdict in ("none", "bounded"):
-            return "Nothing to fix: the descriptor count does not grow."
         return "The count grows but no creation site was recorded: run with --track-origins."
     where = f"{culprit.site}" + (f" ({culprit.call})" if culprit.call else "")
     call = culprit.call or ""
@@ -420,7 +425,9 @@ def decide(
         if gc_cleans and not reached and t.shape == "sawtooth":
             return "gc-bound", t, gc
         return "leak", t, gc
-    if t.shape == "sawtooth":
+    if t.shape in ("flat", "noisy", "shrinking"):
+        return "none", t, gc
+    if t.shape == "sawtooth" or t.drops:
         return ("gc-bound" if gc_cleans or gc_samples is None else "bounded"), t, gc
     if t.shape == "plateau":
         return "bounded", t, gc
@@ -478,7 +485,7 @@ def diagnose(
     ):
         seg = _segment(samples)
         rate = max(first[1].rate, 0.05)
-        n_gc = min(len(seg), max(MIN_INVOCATIONS, math.ceil(16 / rate)), 400)
+        n_gc = min(len(seg), max(MIN_INVOCATIONS, math.ceil(16 / max(rate, 0.1))), 160)
         gc_fn = LocalLambda(handler, out_dir=out_dir / "gc", gc_between=True, **options)
         with gc_fn:
             gc_samples = _invoke_until(
@@ -529,7 +536,7 @@ def _diagnosis(
     to_limit = 0 if reached else t.invocations_to_limit(limit)
     gc_cleans = bool(gc and gc.get("collections_remove_growth"))
     culprits = ()
-    if verdict != "broken":
+    if verdict not in ("broken", "none"):
         reports = _read_jsonl(out_dir / "origins.jsonl")
         culprits = _culprits(reports, seg[0].stream if seg else None, code_root)
     threads = [float(s.threads) for s in seg if s.threads is not None]

@@ -1,0 +1,178 @@
+"""The doctor's verdict on every example of the corpus (examples/corpus.json).
+
+Each example runs through the real local Lambda (awslambdaric, Runtime API,
+outside samples, origins tracking, the in-function monitor). To keep the suite
+fast, leaks are reproduced at a descriptor limit of 256 instead of 1,024 (the
+seed example is also run at the default limit, in its own test); the verdict
+must not depend on the limit, only on the shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fdscope.doctor import sample_event
+from fdscope.doctor.compare import compare
+from fdscope.doctor.verdict import EXIT_CODES, decide, diagnose, write_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = json.loads((ROOT / "examples" / "corpus.json").read_text())["examples"]
+TEST_LIMIT = 256
+EVENT = sample_event("apigw-http")
+
+
+def _by_name(name: str) -> dict[str, Any]:
+    return next(e for e in CORPUS if e["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Any:
+    import boto3
+
+    from tests.helpers.moto_keepalive import MotoKeepAlive
+
+    with MotoKeepAlive() as server:
+        boto3.client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=server.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket="orders")
+        yield server.endpoint
+
+
+def _options(example: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    opts: dict[str, Any] = {"fd_limit": TEST_LIMIT, "timeout_s": 3.0, "event": EVENT}
+    if example.get("needs") == "moto":
+        opts["aws_endpoint"] = request.getfixturevalue("moto_endpoint")
+    if example["name"] == "slow_audit_rotation":
+        opts["max_invocations"] = 300  # projected, not reproduced
+    if example.get("status"):
+        opts["timeout_s"] = 2.0
+    return opts
+
+
+def _leak_lines(example: dict[str, Any]) -> set[str]:
+    return {f"{example['leak_file']}:{n}" for n in example.get("leak_lines", ())}
+
+
+# every example, with the verdict its README line states
+@pytest.mark.parametrize("example", CORPUS, ids=[e["name"] for e in CORPUS])
+def test_corpus_verdict(
+    example: dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if example["name"] == "watchdog_observer":
+        pytest.skip("shares the machine-wide inotify instance limit; run by test_watchdog_leak")
+    opts = _options(example, request)
+    d = diagnose(
+        example["handler"], code_root=ROOT / example["dir"], out_dir=tmp_path / "run", **opts
+    )
+    assert d.verdict == example["expect"], (d.verdict, d.shape, d.notes, d.summary()["gc_check"])
+    assert d.exit_code == EXIT_CODES[example["expect"]]
+    if example["expect"] == "leak":
+        sites = {c.site for c in d.culprits}
+        assert sites & _leak_lines(example), (sites, _leak_lines(example))
+        assert d.rate_per_invocation > 0
+        assert d.culprits[0].site in _leak_lines(example) or not d.culprits[0].approximate
+        assert d.invocations_to_limit is not None
+        assert any(c.site in d.advice for c in d.culprits)
+    if example["expect"] == "gc-bound":
+        assert d.peak is not None and d.peak < TEST_LIMIT
+        assert d.gc_check and d.gc_check["collections_remove_growth"]
+        assert d.culprits and {c.site for c in d.culprits} & _leak_lines(example)
+    if example["expect"] in ("none", "bounded"):
+        assert d.emfile == 0 and d.invocations_to_limit is None
+    if example["name"] == "slow_audit_rotation":
+        assert d.projected and d.emfile == 0
+        assert d.invocations_to_limit and d.invocations_to_limit > 100
+        assert any("Projected, not reproduced" in n for n in d.notes)
+    if example["name"] == "boto3_client_per_call":
+        assert d.per_invocation_init, "the per-invocation client is reported as a cost"
+        assert any("costs time, not descriptors" in n for n in d.notes)
+    if example.get("status") == "timeout":
+        assert d.timeouts == d.invocations and d.cold_starts == d.invocations
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux only")
+def test_watchdog_leak(tmp_path: Path) -> None:
+    """Observers pile up until inotify's instance limit fails Observer.start with errno 24."""
+    example = _by_name("watchdog_observer")
+    d = diagnose(
+        example["handler"],
+        code_root=ROOT / example["dir"],
+        out_dir=tmp_path / "run",
+        fd_limit=TEST_LIMIT,
+        event=EVENT,
+        max_invocations=120,
+    )
+    assert d.verdict == "leak"
+    assert d.threads_per_invocation > 0  # thread growth is part of the verdict
+    assert {c.site for c in d.culprits} & _leak_lines(example) or d.kinds
+
+
+def test_decide_needs_an_ok_invocation() -> None:
+    assert decide([], limit=1024)[0] == "broken"
+
+
+def test_compare_says_the_seed_fix_worked(tmp_path: Path) -> None:
+    runs = {}
+    for name in ("sockets_module_state", "sockets_module_state_fixed"):
+        example = _by_name(name)
+        d = diagnose(
+            example["handler"],
+            code_root=ROOT / example["dir"],
+            out_dir=tmp_path / name,
+            n=80,
+            fd_limit=TEST_LIMIT,
+            gc_check=False,
+        )
+        write_outputs(d)
+        runs[name] = d
+    c = compare(tmp_path / "sockets_module_state", tmp_path / "sockets_module_state_fixed")
+    assert c.outcome == "fixed", c.reasons
+    assert c.before.rate_per_invocation >= 0.9 and c.after.rate_per_invocation <= 0.05
+    back = compare(tmp_path / "sockets_module_state_fixed", tmp_path / "sockets_module_state")
+    assert back.outcome in ("worse", "unchanged")
+
+
+def test_cli_doctor_exit_codes_and_report(tmp_path: Path) -> None:
+    env = dict(os.environ, COLUMNS="100")
+    leak = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fdscope",
+            "doctor",
+            "examples/mkstemp_leak/app.py:handler",
+            "--fd-limit",
+            "128",
+            "--out",
+            str(tmp_path / "a"),
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert leak.returncode == 1, leak.stderr
+    assert "verdict: leak" in leak.stdout and "app.py:8" in leak.stdout
+    usage = subprocess.run(
+        [sys.executable, "-m", "fdscope", "doctor", "examples/no_such/app.py:handler"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert usage.returncode == 2
+    assert "Traceback" not in usage.stderr
