@@ -28,16 +28,18 @@ def fdscope(*args: str) -> int:
     return subprocess.run(cmd, cwd=ROOT).returncode
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    runs = Path(argv[0]) if argv else ROOT / "runs"  # where the run directories go
     t0 = time.monotonic()
-    shutil.rmtree(RUNS, ignore_errors=True)
-    RUNS.mkdir()
-    seed = fdscope("doctor", "examples/seed_mangum/app.py:handler", "--out", "runs/seed", *COMMON)
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.mkdir(parents=True)
+    seed_dir, fixed_dir = str(runs / "seed"), str(runs / "seed_fixed")
+    seed = fdscope("doctor", "examples/seed_mangum/app.py:handler", "--out", seed_dir, *COMMON)
     fixed = fdscope(
-        "doctor", "examples/seed_mangum_fixed/app.py:handler", "--out", "runs/seed_fixed", *COMMON
+        "doctor", "examples/seed_mangum_fixed/app.py:handler", "--out", fixed_dir, *COMMON
     )
-    compared = fdscope("compare", "runs/seed", "runs/seed_fixed")
-    print(f"\ndemo finished in {time.monotonic() - t0:.1f} s; pictures: runs/*/fd_use.png")
+    compared = fdscope("compare", seed_dir, fixed_dir)
+    print(f"\ndemo finished in {time.monotonic() - t0:.1f} s; pictures: {runs}/*/fd_use.png")
     # the demo succeeds when the story holds: the seed leaks (1), the fix does not (0),
     # and compare says the fix worked (0)
     return 0 if (seed, fixed, compared) == (1, 0, 0) else 1
