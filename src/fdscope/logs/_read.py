@@ -35,6 +35,9 @@ _MONTHS = {
 }
 
 
+_SECONDS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> ms, for the common record time
+
+
 def _timegm_ms(y: int, mo: int, d: int, h: int, mi: int, s: int, ms: int) -> int | None:
     if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 24 and mi <= 59 and s <= 60 and y >= 1):
         return None
@@ -51,6 +54,11 @@ def parse_timestamp(text: str) -> int | None:
     02:03:56,123+0000`` (Powertools), ``2026-11-28T02:03:56.123000+00:00`` (aws
     logs tail) and ``2026-11-28 02:03:56.123`` (Logs Insights); a naive time is UTC.
     """
+    if len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T":
+        # the runtime's own "2026-11-28T02:03:56.123Z": one calendar sum per second
+        base = _SECONDS.get(text[:19])
+        if base is not None and text[20:23].isdigit():
+            return base + int(text[20:23])
     m = _ISO.match(text.strip())
     if m is None:
         return None
@@ -61,6 +69,10 @@ def parse_timestamp(text: str) -> int | None:
     if t is None:
         return None
     tz = m.group(8)
+    if len(text) == 24 and tz == "Z" and frac and len(frac) == 3:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        _SECONDS[text[:19]] = t - ms
     if tz and tz not in "Zz":
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
@@ -230,33 +242,39 @@ class _LineParser:
         self.last_ts: int | None = None
         self.pending: list[_Open] = []  # untimed events before the first timed line
         self.cur: _Open | None = None
+        self.out: list[LogEvent] = []  # events completed, for the caller to take
+
+    def take(self) -> list[LogEvent]:
+        """The events completed since the last call."""
+        out, self.out = self.out, []
+        return out
 
     # -- emission
-    def _emit(self, o: _Open) -> Iterator[LogEvent]:
+    def _emit(self, o: _Open) -> None:
         if o.ts is None:
             if self.last_ts is None:
                 self.pending.append(o)
                 if len(self.pending) >= 10_000:
-                    yield from self._flush_pending(self.fallback_ts)
+                    self._flush_pending(self.fallback_ts)
                 return
             o.ts = self.last_ts
         else:
             self.last_ts = o.ts
             if self.pending:
-                yield from self._flush_pending(o.ts)
-        yield self._event(o, o.ts)
+                self._flush_pending(o.ts)
+        self.out.append(self._event(o, o.ts))
 
-    def _flush_pending(self, ts: int) -> Iterator[LogEvent]:
+    def _flush_pending(self, ts: int) -> None:
         pending, self.pending = self.pending, []
         for p in pending:
-            yield self._event(p, ts)
+            self.out.append(self._event(p, ts))
 
     def _event(self, o: _Open, ts: int) -> LogEvent:
         self.stats.events += 1
         self.stats.formats[o.fmt] += 1
         return LogEvent(ts, o.message(), o.stream, self.group, o.ingestion)
 
-    def _json_event(self, d: dict[str, Any], fmt: str) -> Iterator[LogEvent]:
+    def _json_event(self, d: dict[str, Any], fmt: str) -> None:
         ts = d["timestamp"]
         if ts != ts or abs(ts) > 1e16:  # NaN or absurd
             self.stats.malformed["bad-event"] += 1
@@ -274,17 +292,19 @@ class _LineParser:
             ing = None
         self.last_ts = ts
         if self.pending:
-            yield from self._flush_pending(ts)
+            self._flush_pending(ts)
         self.stats.events += 1
         self.stats.formats[fmt] += 1
-        yield LogEvent(ts, d["message"], str(stream), str(group), None if ing is None else int(ing))
+        self.out.append(
+            LogEvent(ts, d["message"], str(stream), str(group), None if ing is None else int(ing))
+        )
 
-    def json_object(self, d: Any, fmt: str, *, raw: str | None) -> Iterator[LogEvent]:
+    def json_object(self, d: Any, fmt: str, *, raw: str | None) -> None:
         """A parsed JSON value: an export document, an event, a Logs Insights row or a log line."""
         if isinstance(d, list):
             for item in d:
                 if isinstance(item, dict):
-                    yield from self.json_object(item, fmt, raw=None)
+                    self.json_object(item, fmt, raw=None)
                 else:
                     self.stats.malformed["not-an-event"] += 1
             return
@@ -295,27 +315,27 @@ class _LineParser:
         if isinstance(events, list) and "message" not in d:
             for e in events:
                 if isinstance(e, dict) and _is_event_dict(e, loose=True):
-                    yield from self._json_event(e, fmt)
+                    self._json_event(e, fmt)
                 else:
                     self.stats.malformed["bad-event"] += 1
             return
         if _is_event_dict(d, loose=self.strict_json or raw is None):
-            yield from self._json_event(d, fmt)
+            self._json_event(d, fmt)
             return
         msg = d.get("@message")
         if isinstance(msg, str):  # a Logs Insights result row
             t = d.get("@timestamp")
             ts = parse_timestamp(t) if isinstance(t, str) else _number_time(t)
             o = _Open(ts, msg, _K_NONE, "insights-json", str(d.get("@logStream") or self.stream))
-            yield from self._emit(o)
+            self._emit(o)
             return
         if raw is None or self.strict_json:
             self.stats.malformed["not-an-event"] += 1
             return
-        yield from self._emit(_Open(_json_time(d), raw, _K_NONE, "json-log", self.stream))
+        self._emit(_Open(_json_time(d), raw, _K_NONE, "json-log", self.stream))
 
     # -- lines
-    def feed(self, line: str) -> Iterator[LogEvent]:
+    def feed(self, line: str) -> None:
         """Take one line (without its newline); yield the events it completes."""
         cur = self.cur
         if cur is not None:
@@ -329,7 +349,7 @@ class _LineParser:
                 cur.parts.append(line[:glued])
                 line = line[glued:]
             self.cur = None
-            yield from self._emit(cur)
+            self._emit(cur)
         if not line.strip():
             return
         if line[0] == "\x1b":  # aws logs tail with colour on
@@ -343,7 +363,7 @@ class _LineParser:
             except (ValueError, RecursionError):
                 d = None
             if isinstance(d, (dict, list)):
-                yield from self.json_object(d, "cloudwatch-jsonl", raw=line)
+                self.json_object(d, "cloudwatch-jsonl", raw=line)
                 return
             if self.strict_json:
                 self.stats.malformed["bad-json"] += 1
@@ -392,15 +412,13 @@ class _LineParser:
             return _Open(None, line, _K_RECORD, "lambda-text", stream)
         return _Open(None, line, _K_NONE, "lambda-text", stream)
 
-    def finish(self) -> Iterator[LogEvent]:
+    def finish(self) -> None:
         """Yield what is still open at the end of the source."""
         if self.cur is not None:
             cur, self.cur = self.cur, None
-            yield from self._emit(cur)
+            self._emit(cur)
         if self.pending:
-            yield from self._flush_pending(
-                self.last_ts if self.last_ts is not None else self.fallback_ts
-            )
+            self._flush_pending(self.last_ts if self.last_ts is not None else self.fallback_ts)
 
 
 def read_lines(
@@ -425,8 +443,11 @@ def read_lines(
             line = line[:-1]
         if line.endswith("\r"):
             line = line[:-1]
-        yield from p.feed(line)
-    yield from p.finish()
+        p.feed(line)
+        if p.out:
+            yield from p.take()
+    p.finish()
+    yield from p.take()
 
 
 # -------------------------------------------------------------------------- files
@@ -548,11 +569,26 @@ def _read_open(
             return
         if isinstance(d, dict) and _is_event_dict(d, loose=True) and "events" not in d:
             parser.strict_json = True  # JSON lines of CloudWatch events
+    feed = parser.feed
     for raw in head:
-        yield from parser.feed(_decode(_strip_eol(raw), stats))
+        feed(_decode(_strip_eol(raw), stats))
+    if parser.out:
+        yield from parser.take()
     for raw in lines:
-        yield from parser.feed(_decode(_strip_eol(raw), stats))
-    yield from parser.finish()
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            stats.bad_utf8 += 1
+            line = raw.decode("utf-8", errors="replace")
+        feed(line)
+        if parser.out:
+            yield from parser.take()
+    parser.finish()
+    yield from parser.take()
 
 
 def _read_document(text: str, parser: _LineParser, stats: ReadStats) -> Iterator[LogEvent]:
@@ -571,19 +607,24 @@ def _read_document(text: str, parser: _LineParser, stats: ReadStats) -> Iterator
         try:
             d, pos = dec.raw_decode(text, pos)
         except (ValueError, RecursionError):
-            salvaged = list(_salvage(text, pos, parser, dec))
-            if salvaged or stats.events > before or _JSONISH.match(text, pos):
+            _salvage(text, pos, parser, dec)
+            if parser.out or stats.events > before or _JSONISH.match(text, pos):
                 stats.malformed["truncated-json"] += 1
-                yield from salvaged
+                yield from parser.take()
                 break
             for line in text[pos:].split("\n"):
-                yield from parser.feed(line[:-1] if line.endswith("\r") else line)
+                parser.feed(line[:-1] if line.endswith("\r") else line)
+                if parser.out:
+                    yield from parser.take()
             break
-        yield from parser.json_object(d, "cloudwatch-json", raw=None)
-    yield from parser.finish()
+        parser.json_object(d, "cloudwatch-json", raw=None)
+        if parser.out:
+            yield from parser.take()
+    parser.finish()
+    yield from parser.take()
 
 
-def _salvage(text: str, pos: int, parser: _LineParser, dec: json.JSONDecoder) -> Iterator[LogEvent]:
+def _salvage(text: str, pos: int, parser: _LineParser, dec: json.JSONDecoder) -> None:
     """Recover the complete event objects of a cut-off export document."""
     start = text.find("[", pos)
     while start != -1:
@@ -595,7 +636,7 @@ def _salvage(text: str, pos: int, parser: _LineParser, dec: json.JSONDecoder) ->
         except (ValueError, RecursionError):
             continue
         if isinstance(d, dict) and _is_event_dict(d, loose=True):
-            yield from parser._json_event(d, "cloudwatch-json")
+            parser._json_event(d, "cloudwatch-json")
             start = end - 1
 
 
