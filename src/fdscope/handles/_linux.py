@@ -8,6 +8,7 @@ one free descriptor (the reserve, when the caller is at EMFILE).
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import resource
 import time
@@ -272,6 +273,21 @@ def _relink(name: str, fddir: str, dirfd: int | None) -> str:
 
 
 def scan(
+    pid: int, proc_root: Path = Path("/proc"), *, details: bool = False, skip: int | None = None
+) -> Snapshot:
+    """One snapshot of pid from /proc (see :func:`_scan`), the cyclic GC paused meanwhile:
+    the scan makes thousands of acyclic records, which would trigger collections."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _scan(pid, proc_root, details=details, skip=skip)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _scan(
     pid: int, proc_root: Path = Path("/proc"), *, details: bool = False, skip: int | None = None
 ) -> Snapshot:
     """One snapshot of pid from /proc. ``skip`` names a descriptor to leave out (the scanner's own).
