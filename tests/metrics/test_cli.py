@@ -36,6 +36,7 @@ def _emf(ts: int, duration: float, fd_use: float) -> str:
             "function_name": "api",
             "duration": duration,
             "fd_use": fd_use,
+            "fd_max": 1024,
         }
     )
 
@@ -54,6 +55,9 @@ def logs(tmp_path: Path) -> Path:
                 "logGroup": "/aws/lambda/api",
             }
             f.write(json.dumps(event) + "\n")
+            if i % 45 == 44:  # the saw-tooth's peak times out
+                event = {**event, "message": f"{ts} req-{i} Task timed out after 30.00 seconds"}
+                f.write(json.dumps(event) + "\n")
     return path
 
 
@@ -96,8 +100,20 @@ def test_plot_writes_png_and_terminal(logs: Path, tmp_path: Path) -> None:
     png = tmp_path / "fd.png"
     run("plot", str(logs), "--metric", "fd_use", "--threshold", "800", "-n", "1", "-o", str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    out = run("plot", str(logs), "--terminal", "--limit", "1024")
+    out = run("plot", str(logs), "--terminal")
     assert "fd_use" in out and "█" in out
+    # the limit comes from fd_max, recorded next to fd_use, and heads the scale
+    assert out.splitlines()[1].lstrip().startswith("1024")
+
+
+def test_failure_periods_mark_timeouts(logs: Path) -> None:
+    from fdscope.cli.metrics import _failure_periods
+
+    failed = _failure_periods((logs,), 60, None, None)
+    # invocation 44 + 45k every 15 minutes: 8 timeouts in the two hours
+    assert len(failed) == 8
+    assert all(t % 60_000 == 0 for t in failed)
+    assert min(failed) == T0 + (44 * 20_000) // 60_000 * 60_000
 
 
 def test_plot_run_directory(tmp_path: Path) -> None:

@@ -496,7 +496,14 @@ def plot(
         click.echo(f"wrote {target}")
         return
     metric = metric or "fd_use"
-    s = _pick(_series(sources, start, end), metric, namespace, _dims(dimension))
+    all_series = _series(sources, start, end)
+    s = _pick(all_series, metric, namespace, _dims(dimension))
+    if limit is None and metric == "fd_use":
+        # Lambda Insights and the monitor record the limit next to the use
+        fd_max = [x for x in all_series if x.key.metric == "fd_max" and x.values]
+        same = [x for x in fd_max if x.key.dimensions == s.key.dimensions] or fd_max
+        if same:
+            limit = max(same[0].values)
     buckets = aggregate(s, period, [stat], start=start, end=end)
     name = parse_statistic(stat).name
     points = [(b.start, b.stats[name]) for b in buckets if b.stats[name] is not None]
@@ -514,13 +521,40 @@ def plot(
         click.echo(terminal_chart([v for _, v in points], limit=limit or threshold))
         return
     target = out or Path(f"{metric}.png")
+    failed = _failure_periods(sources, period, start, end)
     metric_chart(
         points,
         target,
         threshold=threshold,
         alarm_ranges=ranges,
+        failures=[t for t, _ in points if t in failed],
         limit=limit,
         title=f"{s.key.label()} {name} per {period}s",
         ylabel=s.unit or metric,
     )
     click.echo(f"wrote {target}")
+
+
+_FAILURE_MARKS = ("Task timed out", "Too many open files", "EMFILE", "Errno 24")
+
+
+def _failure_periods(
+    sources: tuple[Path, ...], period: int, start: int | None, end: int | None
+) -> set[int]:
+    """Starts of the periods whose logs show a timeout or EMFILE (empty for bare EMF files)."""
+    from fdscope.errors import FdscopeError
+    from fdscope.logs import read_events
+
+    p = period * 1000
+    out: set[int] = set()
+    try:
+        for ev in read_events(*sources):
+            if (start is not None and ev.timestamp < start) or (
+                end is not None and ev.timestamp >= end
+            ):
+                continue
+            if any(mark in ev.message for mark in _FAILURE_MARKS):
+                out.add(ev.timestamp - ev.timestamp % p)
+    except FdscopeError:
+        return set()
+    return out

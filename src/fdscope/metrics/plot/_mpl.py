@@ -16,6 +16,13 @@ DURATION_COLOR = "#7f7f7f"
 FAIL_COLOR = "#d62728"
 COLD_COLOR = "#2ca02c"
 ALARM_COLOR = "#ff9896"  # ALARM shading
+_LEGEND_ABOVE: dict[str, Any] = {
+    "loc": "lower center",
+    "bbox_to_anchor": (0.5, 1.0),
+    "ncol": 5,
+    "fontsize": 8,
+    "frameon": False,
+}  # legends sit above the axes, never over the data
 
 
 @dataclass(frozen=True)
@@ -144,10 +151,10 @@ def run_chart(
         ax2.set_ylim(bottom=0)
         handles, labels = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(handles + h2, labels + l2, loc="upper left", fontsize=8)
+        ax.legend(handles + h2, labels + l2, **_LEGEND_ABOVE)
     else:
-        ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(title or "file descriptors per invocation")
+        ax.legend(**_LEGEND_ABOVE)
+    ax.set_title(title or "file descriptors per invocation", pad=20)
     fig.tight_layout()
     return _save(fig, ax, out)
 
@@ -185,18 +192,31 @@ def metric_chart(
     xs = [conv(x) for x, _ in points]
     ys = [y for _, y in points]
     for start, end in alarm_ranges:
-        ax.axvspan(conv(start), conv(end), color=ALARM_COLOR, alpha=0.6, linewidth=0, zorder=0)
-    ax.plot(xs, ys, color=FD_COLOR, linewidth=1.6, marker="." if len(xs) < 200 else None, zorder=3)
+        ax.axvspan(
+            conv(start), conv(end), color=ALARM_COLOR, alpha=0.6, linewidth=0, zorder=0,
+            label="ALARM" if start == alarm_ranges[0][0] else "_nolegend_",
+        )  # fmt: skip
+    ax.plot(
+        xs, ys, color=FD_COLOR, linewidth=1.6, marker="." if len(xs) < 200 else None, zorder=3,
+        label=ylabel or "value",
+    )  # fmt: skip
     if threshold is not None:
-        ax.axhline(threshold, color=LIMIT_COLOR, linestyle="--", linewidth=1.5, zorder=4)
+        ax.axhline(
+            threshold, color=LIMIT_COLOR, linestyle="--", linewidth=1.5, zorder=4,
+            label=f"threshold {threshold:g}",
+        )  # fmt: skip
     if limit is not None:
-        ax.axhline(limit, color=LIMIT_COLOR, linestyle="-", linewidth=1.5, zorder=4)
+        ax.axhline(
+            limit, color=LIMIT_COLOR, linestyle="-", linewidth=1.5, zorder=4,
+            label=f"limit {limit:g}",
+        )  # fmt: skip
     if failures:
         fmap = dict(zip(xs, ys, strict=False))
         fx = [conv(x) for x in failures]
         ax.scatter(
-            fx, [fmap.get(x, limit or 0) for x in fx], color=FAIL_COLOR, marker="x", zorder=5
-        )
+            fx, [fmap.get(x, limit or 0) for x in fx], color=FAIL_COLOR, marker="x", zorder=5,
+            label="timeout / EMFILE",
+        )  # fmt: skip
     lo = min([*ys, *(v for v in (threshold, limit) if v is not None)])
     hi = max([*ys, *(v for v in (threshold, limit) if v is not None)])
     pad = (hi - lo) * 0.08 or 1.0
@@ -211,7 +231,10 @@ def metric_chart(
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    legend = threshold is not None or limit is not None or bool(failures) or bool(alarm_ranges)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, pad=20 if legend else 6)
+    if legend:  # above the axes, never over the data
+        ax.legend(**_LEGEND_ABOVE)
     fig.tight_layout()
     return _save(fig, ax, out)
