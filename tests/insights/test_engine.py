@@ -262,3 +262,26 @@ def test_unnest_pattern_display_and_comments(logs: Path) -> None:
     }
     r = q('filter @message =~ /Errno/ and @requestId not in ["x", "y"] | fields @requestId', logs)
     assert r.rows == [{"@requestId": RID[0]}]
+
+
+def test_keywords_and_functions_are_case_insensitive(logs: Path) -> None:
+    a = q('FILTER @type = "REPORT" | STATS COUNT(*) AS n, AVG(@duration) AS d BY BIN(1H)', logs)
+    b = q('filter @type = "REPORT" | stats count(*) as n, avg(@duration) as d by bin(1h)', logs)
+    # the values agree; column names keep the text as written, as in CloudWatch
+    assert [list(r.values()) for r in a.rows] == [list(r.values()) for r in b.rows]
+    assert a.columns[0] == "BIN(1H)" and a.rows[0]["n"] == "2"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'SOURCE logGroups(namePrefix: ["/aws/lambda"]) | stats count(*)',
+        "fields @message | anomaly",
+        "lookup users userId OUTPUT name",
+        "fields @message | join x",
+    ],
+)
+def test_more_cloud_only_commands_name_themselves(logs: Path, text: str) -> None:
+    word = text.split("|")[-1].split()[0] if "|" in text else text.split()[0]
+    with pytest.raises(QuerySyntaxError, match=word):
+        q(text, logs)
