@@ -43,3 +43,36 @@ def test_first_json_fragment_of_a_text_line(tmp_path: Path) -> None:
         {"user.id": "7", "tags.1": None},
         {"user.id": None, "tags.1": None},
     ]
+
+
+def test_at_most_200_json_fields_are_discovered(tmp_path: Path) -> None:
+    big = {f"k{i}": i for i in range(250)}
+    nested = {"a": {f"x{i}": "v,w" for i in range(150)}, "b": {f"y{i}": i for i in range(100)}}
+    f = tmp_path / "e.jsonl"
+    f.write_text(
+        "".join(
+            json.dumps({"timestamp": 1_700_000_000_000 + i, "message": json.dumps(d)}) + "\n"
+            for i, d in enumerate([big, nested])
+        )
+    )
+    r = insights.execute(
+        "fields k0, k199, k200, k249, a.x149, b.y49, b.y50 | sort @timestamp asc", [f]
+    )
+    assert r.rows[0] == {
+        "k0": "0",
+        "k199": "199",
+        "k200": None,
+        "k249": None,
+        "a.x149": None,
+        "b.y49": None,
+        "b.y50": None,
+    }
+    assert r.rows[1] == {
+        "k0": None,
+        "k199": None,
+        "k200": None,
+        "k249": None,
+        "a.x149": "v,w",
+        "b.y49": "49",
+        "b.y50": None,
+    }

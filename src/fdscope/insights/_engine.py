@@ -70,6 +70,38 @@ def _ip_in_subnet(text: str | None, subnet: str | None, version: int) -> bool | 
     return ip.version == net.version and ip in net
 
 
+def _leaf_paths(doc: Any, prefix: str, out: list[str], limit: int) -> None:
+    if len(out) >= limit:
+        return
+    if isinstance(doc, dict) and doc:
+        for k, v in doc.items():
+            key = '."' + str(k).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            _leaf_paths(v, prefix + key, out, limit)
+    elif isinstance(doc, list) and doc:
+        for i, v in enumerate(doc):
+            _leaf_paths(v, f"{prefix}[{i}]", out, limit)
+    else:
+        out.append(prefix)
+
+
+def _json_discovered(text: str | None, path: str | None) -> bool | None:
+    """True when ``path`` is (or leads to) one of the first 200 fields of the JSON ``text``."""
+    import json
+
+    if text is None or path is None:
+        return None
+    try:
+        doc = json.loads(text)
+        leaves: list[str] = []
+        _leaf_paths(doc, "$", leaves, DuckDB.MAX_JSON_FIELDS)
+    except (ValueError, RecursionError):
+        return False
+    return any(
+        leaf == path or leaf.startswith(path + ".") or leaf.startswith(path + "[")
+        for leaf in leaves
+    )
+
+
 def connect() -> Any:
     """A fresh in-memory DuckDB connection with fdscope's macros and functions."""
     import duckdb
@@ -82,6 +114,13 @@ def connect() -> Any:
 
     con.create_function(
         "_fd_ip_valid", _ip_valid, [VARCHAR, INTEGER], BOOLEAN, null_handling="special"
+    )
+    con.create_function(
+        "_fd_json_discovered",
+        _json_discovered,
+        [VARCHAR, VARCHAR],
+        BOOLEAN,
+        null_handling="special",
     )
     con.create_function(
         "_fd_ip_in_subnet",

@@ -484,7 +484,7 @@ class Planner:
                 return V(self.d.JSON_GET.format(hc.id, sql_string(_json_path(parts[k:]))), STR)
         if self.scope.raw:
             self.need_json = True
-            return V(self.d.JSON_GET.format("j", sql_string(_json_path(parts))), STR)
+            return V(self.d.EVENT_JSON_GET.format("j", sql_string(_json_path(parts))), STR)
         raise self.err(
             f"field {name!r} does not exist after stats or pattern", f if f.end else None
         )

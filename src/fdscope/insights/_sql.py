@@ -57,6 +57,13 @@ class DuckDB:
     REGEX_EXTRACT = "regexp_extract({0}, {1}, {2})"
     NATURAL_KEY = "_fd_natkey({0})"
     JSON_GET = "json_extract_string({0}, {1})"
+    # a field of the event's JSON: CloudWatch discovers at most 200 of them (fewer than 199
+    # commas means at most 200 leaves, so the Python check runs only for big documents)
+    EVENT_JSON_GET = (
+        "CASE WHEN {0} IS NOT NULL AND (length(CAST({0} AS VARCHAR)) - length(replace(CAST({0} AS VARCHAR), ',', '')) < 199 "
+        "OR _fd_json_discovered(CAST({0} AS VARCHAR), {1})) THEN json_extract_string({0}, {1}) END"
+    )
+    MAX_JSON_FIELDS = 200
     JSON_PARSE = "CASE WHEN json_valid({0}) THEN CAST({0} AS JSON) END"
     JSON_FRAGMENT = "_fd_json_fragment({0})"
     UNNEST_JSON = "unnest(CAST({0} AS JSON[]))"
