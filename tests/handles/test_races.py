@@ -5,9 +5,13 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+
+import pytest
 
 from fdscope import handles
 
@@ -82,3 +86,30 @@ def test_snapshots_during_churn_never_raise_and_stay_consistent() -> None:
         os.close(fd)
     held_sock.close()
     tmp.close()
+
+
+def test_a_process_exiting_during_snapshots_gives_process_gone_only() -> None:
+    code = (
+        "import os, socket, sys, time\n"
+        "keep = [os.open(os.devnull, os.O_RDONLY) for _ in range(300)]\n"
+        "keep += [socket.socketpair() for _ in range(100)]\n"
+        "print('ready', flush=True); time.sleep(float(sys.argv[1]))\n"
+    )
+    for delay in ("0.05", "0.2"):
+        proc = subprocess.Popen([sys.executable, "-c", code, delay], stdout=subprocess.PIPE)
+        proc.stdout.readline()
+        results = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                snap = handles.snapshot(proc.pid, details=len(results) % 2 == 1)
+                results.append(snap.count)
+            except handles.ProcessGone as exc:
+                assert exc.pid == proc.pid
+                break
+        else:
+            raise AssertionError("the process never went")
+        proc.wait()
+        proc.stdout.close()
+        with pytest.raises(handles.ProcessGone):
+            handles.count(proc.pid, tree=True)
