@@ -67,7 +67,10 @@ def lint(
     if not paths:
         raise click.UsageError("give at least one file or directory to check")
     cfg = load_config(config if config is not None else find_pyproject(paths[0]))
-    cfg = cfg.with_overrides(enable=_codes(select), disable=_codes(ignore))
+    ignored = _codes(ignore)
+    cfg = cfg.with_overrides(
+        enable=_codes(select), disable=cfg.disable + ignored if ignored else None
+    )
     for group in (cfg.enable, cfg.disable):
         for code in group:
             if not any(c.startswith(code) for c in RULES):

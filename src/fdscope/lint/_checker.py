@@ -872,6 +872,14 @@ class Module:
         for node in _walk_scope(facts.node):
             if isinstance(node, ast.Call):
                 name = dotted(node.func)
+                func = node.func
+                if (
+                    name is None
+                    and isinstance(func, ast.Attribute)
+                    and isinstance(func.value, ast.Call)
+                ):
+                    made = dotted(func.value.func)  # Store().put(...): a method of a new instance
+                    name = f"{made}().{func.attr}" if made else None
                 if name is None or self._under_module_test(node, facts.node):
                     continue
                 facts.calls.append((name, node.lineno))

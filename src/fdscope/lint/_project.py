@@ -209,6 +209,15 @@ class _Project:
         """The project function a call inside ``facts`` reaches, if any."""
         module = f.module
         assert module is not None
+        if "()." in name:
+            made, _, method = name.partition("().")
+            hit = self.resolve_call(f, facts, made)
+            if hit is None or not hit[1].endswith(".__init__"):
+                return None
+            g, init = hit
+            target = f"{init.rsplit('.', 1)[0]}.{method}"
+            assert g.module is not None
+            return (g, target) if target in g.module.functions else None
         head, _, rest = name.partition(".")
         if head in ("self", "cls") and "." in facts.qualname and rest and "." not in rest:
             cls = facts.qualname.split(".")[0]

@@ -1,0 +1,151 @@
+"""``fdscope lint``: exit codes, formats (text, JSON, SARIF), configuration, unparsable files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fdscope.cli import main
+from fdscope.lint import Config, LintConfigError, lint, load_config
+
+LEAK = (
+    "import os\n\ndef handler(event, context):\n    fd = os.open('x', os.O_RDONLY)\n    return 1\n"
+)
+CLEAN = "import os\n\ndef handler(event, context):\n    return os.getpid()\n"
+
+
+def run(*args: str) -> tuple[int, str]:
+    """The real entry point (errors become exit 2 there), output captured."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["lint", *args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue() + err.getvalue()
+
+
+def test_exit_codes(tmp_path: Path) -> None:
+    (tmp_path / "leak.py").write_text(LEAK)
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "clean.py").write_text(CLEAN)
+    code, out = run(str(tmp_path / "ok"))
+    assert code == 0
+    code, out = run(str(tmp_path))
+    assert code == 1
+    assert re.search(r"leak\.py:4:10: FDS103 os\.open\(\) returns a bare descriptor", out)
+    assert run(str(tmp_path / "missing"))[0] == 2
+    assert run(str(tmp_path), "--select", "NOPE")[0] == 2
+    assert run(str(tmp_path), "--format", "xml")[0] == 2
+    assert run()[0] == 2
+
+
+def test_main_turns_config_errors_into_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from fdscope.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["lint", str(tmp_path / "missing")])
+    assert exc.value.code == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_json_and_sarif(tmp_path: Path) -> None:
+    (tmp_path / "leak.py").write_text(LEAK)
+    code, out = run(str(tmp_path), "--format", "json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["schema"] == "fdscope.lint/1" and doc["files"] == 1
+    (finding,) = doc["findings"]
+    assert finding["code"] == "FDS103" and finding["line"] == 4 and finding["column"] == 10
+    assert finding["rule"] == "bare-descriptor" and finding["hint"]
+    out_file = tmp_path / "out.sarif"
+    code, _ = run(str(tmp_path), "--format", "sarif", "-o", str(out_file))
+    assert code == 1
+    sarif = json.loads(out_file.read_text())
+    assert sarif["version"] == "2.1.0"
+    run0 = sarif["runs"][0]
+    rules = run0["tool"]["driver"]["rules"]
+    (res,) = run0["results"]
+    assert rules[res["ruleIndex"]]["id"] == res["ruleId"] == "FDS103"
+    region = res["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 4, "startColumn": 10}
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("leak.py")
+
+
+def test_pyproject_configuration(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """
+            [tool.fdscope.lint]
+            disable = ["FDS103"]
+            handlers = ["svc.entry"]
+            exclude = ["vendor/*"]
+            """
+        )
+    )
+    (tmp_path / "leak.py").write_text(LEAK)
+    (tmp_path / "svc.py").write_text(
+        "import boto3\ndef entry(payload):\n    return boto3.client('s3')\n"
+    )
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "lib.py").write_text(LEAK)
+    code, out = run(str(tmp_path))
+    assert code == 1
+    assert "FDS103" not in out and "vendor" not in out
+    assert "svc.py:3:12: FDS201" in out
+    # the command line adds to it
+    code, out = run(str(tmp_path), "--ignore", "FDS2")
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        'disable = "FDS103"',  # not a list
+        'enable = ["FDS999"]',  # unknown code
+        "follow-depth = -1",  # out of range
+        "colour = 1",  # unknown key
+    ],
+)
+def test_bad_configuration(tmp_path: Path, table: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.fdscope.lint]\n{table}\n")
+    with pytest.raises(LintConfigError):
+        load_config(tmp_path / "pyproject.toml")
+    (tmp_path / "a.py").write_text(CLEAN)
+    assert run(str(tmp_path / "a.py"))[0] == 2
+
+
+def test_unparsable_file_is_reported_and_the_rest_checked(tmp_path: Path) -> None:
+    # newer grammar than the running Python (3.12 type statement), or plainly broken
+    newer = "type Alias = int\n" if sys.version_info < (3, 12) else "def f(:\n    pass\n"
+    (tmp_path / "new.py").write_text(newer)
+    (tmp_path / "nul.py").write_bytes(b"x = 1\x00\n")
+    (tmp_path / "leak.py").write_text(LEAK)
+    result = lint([tmp_path], config=Config())
+    got = {(Path(f.path).name, f.code) for f in result.findings}
+    assert got == {("new.py", "FDS001"), ("nul.py", "FDS001"), ("leak.py", "FDS103")}
+    assert result.files == 3
+    assert result.exit_code == 1
+
+
+def test_encoding_cookie(tmp_path: Path) -> None:
+    body = "# -*- coding: latin-1 -*-\nimport os\ndef f():\n    s = 'caf\xe9'\n    fd = os.open(s, 0)\n"
+    (tmp_path / "l1.py").write_bytes(body.encode("latin-1"))
+    (finding,) = lint([tmp_path], config=Config()).findings
+    assert finding.line == 5 and finding.code == "FDS103"
+
+
+def test_list_rules() -> None:
+    code, out = run("--list-rules")
+    assert code == 0
+    assert "FDS101" in out and "FDS205" in out

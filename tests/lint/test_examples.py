@@ -1,0 +1,46 @@
+"""The bundled examples (examples/corpus.json): leaky ones flagged at their lint lines, fixed ones clean."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fdscope.lint import Config, lint
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = ROOT / "examples" / "corpus.json"
+
+
+def _entries() -> list[dict]:
+    if not MANIFEST.exists():
+        return []
+    data = json.loads(MANIFEST.read_text())
+    entries = data["examples"] if isinstance(data, dict) else data
+    return [e for e in entries if e.get("lint_lines") is not None]
+
+
+@pytest.mark.skipif(not MANIFEST.exists(), reason="examples/corpus.json not present")
+@pytest.mark.parametrize("entry", _entries(), ids=lambda e: e["name"])
+def test_example_flagged_at_its_lines(entry: dict) -> None:
+    directory = ROOT / entry["dir"]
+    result = lint([directory], config=Config())
+    leak_file = directory / (entry.get("leak_file") or "app.py")
+    lines = sorted({f.line for f in result.findings if Path(f.path).name == leak_file.name})
+    if entry["lint_lines"]:
+        assert set(entry["lint_lines"]) <= set(lines), (entry["name"], lines)
+    else:
+        assert result.findings == (), [f.text() for f in result.findings]
+
+
+@pytest.mark.skipif(not MANIFEST.exists(), reason="examples/corpus.json not present")
+def test_every_fixed_version_is_clean() -> None:
+    data = json.loads(MANIFEST.read_text())
+    entries = data["examples"] if isinstance(data, dict) else data
+    fixed = [e["fixed"] for e in entries if e.get("fixed")]
+    assert fixed
+    by_name = {e["name"]: e for e in entries}
+    for name in fixed:
+        result = lint([ROOT / by_name[name]["dir"]], config=Config())
+        assert result.findings == (), [f.text() for f in result.findings]
