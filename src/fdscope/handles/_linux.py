@@ -49,6 +49,8 @@ _ACCMODE = {0: "r", 1: "w", 2: "rw"}
 def _fail(exc: OSError, pid: int, proc_root: Path) -> Exception:
     """Map an OSError about a process to ProcessGone / AccessDenied (or return it)."""
     if isinstance(exc, PermissionError):
+        if not alive(pid, proc_root):  # exited meanwhile (zombies deny some reads)
+            return ProcessGone(pid)
         return AccessDenied(pid, f"access denied to process {pid}: {exc.strerror}")
     if isinstance(exc, (FileNotFoundError, ProcessLookupError, NotADirectoryError)) or (
         exc.errno == errno.ESRCH
@@ -345,13 +347,14 @@ def _scan(
                         row["inode"] = st.st_ino
                         row["deleted"] = False
                     else:
-                        row = _file_row(fd, target, st)
-                        if row is None or (
-                            row["kind"] in ("fifo", "unknown")
+                        maybe = _file_row(fd, target, st)
+                        if maybe is None or (
+                            maybe["kind"] in ("fifo", "unknown")
                             and _relink(name, fddir, dirfd) != target
                         ):
                             vanished += 1  # a pipe, socket or anon inode took the number
                             continue
+                        row = maybe
                 elif head == "s" and target.startswith("socket:["):
                     row = blank.copy()
                     row["fd"] = fd

@@ -100,8 +100,10 @@ def format_ipv6(packed: bytes) -> str:
 
 
 def _ipv6(hexaddr: str) -> str:
-    order = "little" if _LITTLE else "big"
-    packed = b"".join(int(hexaddr[i : i + 8], 16).to_bytes(4, order) for i in range(0, 32, 8))
+    packed = b"".join(
+        int(hexaddr[i : i + 8], 16).to_bytes(4, "little" if _LITTLE else "big")
+        for i in range(0, 32, 8)
+    )
     return format_ipv6(packed)
 
 
@@ -275,7 +277,7 @@ def _messages(sock: _socket.socket, payload: bytes, seq: int):  # type: ignore[n
         data = sock.recv(1 << 17)
         if not data:
             return
-        offsets = []
+        offsets: list[int] = []
         off, size = 0, len(data)
         while off + 6 <= size:
             length, mtype = unpack(data, off)
