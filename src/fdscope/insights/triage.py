@@ -320,14 +320,15 @@ def _platform(message: str) -> tuple[str, str | None, bool]:
             return "", None, False
         if not isinstance(d, dict):
             return "", None, False
-        rec = d.get("record") if isinstance(d.get("record"), dict) else {}
+        record = d.get("record")
+        rec: dict[str, Any] = record if isinstance(record, dict) else {}
         rid = rec.get("requestId") if isinstance(rec.get("requestId"), str) else None
         kind = {"platform.initStart": "INIT", "platform.start": "START"}.get(d.get("type", ""))
         if kind:
             return kind, rid, kind == "INIT"
         if d.get("type") == "platform.report":
-            metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
-            return "REPORT", rid, "initDurationMs" in metrics
+            metrics = rec.get("metrics")
+            return "REPORT", rid, isinstance(metrics, dict) and "initDurationMs" in metrics
     return "", None, False
 
 
@@ -427,9 +428,9 @@ def _analyze(
         elif kind == "REPORT":
             s.report(ts, prid, cold)
         rid = rid or prid or _request_id(msg)
-        disguises = classify(msg)
-        if disguises:
-            s.failure("emfile", ts, rid, msg, disguises)
+        found = classify(msg)
+        if found:
+            s.failure("emfile", ts, rid, msg, found)
         if _TIMEOUT.search(msg):
             s.failure("timeout", ts, rid, msg, [])
         if _CRASH.search(msg):
