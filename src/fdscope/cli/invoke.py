@@ -132,7 +132,14 @@ def load_event(event_file: str | None, event_type: str | None) -> Any:
 @click.option("--track-origins", is_flag=True, help="Record where descriptors are created.")
 @click.option("--monitor", is_flag=True, help="Run the in-function monitor (EMF per invocation).")
 @click.option("--gc-between", is_flag=True, help="Run gc.collect() after each invocation.")
-@click.option("--no-sample", is_flag=True, help="Do not count descriptors from outside.")
+@click.option(
+    "--sample",
+    "sample_mode",
+    type=click.Choice(["full", "count", "none"]),
+    default="full",
+    show_default=True,
+    help="After each invocation: every descriptor with its kind, the count only, or nothing.",
+)
 @click.option("--function-name", help="Function name for log group and ARN.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def invoke(
@@ -155,7 +162,7 @@ def invoke(
     track_origins: bool,
     monitor: bool,
     gc_between: bool,
-    no_sample: bool,
+    sample_mode: str,
     function_name: str | None,
     quiet: bool,
 ) -> None:
@@ -192,7 +199,7 @@ def invoke(
         track_origins=track_origins,
         monitor=monitor,
         gc_between=gc_between,
-        sample=not no_sample,
+        sample={"full": True, "count": "count", "none": False}[sample_mode],
         function_name=function_name,
     )
     samples: list[Sample] = []
@@ -238,6 +245,8 @@ def _summary(console: Any, out_dir: Path, samples: list[Any], fd_limit: int) -> 
         counts[s.status] = counts.get(s.status, 0) + 1
     fds = [s.fd_count for s in samples if s.fd_count is not None]
     table = Table(show_header=False, box=None)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
     table.add_row("invocations", str(len(samples)))
     table.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     table.add_row("cold starts", str(sum(1 for s in samples if s.cold_start)))
@@ -251,5 +260,5 @@ def _summary(console: Any, out_dir: Path, samples: list[Any], fd_limit: int) -> 
     table.add_row(
         "duration", f"median {percentile(durations, 50):.2f} ms, max {max(durations):.2f} ms"
     )
-    table.add_row("run directory", str(out_dir))
     console.print(table)
+    click.echo(f" run directory  {out_dir}")  # never wrapped: scripts read it

@@ -128,7 +128,13 @@ def thaw(pid: int) -> None:
 
 def memory(pids: list[int]) -> tuple[int | None, int | None]:
     """``(rss_bytes, peak_rss_bytes)`` summed over ``pids`` from /proc/PID/status."""
-    rss = peak = 0
+    rss, peak, _ = status(pids)
+    return rss, peak
+
+
+def status(pids: list[int]) -> tuple[int | None, int | None, int | None]:
+    """``(rss_bytes, peak_rss_bytes, threads)`` summed over ``pids`` (``None`` when all gone)."""
+    rss = peak = threads = 0
     seen = False
     for pid in pids:
         try:
@@ -141,7 +147,9 @@ def memory(pids: list[int]) -> tuple[int | None, int | None]:
                 seen = True
             elif line.startswith("VmHWM:"):
                 peak += int(line.split()[1]) * 1024
-    return (rss, peak) if seen else (None, None)
+            elif line.startswith("Threads:"):
+                threads += int(line.split()[1])
+    return (rss, peak, threads) if seen else (None, None, None)
 
 
 def exit_description(returncode: int) -> str:
