@@ -11,6 +11,7 @@ import _socket
 import os
 import struct
 import sys
+from array import array
 from pathlib import Path
 
 _LITTLE = sys.byteorder == "little"
@@ -266,19 +267,43 @@ def same_netns(proc_root: Path, pid: int) -> bool:
         return False
 
 
-def _messages(sock: _socket.socket, payload: bytes, seq: int):  # type: ignore[no-untyped-def]
-    """Send one sock_diag dump request; yield (buffer, offsets of its answer messages)."""
+def _messages(  # type: ignore[no-untyped-def]
+    sock: _socket.socket, payload: bytes, seq: int, record: int = 0, wanted: set[int] | None = None
+):
+    """Send one sock_diag dump request; yield (buffer, offsets of its answer messages).
+
+    With ``record`` (the size every answer has, its last word the inode), leading runs
+    of such answers are located at C speed (an array over the buffer) instead of
+    message by message, and only those whose inode is in ``wanted`` are yielded.
+    """
     msg = _NLMSG.pack(
         _NLMSG.size + len(payload), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0
     )
     sock.sendto(msg + payload, (0, 0))
     unpack = _NLMSG_HEAD.unpack_from
+    words_per = record // 4
     while True:
         data = sock.recv(1 << 17)
         if not data:
             return
         offsets: list[int] = []
         off, size = 0, len(data)
+        if record and size >= record:
+            words = array("I")
+            words.frombytes(data[: size - size % record])
+            run = 0
+            for length in words[0::words_per]:
+                if length != record:
+                    break
+                run += 1
+            types = words[1 : run * words_per : words_per]
+            if all((t & 0xFFFF) == _SOCK_DIAG_BY_FAMILY for t in types):
+                inodes = words[words_per - 1 : run * words_per : words_per]
+                if wanted is None:
+                    offsets = list(range(0, run * record, record))
+                else:
+                    offsets = [i * record for i, ino in enumerate(inodes) if ino in wanted]
+                off = run * record
         while off + 6 <= size:
             length, mtype = unpack(data, off)
             if length < _NLMSG.size or mtype != _SOCK_DIAG_BY_FAMILY:
@@ -338,6 +363,12 @@ _INET_DUMPS = (  # (family, protocol, kind, family name, type)
 )
 
 
+_TCP_OWNED_STATES = 0xFFFFFFFF & ~(1 << 6) & ~(1 << 12)  # not TIME_WAIT, NEW_SYN_RECV: no inode
+_INET_RECORD = _NLMSG.size + _INET_MSG.size  # 88 bytes: every answer when no extension is asked
+_INET_WORDS = _INET_RECORD // 4
+_INODE_WORD = _INET_WORDS - 1
+
+
 def inet_diag(wanted: set[int]) -> dict[int, tuple] | None:
     """Like :func:`inet_sockets`, through sock_diag (the caller's namespace; much faster
     than the text tables). None when sock_diag is not available here."""
@@ -348,43 +379,43 @@ def inet_diag(wanted: set[int]) -> dict[int, tuple] | None:
     except (OSError, AttributeError):
         return None
     found: dict[int, tuple] = {}
-    unpack = _INET_MSG.unpack_from
-    inode_at = _NLMSG.size + _INET_MSG.size - 4
-    u32 = _U32.unpack_from
     try:
         for seq, (family, proto, kind, fam_name, stype) in enumerate(_INET_DUMPS, 1):
             if len(found) == len(wanted):
                 break
-            v6 = family == _socket.AF_INET6
-            tcp = proto == 6
-            req = _INET_REQ.pack(family, proto, 0, 0, 0xFFFFFFFF, bytes(48))
-            for data, offsets in _messages(sock, req, seq):
+            states = _TCP_OWNED_STATES if proto == 6 else 0xFFFFFFFF
+            req = _INET_REQ.pack(family, proto, 0, 0, states, bytes(48))
+            what = (kind, fam_name, stype, family == _socket.AF_INET6, proto == 6)
+            for data, offsets in _messages(sock, req, seq, _INET_RECORD, wanted):
                 for off in offsets:
-                    inode = u32(data, off + inode_at)[0]
-                    if inode not in wanted or inode in found:
-                        continue
-                    (_f, st, _t, _r, sport, dport, src, dst, *_rest) = unpack(
-                        data, off + _NLMSG.size
-                    )
-                    rport = int.from_bytes(dport, "big")
-                    if v6:
-                        local = f"[{format_ipv6(src)}]:{int.from_bytes(sport, 'big')}"
-                        remote = (
-                            None if rport == 0 and not any(dst) else f"[{format_ipv6(dst)}]:{rport}"
-                        )
-                    else:
-                        local = (
-                            f"{src[0]}.{src[1]}.{src[2]}.{src[3]}:{int.from_bytes(sport, 'big')}"
-                        )
-                        remote = (
-                            None
-                            if rport == 0 and not any(dst[:4])
-                            else f"{dst[0]}.{dst[1]}.{dst[2]}.{dst[3]}:{rport}"
-                        )
-                    state = TCP_STATES.get(st) if tcp else None
-                    found[inode] = (kind, fam_name, stype, local, remote, state)
+                    _inet_record(data, off, wanted, found, what)
     except OSError:
         return None
     finally:
         sock.close()
     return found
+
+
+def _inet_record(
+    data: bytes, off: int, wanted: set[int], found: dict[int, tuple], what: tuple
+) -> None:
+    """Decode one inet_diag answer at ``off`` into ``found`` if its inode is wanted."""
+    inode = _U32.unpack_from(data, off + _INET_RECORD - 4)[0]
+    if inode not in wanted or inode in found:
+        return
+    kind, fam_name, stype, v6, tcp = what
+    (_f, st, _t, _r, sport, dport, src, dst, *_rest) = _INET_MSG.unpack_from(
+        data, off + _NLMSG.size
+    )
+    rport = int.from_bytes(dport, "big")
+    if v6:
+        local = f"[{format_ipv6(src)}]:{int.from_bytes(sport, 'big')}"
+        remote = None if rport == 0 and not any(dst) else f"[{format_ipv6(dst)}]:{rport}"
+    else:
+        local = f"{src[0]}.{src[1]}.{src[2]}.{src[3]}:{int.from_bytes(sport, 'big')}"
+        remote = (
+            None
+            if rport == 0 and not any(dst[:4])
+            else f"{dst[0]}.{dst[1]}.{dst[2]}.{dst[3]}:{rport}"
+        )
+    found[inode] = (kind, fam_name, stype, local, remote, TCP_STATES.get(st) if tcp else None)
