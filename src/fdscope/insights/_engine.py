@@ -112,23 +112,14 @@ def connect() -> Any:
         con.execute(stmt)
     from duckdb.sqltypes import BOOLEAN, INTEGER, VARCHAR
 
-    con.create_function(
-        "_fd_ip_valid", _ip_valid, [VARCHAR, INTEGER], BOOLEAN, null_handling="special"
+    udfs = (
+        ("_fd_ip_valid", _ip_valid, [VARCHAR, INTEGER]),
+        ("_fd_json_discovered", _json_discovered, [VARCHAR, VARCHAR]),
+        ("_fd_ip_in_subnet", _ip_in_subnet, [VARCHAR, VARCHAR, INTEGER]),
     )
-    con.create_function(
-        "_fd_json_discovered",
-        _json_discovered,
-        [VARCHAR, VARCHAR],
-        BOOLEAN,
-        null_handling="special",
-    )
-    con.create_function(
-        "_fd_ip_in_subnet",
-        _ip_in_subnet,
-        [VARCHAR, VARCHAR, INTEGER],
-        BOOLEAN,
-        null_handling="special",
-    )
+    for name, fn, params in udfs:
+        create: Any = con.create_function
+        create(name, fn, params, BOOLEAN, null_handling="special")
     return con
 
 

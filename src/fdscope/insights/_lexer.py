@@ -33,7 +33,23 @@ for _names, _ms in (
         if len(_n) > 1:
             _UNITS_MS[_n + "s"] = _ms
 
-_OPERATORS = ("==", "!=", "<=", ">=", "=~", "|", ",", "(", ")", "[", "]", "+", "-", "*", "/")
+_OPERATORS: tuple[str, ...] = (
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "=~",
+    "|",
+    ",",
+    "(",
+    ")",
+    "[",
+    "]",
+    "+",
+    "-",
+    "*",
+    "/",
+)
 _OPERATORS += ("%", "^", "=", "<", ">", "!", ":", "{", "}")
 # after these keywords a "/" starts a regular expression, not a division
 _REGEX_AFTER_WORDS = frozenset({"like", "filter", "where", "and", "or", "not", "parse", "in"})

@@ -96,7 +96,7 @@ def cluster(lines: list[str], *, threshold: float = 1 / 3) -> list[Cluster]:
     for tmpl, count, smp in merged:
         text = "".join(tmpl)
         sev = next((s for s in _SEVERITY if s in text.upper()), "UNKNOWN")
-        words = tuple(t for t in tmpl if not t.isspace())
-        out.append(Cluster(text, count, count / total if total else 0.0, sev, words, tuple(smp)))
+        toks = tuple(t for t in tmpl if not t.isspace())
+        out.append(Cluster(text, count, count / total if total else 0.0, sev, toks, tuple(smp)))
     out.sort(key=lambda c: (-c.count, c.pattern))
     return out

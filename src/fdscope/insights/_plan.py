@@ -660,14 +660,14 @@ class Planner:
         d = self.d
         if name in ("datefloor", "dateceil"):
             p = self.period(node.args[1], name)
-            t = self.expr(node.args[0], aggs=aggs, post=post)
-            return V(self.floor_to(self.num(t), p, ceil=name == "dateceil"), TS)
+            when = self.expr(node.args[0], aggs=aggs, post=post)
+            return V(self.floor_to(self.num(when), p, ceil=name == "dateceil"), TS)
         args = [self.expr(a, aggs=aggs, post=post) for a in node.args]
         if name in ("abs", "ceil", "floor", "log", "sqrt", "greatest", "least"):
             return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.num(a) for a in args)})", NUM)
         if name in ("toupper", "tolower", "strlen", "ltrim", "rtrim", "trim", "replace"):
-            t = NUM if name == "strlen" else STR
-            return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.text(a) for a in args)})", t)
+            rtype = NUM if name == "strlen" else STR
+            return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.text(a) for a in args)})", rtype)
         if name == "concat":
             return V(f"concat({', '.join(self.text(a) for a in args)})", STR)
         if name == "isempty":
@@ -761,16 +761,16 @@ class Planner:
         elif name == "stddev":
             sql, t = d.STDDEV.format(self.num(args[0])), NUM
         elif name in ("min", "max"):
-            a = args[0]
-            t = a.type if a.type in _NUMERIC else NUM
-            sql = f"{name}({self.num(a)})"
+            arg = args[0]
+            t = arg.type if arg.type in _NUMERIC else NUM
+            sql = f"{name}({self.num(arg)})"
         elif name in ("pct", "percentile"):
-            p = node.args[1]
-            if not (isinstance(p, A.Literal) and p.kind == "num" and 0 <= p.number <= 100):
-                raise self.err(f"{node.name}() needs a percentile between 0 and 100", p)
-            a = args[0]
-            t = a.type if a.type in _NUMERIC else NUM
-            sql = d.PERCENTILE.format(self.num(a), sql_number(p.number / 100))
+            pn = node.args[1]
+            if not (isinstance(pn, A.Literal) and pn.kind == "num" and 0 <= pn.number <= 100):
+                raise self.err(f"{node.name}() needs a percentile between 0 and 100", pn)
+            arg = args[0]
+            t = arg.type if arg.type in _NUMERIC else NUM
+            sql = d.PERCENTILE.format(self.num(arg), sql_number(pn.number / 100))
         elif name in ("earliest", "latest"):
             ts = self.scope.cols.get("@timestamp")
             if ts is None or not self.scope.raw:
@@ -780,12 +780,12 @@ class Planner:
             tmpl = d.ARG_MIN if name == "earliest" else d.ARG_MAX
             sql, t = tmpl.format(args[0].sql, ts.id), args[0].type
         else:  # sortsfirst / sortslast
-            a = args[0]
+            arg = args[0]
             tmpl = d.ARG_MIN if name == "sortsfirst" else d.ARG_MAX
-            if a.type in _NUMERIC:
-                sql, t = f"{'min' if name == 'sortsfirst' else 'max'}({a.sql})", a.type
+            if arg.type in _NUMERIC:
+                sql, t = f"{'min' if name == 'sortsfirst' else 'max'}({arg.sql})", arg.type
             else:
-                sql, t = tmpl.format(self.text(a), d.NATURAL_KEY.format(self.text(a))), STR
+                sql, t = tmpl.format(self.text(arg), d.NATURAL_KEY.format(self.text(arg))), STR
         aid = f"a{len(aggs) + 1}_{self.new_id('')}"
         aggs.append(f"{sql} AS {aid}")
         return V(aid, t)
