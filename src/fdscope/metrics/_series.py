@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fdscope.errors import MetricsError
-from fdscope.metrics._stats import Statistic, compute, parse_statistic
+from fdscope.metrics._stats import Statistic, compute_sorted, parse_statistic, sorted_pairs
 
 STAT_PERIODS = (1, 5, 10, 30)  # and any multiple of 60
 
@@ -186,7 +186,8 @@ def aggregate(
     out = []
     for b, vals, cnts in iter_buckets(series, period, start, end):
         n = math.fsum(cnts)
-        out.append(Bucket(b, n, {s.name: compute(s, vals, cnts) for s in stats}))
+        pairs = sorted_pairs(vals, cnts)
+        out.append(Bucket(b, n, {s.name: compute_sorted(s, pairs) for s in stats}))
     return out
 
 

@@ -145,10 +145,20 @@ def compute(
     within a trimmed statistic's bounds, where CloudWatch gives no datapoint).
     """
     st = parse_statistic(stat) if isinstance(stat, str) else stat
+    return compute_sorted(st, sorted_pairs(values, counts))
+
+
+def sorted_pairs(
+    values: Sequence[float], counts: Sequence[float] | None = None
+) -> list[tuple[float, float]]:
+    """(value, weight) pairs sorted by value, zero weights dropped: the input of compute_sorted."""
     if counts is None:
-        pairs = sorted((float(v), 1.0) for v in values)
-    else:
-        pairs = sorted((float(v), float(c)) for v, c in zip(values, counts, strict=True) if c > 0)
+        return sorted((float(v), 1.0) for v in values)
+    return sorted((float(v), float(c)) for v, c in zip(values, counts, strict=True) if c > 0)
+
+
+def compute_sorted(st: Statistic, pairs: Sequence[tuple[float, float]]) -> float | None:
+    """The statistic over pairs from :func:`sorted_pairs` (sort once, compute many)."""
     if not pairs:
         return None
     n = math.fsum(c for _, c in pairs)
