@@ -166,3 +166,41 @@ def test_sparkline_scales_between_min_and_max() -> None:
     assert sparkline([1, 1, 1]) == "▁▁▁"
     assert sparkline([0, 7]) == "▁█"
     assert len(sparkline(list(range(100)), width=40)) == 40
+
+
+def test_watch_on_a_terminal_redraws_live_and_ends() -> None:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fdscope",
+                "watch",
+                str(os.getpid()),
+                "--interval",
+                "0.05",
+                "--iterations",
+                "4",
+            ],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+        )
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed: the watcher is done
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(30) == 0, proc.stderr.read()
+        proc.stderr.close()
+    finally:
+        os.close(master)
+    text = out.decode("utf-8", "replace")
+    assert f"pid {os.getpid()}:" in text
+    assert "4 refreshes, " in text
+    assert "\x1b[" in text  # drawn with terminal control sequences, not line by line
