@@ -14,9 +14,9 @@ import pytest
 HOLDER = Path(__file__).with_name("holder.py")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def holder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """{"pid", "fds": {fd: facts}} of a running holder; stopped at the end of the module."""
+    """{"pid", "fds": {fd: facts}} of a running holder; stopped at the end of the session."""
     tmp = tmp_path_factory.mktemp("holder")
     proc = subprocess.Popen(
         [sys.executable, str(HOLDER), str(tmp)],
