@@ -50,7 +50,7 @@ def moto_endpoint() -> Any:
 
 
 def _options(example: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
-    opts: dict[str, Any] = {"fd_limit": TEST_LIMIT, "timeout_s": 3.0, "event": EVENT}
+    opts: dict[str, Any] = {"fd_limit": TEST_LIMIT, "timeout_s": 10.0, "event": EVENT}
     if example.get("needs") == "moto":
         opts["aws_endpoint"] = request.getfixturevalue("moto_endpoint")
     if example["name"] == "slow_audit_rotation":
