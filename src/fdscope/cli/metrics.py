@@ -506,7 +506,11 @@ def plot(
             limit = max(same[0].values)
     buckets = aggregate(s, period, [stat], start=start, end=end)
     name = parse_statistic(stat).name
-    points = [(b.start, b.stats[name]) for b in buckets if b.stats[name] is not None]
+    points: list[tuple[float, float]] = []
+    for b in buckets:
+        v = b.stats[name]
+        if v is not None:
+            points.append((b.start, v))
     ranges: list[tuple[int, int]] = []
     if threshold is not None:
         rule = _rule(

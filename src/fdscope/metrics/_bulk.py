@@ -97,13 +97,13 @@ def bulk_aggregate(
     params: list[object] = [files]
     if bare:
         # typed read: DuckDB parses only the members it needs
-        cols = {
+        columns = {
             "_aws": 'STRUCT("Timestamp" BIGINT, "CloudWatchMetrics" JSON)',
             metric: "{mtype}",
         }
         for k in dimensions or {}:
-            cols.setdefault(k, "VARCHAR")
-        col_sql = ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in cols.items())
+            columns.setdefault(k, "VARCHAR")
+        col_sql = ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in columns.items())
         source = f"""
             SELECT _aws."Timestamp" AS ts, {_ident(metric)} AS m, _aws."CloudWatchMetrics" AS cwm
                 {"".join(f", {_ident(k)} AS {_ident('d_' + k)}" for k in sorted(dimensions or {}))}
@@ -211,7 +211,7 @@ def bulk_aggregate(
                 values[s.name] = r["lo"]
             elif k == "Maximum":
                 values[s.name] = r["hi"]
-            elif k == "p" and unit_weights:
+            elif k == "p" and unit_weights and s.p is not None:
                 values[s.name] = r[f"q{pcts.index(s.p)}"]
             else:  # weighted percentiles and the trimmed family: exact, in Python
                 values[s.name] = compute(s, r["vs"], r["cs"])

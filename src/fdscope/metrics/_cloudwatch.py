@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,10 +48,11 @@ def put_metric_data(
     cw = _client(client, region, endpoint_url)
     from datetime import datetime, timezone
 
-    by_ts: dict[int, Counter[float]] = {}
+    by_ts: dict[int, dict[float, float]] = {}
     for ts, v, c in zip(series.timestamps, series.values, series.counts, strict=True):
         if c > 0:
-            by_ts.setdefault(ts, Counter())[v] += c
+            slot = by_ts.setdefault(ts, {})
+            slot[v] = slot.get(v, 0.0) + c
     dims = [{"Name": k, "Value": v} for k, v in series.key.dimensions]
     data: list[dict[str, Any]] = []
     for ts in sorted(by_ts):

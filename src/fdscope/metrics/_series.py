@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from fdscope.errors import MetricsError
 from fdscope.metrics._stats import Statistic, compute_sorted, parse_statistic, sorted_pairs
@@ -258,7 +258,7 @@ def load_datapoints(
                 found = _raw_emf_lines(path, pstats)
                 rstats.files += 1
             else:
-                found = list(parse_events(read_events(path, stats=rstats), pstats))
+                found = list(parse_events(cast(Any, read_events(path, stats=rstats)), pstats))
                 if not found and rstats.events == 0 and rstats.malformed.get("not-an-event"):
                     found = _raw_emf_lines(path, pstats)
             if read_stats is not None:
