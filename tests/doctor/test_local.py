@@ -90,6 +90,11 @@ def test_log_events_read_back_with_the_log_readers(tmp_path: Path) -> None:
         assert ev.timestamp >= s.start - 5
     assert a.status == b.status == "error"
     assert a.error_type == "ValueError" and a.error_message == "boom\nsecond line"
+    # the platform lines carry each invocation's request id, in order
+    starts = [e.message.split()[2] for e in events if e.message.startswith("START RequestId: ")]
+    ends = [e.message.split()[2] for e in events if e.message.startswith("END RequestId: ")]
+    reports = [e.message.split()[2] for e in events if e.message.startswith("REPORT RequestId: ")]
+    assert starts == ends == reports == [a.request_id, b.request_id]
     assert_nothing_left(fn)
 
 

@@ -140,3 +140,22 @@ def test_bad_interpreter_and_bad_handlers_are_doctor_errors(tmp_path: Path) -> N
         LocalLambda(handler("ok"), out_dir=tmp_path / "d", env={"AWS_LAMBDA_RUNTIME_API": "x"})
     with pytest.raises(DoctorError, match="hard limit"):
         LocalLambda(handler("ok"), out_dir=tmp_path / "e", fd_limit=10**9)
+
+
+def test_monitor_chains_to_the_users_exec_wrapper(tmp_path: Path) -> None:
+    pytest.importorskip("fdscope.lambda_")
+    wrapper = tmp_path / "wrapper.sh"
+    wrapper.write_text('#!/bin/sh\nexport USER_WRAPPED=yes\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    out = tmp_path / "run"
+    with LocalLambda(
+        handler("env"),
+        out_dir=out,
+        monitor=True,
+        env={"AWS_LAMBDA_EXEC_WRAPPER": str(wrapper)},
+    ) as fn:
+        s = fn.invoke({"keys": ["USER_WRAPPED"]})
+        seen = json.loads(fn.last_response or b"{}")
+    assert s.status == "ok" and seen == {"USER_WRAPPED": "yes"}
+    assert any('"_aws"' in m for m in messages(out))  # and the monitor ran too
+    assert_nothing_left(fn)

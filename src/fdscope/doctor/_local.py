@@ -702,6 +702,11 @@ class LocalLambda:
         if self.gc_between:
             out["_FDSCOPE_GC_BETWEEN"] = "1"
         out.update(self.user_env)  # what the user chose, credentials included
+        user_wrapper = self.user_env.get("AWS_LAMBDA_EXEC_WRAPPER")
+        if self.monitor and user_wrapper:
+            # the monitor's wrapper runs first and chains to the user's
+            out["AWS_LAMBDA_EXEC_WRAPPER"] = _monitor_wrapper()
+            out["FDSCOPE_NEXT_WRAPPER"] = user_wrapper
         out.update(
             {
                 "AWS_LAMBDA_RUNTIME_API": env.api.address,

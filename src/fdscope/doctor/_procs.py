@@ -138,18 +138,27 @@ def status(pids: list[int]) -> tuple[int | None, int | None, int | None]:
     seen = False
     for pid in pids:
         try:
-            text = Path(f"/proc/{pid}/status").read_text()
+            with open(f"/proc/{pid}/status", "rb") as fh:
+                data = fh.read()
         except OSError:
             continue
-        for line in text.splitlines():
-            if line.startswith("VmRSS:"):
-                rss += int(line.split()[1]) * 1024
-                seen = True
-            elif line.startswith("VmHWM:"):
-                peak += int(line.split()[1]) * 1024
-            elif line.startswith("Threads:"):
-                threads += int(line.split()[1])
+        values = [_field(data, key) for key in (b"\nVmRSS:", b"\nVmHWM:", b"\nThreads:")]
+        if values[0] is not None:
+            seen = True
+        rss += (values[0] or 0) * 1024
+        peak += (values[1] or 0) * 1024
+        threads += values[2] or 0
     return (rss, peak, threads) if seen else (None, None, None)
+
+
+def _field(data: bytes, key: bytes) -> int | None:
+    """The first number after ``key`` in a /proc status text (``None`` when absent)."""
+    at = data.find(key)
+    if at < 0:
+        return None
+    end = data.find(b"\n", at + 1)
+    parts = data[at + len(key) : end if end > 0 else None].split()
+    return int(parts[0]) if parts and parts[0].isdigit() else None
 
 
 def exit_description(returncode: int) -> str:
