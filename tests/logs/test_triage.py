@@ -183,7 +183,7 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--fd-limit",
             "64",
             "--timeout",
-            "2",
+            "4",
             "--monitor",
             "--event-type",
             "apigw-http",
@@ -206,9 +206,10 @@ def test_triage_of_a_real_seed_example_run(seed_run: Path) -> None:
     assert failed, "the seed example reaches EMFILE at a 64-descriptor limit"
     got = triage(seed_run)
     want = oracle(seed_run)
-    assert got.emfile > 0
-    assert got.disguises == dict(want["disguises"])
-    assert set(got.failing_streams) == {s["stream"] for s in failed}
+    why = got.text() + "\n" + "\n".join(json.dumps(s) for s in samples)  # shown on failure
+    assert got.emfile > 0, why
+    assert got.disguises == dict(want["disguises"]), why
+    assert set(got.failing_streams) == {s["stream"] for s in failed}, why
     # the doctor saw the first failing invocation from outside; triage finds it in the logs,
     # counted from the cold start of its stream
     first = failed[0]
@@ -218,11 +219,11 @@ def test_triage_of_a_real_seed_example_run(seed_run: Path) -> None:
         if s["stream"] == first["stream"] and s["invocation"] <= first["invocation"]
     )
     worst = got.streams[0]
-    assert worst.stream == first["stream"]
-    assert worst.invocations_to_failure == nth
-    assert worst.fd_trend is not None and worst.fd_trend["rate"] > 0
-    assert got.invocations == len(samples)
-    assert got.cold_starts == len({s["stream"] for s in samples})
+    assert worst.stream == first["stream"], why
+    assert worst.invocations_to_failure == nth, why
+    assert worst.fd_trend is not None and worst.fd_trend["rate"] > 0, why
+    assert got.invocations == len(samples), why
+    assert got.cold_starts == len({s["stream"] for s in samples}), why
 
 
 # ---------------------------------------------------------------- CloudWatch (moto)
