@@ -172,3 +172,56 @@ def test_comparison_operators() -> None:
     assert not AlarmRule(5, comparison=">").breaches(5)
     assert AlarmRule(5, comparison="LessThanThreshold").breaches(4)
     assert AlarmRule(5, comparison="<=").breaches(5)
+
+
+def _brute_history(samples: list[tuple[int, float]], rule: AlarmRule, times: list[int]) -> list:
+    """At each evaluation time, each of the newest R periods straight from the raw samples."""
+    from fdscope.metrics import compute
+
+    from .alarm_reference import reference_state
+
+    p = rule.period * 1000
+    state = INSUFFICIENT_DATA
+    out = []
+    for t in times:
+        symbols = ""
+        for j in range(rule.range, 0, -1):
+            lo, hi = t - j * p, t - (j - 1) * p
+            vals = [v for ts, v in samples if lo <= ts < hi]
+            value = compute(rule.statistic, vals) if vals else None
+            symbols += "-" if value is None else ("X" if rule.breaches(value) else "0")
+        state = reference_state(symbols, rule.n, rule.m, rule.treat_missing_data, state)
+        out.append(state)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40 * 60_000), st.integers(0, 20)), max_size=40),
+    st.sampled_from([60, 120, 300]),
+    st.sampled_from(["Maximum", "Sum", "p90", "SampleCount"]),
+    nm,
+    st.sampled_from(POLICIES),
+)
+def test_evaluate_over_time_matches_brute_force(
+    raw: list[tuple[int, int]], period: int, stat: str, n_m: tuple, policy: str
+) -> None:
+    t0 = 1_767_225_600_000
+    samples = sorted((t0 + t, float(v)) for t, v in raw)
+    s = Series(
+        SeriesKey("ns", "m"),
+        [t for t, _ in samples],
+        [v for _, v in samples],
+        [1.0] * len(samples),
+    )
+    n, m = n_m
+    rule = AlarmRule(
+        threshold=10, evaluation_periods=n, datapoints_to_alarm=m, period=period,
+        statistic=stat, treat_missing_data=policy,
+    )  # fmt: skip
+    h = evaluate(s, rule)
+    times = [e.time for e in h.evaluations]
+    if samples:
+        assert times[0] == samples[0][0] - samples[0][0] % 60_000 + 60_000  # first minute end
+        assert all(b - a == 60_000 for a, b in zip(times, times[1:], strict=False))
+    assert [e.state for e in h.evaluations] == _brute_history(samples, rule, times)
