@@ -199,7 +199,7 @@ def invoke(
         track_origins=track_origins,
         monitor=monitor,
         gc_between=gc_between,
-        sample={"full": True, "count": "count", "none": False}[sample_mode],
+        sample=_SAMPLE_MODES[sample_mode],
         function_name=function_name,
     )
     samples: list[Sample] = []
@@ -230,6 +230,9 @@ def invoke(
         _summary(Console(), fn.out_dir, samples, fd_limit)
     if any(s.status != "ok" for s in samples):
         sys.exit(1)
+
+
+_SAMPLE_MODES: dict[str, bool | str] = {"full": True, "count": "count", "none": False}
 
 
 def _progress_info(s: Any) -> str:

@@ -83,8 +83,7 @@ class RuntimeAPI:
     @property
     def address(self) -> str:
         """``127.0.0.1:PORT``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"127.0.0.1:{self.port}"
 
     @property
     def port(self) -> int:
@@ -97,7 +96,7 @@ class RuntimeAPI:
 
     def accept(self) -> None:
         """Accept one pending connection; each connection gets its own thread."""
-        self._server._handle_request_noblock()
+        self._server._handle_request_noblock()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Stop listening, wake a blocked ``/next`` and drop connections."""

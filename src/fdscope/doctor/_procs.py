@@ -166,7 +166,7 @@ def exit_description(returncode: int) -> str:
     if returncode >= 0:
         return f"exit status {returncode}"
     sig = -returncode
-    names = {
+    names: dict[int, str] = {
         signal.SIGABRT: "signal: aborted (core dumped)",
         signal.SIGKILL: "signal: killed",
         signal.SIGSEGV: "signal: segmentation fault (core dumped)",
