@@ -6,7 +6,7 @@ log lines, print lines), then runs four queries end to end from the file:
 (c) REPORT avg/pct99 by bin(5m), (d) parse + stats. Prints medians and ratios.
 
     .venv/bin/python bench/insights.py            # 1,000,000 lines (~270 MB) vs DuckDB;
-                                                  # jq and Python on the first 100,000
+                                                  # jq and Python on the first 250,000
     .venv/bin/python bench/insights.py --full     # jq and Python on all 1,000,000 too (~15 min)
     .venv/bin/python bench/insights.py --quick    # 50,000 lines, every tool
 """
@@ -139,10 +139,24 @@ def timed(fn, runs: int) -> float:
     return statistics.median(ts)
 
 
-def peak_mb(cmd: list[str]) -> float:
-    """Peak RSS (MB) of one run of ``cmd`` in its own process (sampled every 10 ms by psutil)."""
+def interleaved(a, b, runs: int) -> tuple[float, float]:
+    """Medians of ``a`` and ``b`` timed alternately after one warm-up each."""
+    a()
+    b()
+    ta, tb = [], []
+    for _ in range(runs):
+        for fn, out in ((a, ta), (b, tb)):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB, sampled every 10 ms by psutil) of one run of ``cmd``."""
     import psutil
 
+    t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ps = psutil.Process(proc.pid)
     peak = 0
@@ -152,9 +166,14 @@ def peak_mb(cmd: list[str]) -> float:
         except psutil.Error:
             break
         time.sleep(0.01)
+    secs = time.perf_counter() - t
     if proc.wait() != 0:
         raise RuntimeError(f"{cmd[:2]} failed with {proc.returncode}")
-    return peak / 1e6
+    return secs, peak / 1e6
+
+
+def peak_mb(cmd: list[str]) -> float:
+    return measure(cmd)[1]
 
 
 def run_table(path: Path, keys: list[str], runs: int, tools: set[str], memory: bool) -> None:
@@ -170,28 +189,23 @@ def run_table(path: Path, keys: list[str], runs: int, tools: set[str], memory: b
     )
     for key in keys:
         q = QUERIES[key]
-        fd = timed(lambda q=q: execute(q, [path]), runs)
+
+        def ours(q: str = q) -> None:
+            execute(q, [path])
+
+        def hand(key: str = key) -> None:
+            con = duckdb.connect()
+            con.execute(HAND[key].format(src=src)).fetchall()
+            con.close()
+
         dk = jqt = pyt = None
         if "duckdb" in tools:
-
-            def hand(key=key) -> None:
-                con = duckdb.connect()
-                con.execute(HAND[key].format(src=src)).fetchall()
-                con.close()
-
-            dk = timed(hand, runs)
-        if "jq" in tools and jq and JQ[key]:
-            jqt = timed(
-                lambda key=key: subprocess.run(
-                    [jq, "-n", JQ[key], str(path)], check=True, capture_output=True
-                ),
-                1,
-            )
-        if "python" in tools:
-            pyt = timed(lambda key=key: py_loop(path, key), 1)
-        mem = ""
+            fd, dk = interleaved(ours, hand, runs)  # alternate, so load changes hit both alike
+        else:
+            fd = timed(ours, runs)
+        mem: list[float] = []
         if memory:
-            m = [
+            mem.append(
                 peak_mb(
                     [
                         py,
@@ -199,9 +213,9 @@ def run_table(path: Path, keys: list[str], runs: int, tools: set[str], memory: b
                         f"from fdscope.insights import execute; execute({q!r}, [{str(path)!r}])",
                     ]
                 )
-            ]
+            )
             if dk is not None:
-                m.append(
+                mem.append(
                     peak_mb(
                         [
                             py,
@@ -210,11 +224,15 @@ def run_table(path: Path, keys: list[str], runs: int, tools: set[str], memory: b
                         ]
                     )
                 )
-            if jqt is not None:
-                m.append(peak_mb([jq, "-n", JQ[key], str(path)]))
-            if pyt is not None:
-                m.append(peak_mb([py, __file__, "--py-loop", key, str(path)]))
-            mem = "   " + "/".join(f"{x:.0f}" for x in m)
+        if "jq" in tools and jq and JQ[key]:
+            jqt, jq_mb = measure(
+                [jq, "-n", JQ[key], str(path)]
+            )  # one run: the file is in the page cache
+            mem.append(jq_mb)
+        if "python" in tools:
+            pyt, py_mb = measure([py, __file__, "--py-loop", key, str(path)])
+            mem.append(py_mb)
+        mem_txt = "   " + "/".join(f"{x:.0f}" for x in mem) if mem else ""
 
         def f(x: float | None, w: int) -> str:
             return f"{x:{w}.2f}" if x is not None else f"{'-':>{w}}"
@@ -224,7 +242,7 @@ def run_table(path: Path, keys: list[str], runs: int, tools: set[str], memory: b
 
         ratio = f"{fd / dk:9.2f}x" if dk else f"{'-':>10}"
         print(
-            f"({key})  {f(fd, 10)}{f(dk, 9)}{f(jqt, 8)}{f(pyt, 9)}{ratio}{r(jqt, 7)}{r(pyt, 7)}{mem}"
+            f"({key})  {f(fd, 10)}{f(dk, 9)}{f(jqt, 8)}{f(pyt, 9)}{ratio}{r(jqt, 7)}{r(pyt, 7)}{mem_txt}"
         )
 
 
@@ -244,7 +262,7 @@ def main() -> None:
         py_loop(Path(args.py_loop[1]), args.py_loop[0])
         return
     n = args.lines or (50_000 if args.quick else 1_000_000)
-    runs = args.runs or (3 if args.quick else 2)
+    runs = args.runs or 3
     keys = list(QUERIES)
     tmp = Path(tempfile.mkdtemp(prefix="fdscope-bench-"))
     try:
@@ -258,7 +276,7 @@ def main() -> None:
             return
         run_table(path, keys, runs, {"duckdb"}, memory=True)
         sample = tmp / "sample.jsonl"
-        k = min(n, 100_000)
+        k = min(n, 250_000)
         with path.open() as src, sample.open("w") as dst:
             for _, line in zip(range(k), src, strict=False):
                 dst.write(line)
