@@ -100,6 +100,7 @@ def test_sawtooth_leak_or_gc_bound(period: int, step: int, cycles: int, rise: in
         ([200 - 2 * i for i in range(30)], "shrinking", False),  # draining
         ([10 + (i % 5) * 4 for i in range(40)], "sawtooth", False),  # gc every 5th call
         ([10, 11, 12], "insufficient", False),  # too few points
+        ([10] * 10 + [11] * 10 + [12] * 10, "growing", True),  # slow: one per 10 invocations
     ],
 )
 def test_named_shapes(series: list[int], shape: str, leaking: bool) -> None:

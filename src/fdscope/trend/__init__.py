@@ -21,7 +21,17 @@ from fdscope.trend._trend import (
     LeakWatch,
     Trend,
     analyze,
+    mann_kendall_threshold,
     theil_sen,
 )
 
-__all__ = ["FULL_EVIDENCE", "MIN_GROWTH", "SHAPES", "LeakWatch", "Trend", "analyze", "theil_sen"]
+__all__ = [
+    "FULL_EVIDENCE",
+    "MIN_GROWTH",
+    "SHAPES",
+    "LeakWatch",
+    "Trend",
+    "analyze",
+    "mann_kendall_threshold",
+    "theil_sen",
+]

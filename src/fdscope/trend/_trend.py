@@ -63,6 +63,16 @@ def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, f
     return slope, intercept, (up - down) / len(slopes)
 
 
+def mann_kendall_threshold(n: int, z: float = 2.58) -> float:
+    """|tau| beyond which the Mann-Kendall test calls a monotone trend (two-sided 1% at z=2.58).
+
+    Under no trend, Kendall's tau of n points has variance 2(2n+5) / (9n(n-1)).
+    """
+    if n < 3:
+        return 1.0
+    return z * math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+
+
 def _drops(ys: Sequence[float], thr: float, typical: float) -> list[int]:
     """Indices where the count falls by more than ``thr`` and stays down.
 
@@ -159,12 +169,15 @@ def analyze(
     - ``sawtooth``: two or more drops; ``rate`` is the Theil-Sen slope of the
       cycle floors (each cycle's second-lowest point), so collections do not hide a leak underneath (rate > 0
       and significant: a leak; rate ~ 0: bounded by the garbage collector);
-    - ``plateau``: the last quarter's median is at least ``MIN_GROWTH`` (and
-      3 x the last half's noise) above the first quarter's, but the last half
-      grew by less than 2 and less than a quarter of that; ``rate`` is the
-      last half's slope;
+    - ``plateau``: the first half grew by at least ``MIN_GROWTH`` (its
+      Theil-Sen line, beyond 3 x its noise), the last half settled at least
+      ``MIN_GROWTH`` (and 3 x its noise) above the start, and grew by less
+      than 2 and less than a quarter of the first half's growth; ``rate`` is
+      the last half's slope;
     - ``growing`` / ``shrinking``: significant change, i.e. rate x span is at
-      least ``MIN_GROWTH`` descriptors and more than 3 x noise;
+      least ``MIN_GROWTH`` descriptors, more than 3 x noise, and Kendall's tau
+      is beyond the Mann-Kendall test's two-sided 1% level
+      (:func:`mann_kendall_threshold`);
     - ``noisy``: no significant change, noise >= 2; else ``flat``.
 
     ``confidence`` (0..1) = coverage x agreement. Coverage = min(1, points /
@@ -219,17 +232,30 @@ def analyze(
         )
 
     growth = slope * (n - 1)
-    significant = abs(growth) >= MIN_GROWTH and abs(growth) > 3 * noise
+    significant = (
+        abs(growth) >= MIN_GROWTH
+        and abs(growth) > 3 * noise
+        and abs(tau) > mann_kendall_threshold(min(n, _PAIRS_CAP))
+    )
     level = intercept + slope * (n - 1)
     h = n // 2
-    q = max(2, n // 4)
-    step_up = _median(seg[-q:]) - _median(seg[:q])
-    if step_up >= MIN_GROWTH:
+    f_slope, f_icpt, f_tau = theil_sen(xs[: h + 1], seg[: h + 1])
+    f_growth = f_slope * h
+    if f_growth >= MIN_GROWTH:
+        f_noise = _mad(
+            [y - (f_icpt + f_slope * x) for x, y in zip(xs[: h + 1], seg[: h + 1], strict=True)]
+        )
         r_slope, r_icpt, r_tau = theil_sen(xs[h:], seg[h:])
         r_growth = r_slope * (n - 1 - h)
         r_noise = _mad([y - (r_icpt + r_slope * x) for x, y in zip(xs[h:], seg[h:], strict=True)])
-        if step_up > 3 * r_noise and r_growth < 2 and r_growth < step_up / 4:
-            _, _, f_tau = theil_sen(xs[: h + 1], seg[: h + 1])
+        rise = _median(seg[h:]) - f_icpt  # from where it started to where it settled
+        if (
+            f_growth > 3 * f_noise
+            and r_growth < 2
+            and r_growth < f_growth / 4
+            and rise >= MIN_GROWTH
+            and rise > 3 * r_noise
+        ):
             conf = coverage * max(0.0, f_tau) * (1 - abs(r_tau))
             return Trend(
                 rate=r_slope,
