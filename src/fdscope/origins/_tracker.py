@@ -91,11 +91,10 @@ _warn_at = 1 << 62
 _known_below = 0  # every fd below this number is recorded or in the baseline
 _on_warn: Any = None
 _originals: dict[tuple[Any, str], tuple[Any, Any]] = {}  # (owner, name) -> (original, ours)
-_wrapper_codes: set[Any] = set()
+_wrapper_codes: set[int] = set()  # ids of the wrappers' code objects
 _fstat = os.fstat
 _getframe = sys._getframe
 _ref = _weakref.ref
-_USER = _judge.USER
 _FDSCOPE = _judge.FDSCOPE
 
 # Extra C-level connect functions: descriptors they make are attributed to the call.
@@ -120,26 +119,6 @@ def _code_kind(code: Any) -> int:
 
 
 # ---------------------------------------------------------------- stacks
-def _walk(frame: Any) -> tuple[Any, Any]:
-    """(user frame or None, the frame it called or None) starting at ``frame``."""
-    prev = None
-    f = frame
-    n = 0
-    kinds = _by_file  # keyed by filename: a str caches its hash, a code object does not
-    while f is not None and n < _MAX_WALK:
-        code = f.f_code
-        kind = kinds.get(code.co_filename)
-        if kind is None:
-            kind = _code_kind(code)
-        if kind == 0:  # USER
-            return f, prev
-        if kind != 3:  # not FDSCOPE
-            prev = f
-        f = f.f_back
-        n += 1
-    return None, None
-
-
 def _capture(frame: Any) -> tuple[Any, ...]:
     """``(user_index, code, lasti, code, lasti, ...)``: the called library frame (if any),
     then up to ``depth`` frames from the user's; ``user_index`` -1 when no user frame ran."""
@@ -443,7 +422,7 @@ def _fd_func(orig: Any, api: str) -> Any:
     wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
     wrapper.__name__ = getattr(orig, "__name__", api)
     wrapper.__doc__ = getattr(orig, "__doc__", None)
-    _wrapper_codes.add(wrapper.__code__)
+    _wrapper_codes.add(id(wrapper.__code__))
     return wrapper
 
 
@@ -462,7 +441,7 @@ def _pipe_func(orig: Any, api: str) -> Any:
     wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
     wrapper.__name__ = getattr(orig, "__name__", api)
     wrapper.__doc__ = getattr(orig, "__doc__", None)
-    _wrapper_codes.add(wrapper.__code__)
+    _wrapper_codes.add(id(wrapper.__code__))
     return wrapper
 
 
@@ -482,7 +461,7 @@ def _open_func(orig: Any, api: str) -> Any:
     wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
     wrapper.__name__ = getattr(orig, "__name__", api)
     wrapper.__doc__ = getattr(orig, "__doc__", None)
-    _wrapper_codes.add(wrapper.__code__)
+    _wrapper_codes.add(id(wrapper.__code__))
     return wrapper
 
 
@@ -501,7 +480,7 @@ def _socket_init(orig: Any) -> Any:
                 pass
 
     __init__.__wrapped__ = orig  # type: ignore[attr-defined]
-    _wrapper_codes.add(__init__.__code__)
+    _wrapper_codes.add(id(__init__.__code__))
     return __init__
 
 
@@ -570,7 +549,7 @@ def _popen_init(orig: Any) -> Any:
                 pass
 
     __init__.__wrapped__ = orig  # type: ignore[attr-defined]
-    _wrapper_codes.add(__init__.__code__)
+    _wrapper_codes.add(id(__init__.__code__))
     return __init__
 
 
@@ -584,7 +563,7 @@ def _thread_start(orig: Any) -> Any:
         orig(self)
 
     start.__wrapped__ = orig  # type: ignore[attr-defined]
-    _wrapper_codes.add(start.__code__)
+    _wrapper_codes.add(id(start.__code__))
     return start
 
 
@@ -605,7 +584,7 @@ def _c_call(orig: Any, api: str) -> Any:
 
     wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
     wrapper.__name__ = getattr(orig, "__name__", api)
-    _wrapper_codes.add(wrapper.__code__)
+    _wrapper_codes.add(id(wrapper.__code__))
     return wrapper
 
 
@@ -741,7 +720,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         return
     try:
         frame = _getframe(1)
-        if frame.f_code in _wrapper_codes:
+        if id(frame.f_code) in _wrapper_codes:
             return  # a wrapper sees this one, with its fd
         if event == "socket.__new__":
             _pending.append((event, _ref(args[0]), _capture(frame)))
