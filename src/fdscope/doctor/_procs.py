@@ -20,16 +20,17 @@ TOKEN_VAR = "FDSCOPE_ENV_TOKEN"
 def children_of(pid: int, proc_root: Path = Path("/proc")) -> list[int]:
     """Direct children of ``pid`` (all its threads'); empty when it is gone."""
     out: list[int] = []
+    base = f"{proc_root}/{pid}/task"
     try:
-        tasks = os.listdir(proc_root / str(pid) / "task")
+        tasks = os.listdir(base)
     except OSError:
         return out
     for tid in tasks:
         try:
-            text = (proc_root / str(pid) / "task" / tid / "children").read_text()
+            with open(f"{base}/{tid}/children", "rb") as fh:
+                out.extend(int(x) for x in fh.read().split())
         except OSError:
             continue
-        out.extend(int(x) for x in text.split())
     return out
 
 
