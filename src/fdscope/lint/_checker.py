@@ -286,7 +286,7 @@ class Module:
                 return spec, qual
         if isinstance(func, ast.Attribute):
             if func.attr in ("client", "resource") and call.args and _service_literal(call.args[0]):
-                return AWS_METHOD, f"{dotted(func.value) or '…'}.{func.attr}()"
+                return AWS_METHOD, f"{_receiver(func.value)}.{func.attr}()"
             if func.attr in HTTP_VERBS | {"stream"} and _kw_true(call, "stream"):
                 return STREAM, f"{dotted(func) or func.attr}(stream=True)"
             if func.attr == "stream" and qual and qual.split(".")[0] in ("httpx",):
@@ -960,6 +960,18 @@ def _in_finally(node: ast.AST, scope: ast.AST) -> bool:
             pass
         prev, cur = cur, parent(cur)
     return False
+
+
+def _receiver(node: ast.AST) -> str:
+    """``session`` / ``boto3.Session(...)``: how a method's receiver reads in a message."""
+    name = dotted(node)
+    if name is not None:
+        return name
+    if isinstance(node, ast.Call):
+        inner = dotted(node.func)
+        if inner is not None:
+            return f"{inner}(...)"
+    return "(...)"
 
 
 def _catches_key_error(handler: ast.ExceptHandler) -> bool:
