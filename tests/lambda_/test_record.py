@@ -192,3 +192,26 @@ def test_scan_auto_lists_less_often_when_many_descriptors_are_open(make_monitor)
     every = recs[-1]["fd_use"] // 16  # >= 30 with 480 extra descriptors open
     assert scanned[:8] == list(range(1, 9)) and every >= 30
     assert all(k % every == 0 for k in scanned[8:]) and 1 <= len(scanned[8:]) <= 100 // every
+
+
+def test_fd_use_counts_the_process_tree(make_monitor) -> None:
+    import os
+    import subprocess
+    import sys
+
+    mon, out, _ = make_monitor()
+    mon.call(lambda e, c: None, {}, Ctx())
+    extra = [os.open(os.devnull, os.O_RDONLY) for _ in range(20)]
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        pass_fds=extra,
+    )
+    try:
+        for fd in extra:  # the child now holds them; this process does not
+            os.close(fd)
+        mon.call(lambda e, c: None, {}, Ctx())
+    finally:
+        child.communicate(b"", timeout=30)
+    first, second = (r["fd_use"] for r in lines(out))
+    assert second - first >= 20  # the child's descriptors count, as Lambda Insights counts them
