@@ -10,6 +10,7 @@ import pytest
 @pytest.mark.parametrize("name", ["fdscope.emf", "fdscope.trend", "fdscope.lambda_"])
 def test_all_is_sorted_and_resolves(name: str) -> None:
     mod = importlib.import_module(name)
+
     # isort style, as ruff sorts it: CONSTANTS, then Classes, then functions
     def order(n: str) -> tuple[int, str]:
         return (0 if n.isupper() else 1 if n[0].isupper() else 2, n)
