@@ -125,3 +125,21 @@ def test_run_directory_reads_only_events(tmp_path: Path) -> None:
 def test_empty_path_is_not_the_current_directory() -> None:
     with pytest.raises(LogReadError, match="empty"):
         list(read_events(""))
+
+
+def test_s3_export_layout_names_the_stream(tmp_path: Path) -> None:
+    # create-export-task writes <prefix>/<task id>/<log stream>/000000.gz, lines "<time>Z <message>"
+    folder = tmp_path / "exports" / "4f1c2e" / "2026" / "11" / "28" / "[$LATEST]0123456789abcdef"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "000000.gz", "wt") as f:
+        f.write(f"2026-11-28T02:03:56.123Z START RequestId: {RID} Version: $LATEST\n")
+        f.write("2026-11-28T02:03:56.200Z OSError: [Errno 24] Too many open files\n")
+    st = ReadStats()
+    events = list(read_events(tmp_path / "exports", stats=st))
+    assert [e.message for e in events] == [
+        f"START RequestId: {RID} Version: $LATEST",
+        "OSError: [Errno 24] Too many open files",
+    ]
+    assert {e.logStream for e in events} == {"2026/11/28/[$LATEST]0123456789abcdef"}
+    assert events[1].timestamp == 1795831436200
+    assert st.formats["s3-export"] == 2

@@ -405,3 +405,17 @@ def test_lambda_insights_records_join_their_function_stream_by_request_id(tmp_pa
     assert len(with_trend) == 3
     assert sum(len(s.fd_use) for s in got.streams) == len(ins)
     assert got.failing_streams == triage(LOGS / "run-dir").failing_streams
+
+
+def test_time_range_bounds_local_triage() -> None:
+    events = list(read_events(LOGS / "run-dir"))
+    last = max(e.timestamp for e in events)
+    assert triage(LOGS / "run-dir", start=last + 1).streams == ()
+    # up to just before env B's fatal invocation: env A's failures are in, B's crash is not
+    crash = min(e.timestamp for e in events if "Runtime exited with error" in e.message)
+    early = triage(LOGS / "run-dir", end=crash - 1)
+    assert early.crashes == 0
+    assert early.timeouts == 1
+    out = CliRunner().invoke(cli, ["triage", "--start", str(last + 1), str(LOGS / "run-dir")])
+    assert out.exit_code == 0
+    assert "none found in 0 stream(s)" in out.output

@@ -501,7 +501,12 @@ def _stream_name(path: Path, root: Path | None) -> str:
     """A stream name for a file that holds no stream names: its path under the source."""
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     if name.isdigit() or (name.split(".")[0].isdigit() and path.parent.name):
-        return path.parent.name  # an S3 export: <prefix>/<task>/<stream>/000000.gz
+        # an S3 export: <prefix>/<task>/<stream>/000000.gz, where a Lambda stream name
+        # (YYYY/MM/DD/[$LATEST]<hex>) spans four folders
+        parts = path.parent.parts
+        if len(parts) >= 4 and _LAMBDA_STREAM.match("/".join(parts[-4:])):
+            return "/".join(parts[-4:])
+        return path.parent.name
     if root is not None and root != path:
         try:
             rel = path.parent.relative_to(root).as_posix()
