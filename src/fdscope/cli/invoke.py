@@ -83,7 +83,15 @@ def load_event(event_file: str | None, event_type: str | None) -> Any:
 
 @click.command("invoke")
 @click.argument("handler")
-@click.option("-n", "--invocations", "n", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "-n",
+    "--invocations",
+    "n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="How many invocations, one at a time.",
+)
 @click.option("--event", "event_file", metavar="FILE", help="JSON event to send ('-' = stdin).")
 @click.option(
     "--event-type",
@@ -101,11 +109,29 @@ def load_event(event_file: str | None, event_type: str | None) -> Any:
     type=click.Path(file_okay=False, path_type=Path),
     help="Run directory (default: fdscope-runs/<function>-<time>).",
 )
-@click.option("--fd-limit", type=click.IntRange(min=16), default=1024, show_default=True)
 @click.option(
-    "--timeout", "timeout_s", type=click.FloatRange(min=0.01), default=30.0, show_default=True
+    "--fd-limit",
+    type=click.IntRange(min=16),
+    default=1024,
+    show_default=True,
+    help="RLIMIT_NOFILE, soft and hard (Lambda: 1024).",
 )
-@click.option("--memory", "memory_mb", type=click.IntRange(min=128), default=128, show_default=True)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    help="Function timeout in seconds; a timeout ends the environment.",
+)
+@click.option(
+    "--memory",
+    "memory_mb",
+    type=click.IntRange(min=128),
+    default=128,
+    show_default=True,
+    help="Memory size in MB for the environment variable and REPORT (not enforced).",
+)
 @click.option(
     "--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Set a variable (repeatable)."
 )
