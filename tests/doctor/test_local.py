@@ -123,6 +123,17 @@ def test_timeout_ends_the_environment_and_the_next_is_a_cold_start(tmp_path: Pat
     assert_nothing_left(fn)
 
 
+def test_init_has_its_own_limit_longer_than_the_function_timeout(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    slow = BASIC.parent / "slow_init.py"
+    with LocalLambda(f"{slow}:handler", out_dir=out, timeout_s=0.3) as fn:
+        s = fn.invoke()
+    assert s.status == "ok" and s.cold_start
+    assert s.init_duration_ms is not None and s.init_duration_ms >= 800
+    assert s.duration_ms < 300
+    assert_nothing_left(fn)
+
+
 @pytest.mark.parametrize(
     ("name", "how"),
     [

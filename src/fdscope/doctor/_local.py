@@ -35,6 +35,7 @@ from fdscope.doctor._runtime import Handler, PythonRuntime, Runtime, parse_handl
 from fdscope.errors import DoctorError
 
 STATUSES = ("ok", "error", "timeout", "crash", "emfile")
+INIT_TIMEOUT_S = 10.0  # Lambda's limit on the init phase (on-demand)
 _RESERVED = (
     "AWS_LAMBDA_RUNTIME_API",
     "_LAMBDA_TELEMETRY_LOG_FD",
@@ -416,8 +417,10 @@ class LocalLambda:
                 if inv.outcome is not None:
                     return inv.outcome
                 return "crash"
-            start = inv.dispatched_mono if inv.dispatched_mono is not None else t0
-            remaining = start + self.timeout_s - time.monotonic()
+            if inv.dispatched_mono is not None:
+                remaining = inv.dispatched_mono + self.timeout_s - time.monotonic()
+            else:  # still initialising: Lambda allows 10 s for init
+                remaining = t0 + max(INIT_TIMEOUT_S, self.timeout_s) - time.monotonic()
             if remaining <= 0:
                 return "timeout"
             inv.wake.wait(min(remaining, 0.25))
@@ -480,7 +483,8 @@ class LocalLambda:
                 report_status = "timeout"
                 _procs.freeze(pid)  # stop it where it hangs, then look
                 fd_count, by_kind, threads, rss, peak_mb = self._measure(env)
-                duration = self.timeout_s * 1000
+                if inv.dispatched_at is not None:
+                    duration = self.timeout_s * 1000
             elif outcome == "init_error":
                 status = "error"
                 err = env.api.init_error or {}
@@ -500,6 +504,9 @@ class LocalLambda:
             with log.lock:
                 env.collector.drain()
                 self._drain_reports(env)
+                if outcome == "timeout" and inv.dispatched_at is None and cold:
+                    init_ms = (time.monotonic() - env.spawned_mono) * 1000
+                    log.emit(stream, _logs.init_report_line(init_ms, "timeout", None))
                 if outcome in ("init_error", "crash") and init_ms is None and cold:
                     # the runtime never asked for an invocation: init failed
                     init_ms = (time.monotonic() - env.spawned_mono) * 1000
