@@ -97,3 +97,19 @@ def test_cli_engines_agree(tmp_path: Path) -> None:
         outs[engine] = json.loads(res.output)
     assert outs["python"] == outs["duckdb"]
     assert {r["state"] for r in outs["python"]} >= {"OK", "ALARM"}
+
+
+def test_cli_plot_with_the_bulk_engine(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fdscope.cli import cli
+
+    path = tmp_path / "emf.log"
+    _write(path, 5, False)
+    out = tmp_path / "p.svg"
+    args = ["plot", str(path), "--metric", "duration", "--stat", "p99", "--threshold", "300",
+            "-n", "1", "--engine", "duckdb", "-o", str(out)]  # fmt: skip
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    svg = out.read_text()
+    assert "<svg" in svg and "threshold 300" in svg and "ALARM" in svg

@@ -450,6 +450,7 @@ def _report(hist: Any, label: str, fmt: str) -> None:
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="PNG or SVG file to write.")
 @click.option("--terminal", is_flag=True, help="Print a compact chart instead of a file.")
 @click.option("--limit", type=float, help="Draw this limit as a line (e.g. 1024 descriptors).")
+@_engine_option
 @time_range_options
 def plot(
     sources: tuple[Path, ...],
@@ -466,11 +467,18 @@ def plot(
     out: Path | None,
     terminal: bool,
     limit: float | None,
+    engine: str,
     start: int | None,
     end: int | None,
 ) -> None:
     """Chart a statistic over time (threshold, ALARM shaded); a run directory by invocation."""
-    from fdscope.metrics import aggregate, evaluate, parse_statistic
+    from fdscope.metrics import (
+        aggregate,
+        bulk_aggregate,
+        evaluate,
+        history_from_buckets,
+        parse_statistic,
+    )
     from fdscope.metrics.plot import metric_chart, run_chart, terminal_chart
 
     if len(sources) == 1 and (sources[0] / "samples.jsonl").is_file() and metric is None:
@@ -496,36 +504,59 @@ def plot(
         click.echo(f"wrote {target}")
         return
     metric = metric or "fd_use"
-    all_series = _series(sources, start, end)
-    s = _pick(all_series, metric, namespace, _dims(dimension))
-    if limit is None and metric == "fd_use":
-        # Lambda Insights and the monitor record the limit next to the use
-        fd_max = [x for x in all_series if x.key.metric == "fd_max" and x.values]
-        same = [x for x in fd_max if x.key.dimensions == s.key.dimensions] or fd_max
-        if same:
-            limit = max(same[0].values)
-    buckets = aggregate(s, period, [stat], start=start, end=end)
     name = parse_statistic(stat).name
-    points: list[tuple[float, float]] = []
-    for b in buckets:
-        v = b.stats[name]
-        if v is not None:
-            points.append((b.start, v))
-    ranges: list[tuple[int, int]] = []
+    dims = _dims(dimension)
+    rule = None
     if threshold is not None:
         rule = _rule(
             stat, threshold, evaluation_periods, datapoints_to_alarm, comparison,
             treat_missing_data, period,
         )  # fmt: skip
-        ranges = evaluate(s, rule, start=start, end=end).alarm_ranges()
-        # an evaluation at time t judges the period ending at t: shade from its start
-        ranges = [(a - period * 1000, b - period * 1000) for a, b in ranges]
+    ranges: list[tuple[int, int]] = []
+    bulk = _use_bulk(engine, sources)
+    if bulk:
+        kw: dict[str, Any] = {
+            "namespace": namespace,
+            "dimensions": dims,
+            "start": start,
+            "end": end,
+        }
+        buckets = bulk_aggregate(sources, metric, period, [name], **kw)
+        label, unit = metric, None
+        if limit is None and metric == "fd_use":
+            caps = bulk_aggregate(sources, "fd_max", period, ["Maximum"], **kw)
+            limit = max((b.stats["Maximum"] or 0.0 for b in caps), default=None) or None
+        if rule is not None and rule.period <= 60:
+            ranges = history_from_buckets(buckets, rule).alarm_ranges()
+        elif rule is not None:
+            s = _pick(_series(sources, start, end), metric, namespace, dims)
+            ranges = evaluate(s, rule, start=start, end=end).alarm_ranges()
+    else:
+        all_series = _series(sources, start, end)
+        s = _pick(all_series, metric, namespace, dims)
+        label, unit = s.key.label(), s.unit
+        if limit is None and metric == "fd_use":
+            # Lambda Insights and the monitor record the limit next to the use
+            fd_max = [x for x in all_series if x.key.metric == "fd_max" and x.values]
+            same = [x for x in fd_max if x.key.dimensions == s.key.dimensions] or fd_max
+            if same:
+                limit = max(same[0].values)
+        buckets = aggregate(s, period, [name], start=start, end=end)
+        if rule is not None:
+            ranges = evaluate(s, rule, start=start, end=end).alarm_ranges()
+    # an evaluation at time t judges the period ending at t: shade from its start
+    ranges = [(a - period * 1000, b - period * 1000) for a, b in ranges]
+    points: list[tuple[float, float]] = []
+    for b in buckets:
+        v = b.stats[name]
+        if v is not None:
+            points.append((b.start, v))
     if terminal:
-        click.echo(f"{s.key.label()} {name} per {period}s")
+        click.echo(f"{label} {name} per {period}s")
         click.echo(terminal_chart([v for _, v in points], limit=limit or threshold))
         return
     target = out or Path(f"{metric}.png")
-    failed = _failure_periods(sources, period, start, end)
+    failed = set() if bulk else _failure_periods(sources, period, start, end)
     metric_chart(
         points,
         target,
@@ -533,8 +564,8 @@ def plot(
         alarm_ranges=ranges,
         failures=[t for t, _ in points if t in failed],
         limit=limit,
-        title=f"{s.key.label()} {name} per {period}s",
-        ylabel=s.unit or metric,
+        title=f"{label} {name} per {period}s",
+        ylabel=unit or metric,
     )
     click.echo(f"wrote {target}")
 

@@ -191,9 +191,15 @@ def metric_chart(
     ax = fig.add_subplot(1, 1, 1)
     xs = [conv(x) for x, _ in points]
     ys = [y for _, y in points]
+    # an ALARM of a minute in a week is thinner than a pixel: draw at least 0.25% wide
+    min_w = ((max(xs) - min(xs)) or 1.0) * 0.0025
     for start, end in alarm_ranges:
+        x0, x1 = conv(start), conv(end)
+        if x1 - x0 < min_w:
+            mid = (x0 + x1) / 2
+            x0, x1 = mid - min_w / 2, mid + min_w / 2
         ax.axvspan(
-            conv(start), conv(end), color=ALARM_COLOR, alpha=0.6, linewidth=0, zorder=0,
+            x0, x1, color=ALARM_COLOR, alpha=0.6, linewidth=0, zorder=0,
             label="ALARM" if start == alarm_ranges[0][0] else "_nolegend_",
         )  # fmt: skip
     ax.plot(
