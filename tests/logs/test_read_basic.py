@@ -143,3 +143,15 @@ def test_s3_export_layout_names_the_stream(tmp_path: Path) -> None:
     assert {e.logStream for e in events} == {"2026/11/28/[$LATEST]0123456789abcdef"}
     assert events[1].timestamp == 1795831436200
     assert st.formats["s3-export"] == 2
+
+
+def test_a_printed_iso_time_in_raw_stdout_does_not_swallow_later_prints() -> None:
+    lines = [
+        f"START RequestId: {RID} Version: $LATEST",
+        "2026-11-28T02:03:56.123456 worker started",  # print(datetime.now().isoformat(), ...)
+        "second print",
+        "third print",
+    ]
+    events = list(read_lines(lines, log_stream="s"))
+    assert [e.message for e in events] == lines  # each print its own event, kept whole
+    assert {e.timestamp for e in events} == {1795831436123}  # the printed time is used

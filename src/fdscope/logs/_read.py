@@ -242,6 +242,10 @@ class _LineParser:
         self.last_ts: int | None = None
         self.pending: list[_Open] = []  # untimed events before the first timed line
         self.cur: _Open | None = None
+        # whether the source is `aws logs tail` / S3 export text, decided by its first
+        # line: only there do untimed lines continue the event before them (elsewhere a
+        # print of an ISO time followed by more prints must not swallow them)
+        self.tail_mode: bool | None = None
         self.out: list[LogEvent] = []  # events completed, for the caller to take
 
     def take(self) -> list[LogEvent]:
@@ -371,7 +375,12 @@ class _LineParser:
         elif self.strict_json:
             self.stats.malformed["bad-json"] += 1
             return
-        self.cur = self._text_line(line)
+        cur = self._text_line(line)
+        if self.tail_mode is None:
+            self.tail_mode = cur.kind == _K_TAIL
+        elif cur.kind == _K_TAIL and not self.tail_mode:  # a line that starts with a time
+            cur.kind, cur.parts, cur.fmt, cur.stream = _K_NONE, [line], "lambda-text", self.stream
+        self.cur = cur
 
     def _text_line(self, line: str) -> _Open:
         stream = self.stream
