@@ -10,7 +10,8 @@ Run: .venv/bin/python bench/monitor.py [--quick]
    record, runs the leak watch), next to Powertools' ``log_metrics`` emitting 20
    metrics per invocation. Medians and means (the monitor lists descriptors on the
    first 8 invocations, then every 16th, every (fd_use/16)th above 256: the mean carries that cost), after warm-up;
-   mean* leaves out the slowest 1% (scheduling stalls of a shared machine).
+   mean* leaves out the slowest 1% (scheduling stalls of a shared machine); the CPU
+   columns (thread CPU time) leave out time spent descheduled altogether.
 The machine is shared: read the ratios, not the absolute figures.
 """
 
@@ -72,12 +73,14 @@ def self_import_ms(runs: int) -> float:
     return statistics.median(vals)
 
 
-def per_call(fn: Callable[[], object], n: int) -> list[float]:
+def per_call(fn: Callable[[], object], n: int) -> list[tuple[float, float]]:
+    """(wall, CPU) microseconds of each call; CPU time leaves out time spent descheduled."""
     out = []
+    wall, cpu = time.perf_counter_ns, time.thread_time_ns
     for _ in range(n):
-        t = time.perf_counter_ns()
+        t, c = wall(), cpu()
         fn()
-        out.append((time.perf_counter_ns() - t) / 1000)
+        out.append(((wall() - t) / 1000, (cpu() - c) / 1000))
     return out
 
 
@@ -123,7 +126,7 @@ def overhead(open_fds: int, n: int) -> dict[str, tuple[float, float]]:
     def bare_call() -> object:
         return bare(None, ctx)
 
-    res: dict[str, list[float]] = {"bare": [], "fdscope": [], "powertools": []}
+    res: dict[str, list[tuple[float, float]]] = {"bare": [], "fdscope": [], "powertools": []}
     with contextlib.redirect_stdout(io.StringIO()) as buf:
         for _ in range(3):  # warm-up
             per_call(fdscope_call, 32)
@@ -137,13 +140,19 @@ def overhead(open_fds: int, n: int) -> dict[str, tuple[float, float]]:
     for fd in held:
         os.close(fd)
     sink.close()
-    base_med = statistics.median(res["bare"])
-    base_mean = _trimmed_mean(res["bare"])
-    return {
-        k: (statistics.median(v) - base_med, _trimmed_mean(v) - base_mean)
-        for k, v in res.items()
-        if k != "bare"
-    }
+    out: dict[str, tuple[float, float, float, float]] = {}
+    bare_wall = [w for w, _ in res["bare"]]
+    bare_cpu = [c for _, c in res["bare"]]
+    for k in ("fdscope", "powertools"):
+        w = [x for x, _ in res[k]]
+        c = [y for _, y in res[k]]
+        out[k] = (
+            statistics.median(w) - statistics.median(bare_wall),
+            _trimmed_mean(w) - _trimmed_mean(bare_wall),
+            statistics.median(c) - statistics.median(bare_cpu),
+            statistics.fmean(c) - statistics.fmean(bare_cpu),
+        )
+    return out
 
 
 def _trimmed_mean(xs: list[float]) -> float:
@@ -171,17 +180,16 @@ def main() -> None:
 
     for fds in (100, 1000):
         o = overhead(fds, n)
-        fm, fa = o["fdscope"]
-        pm, pa = o["powertools"]
-        print(f"per invocation at {fds} open descriptors ({n} calls, minus a bare handler):")
+        f, p = o["fdscope"], o["powertools"]
+        print(f"per invocation at {fds} open descriptors ({n} calls, minus a bare handler), us:")
         print(
-            f"  fdscope monitor (~25 members, 1 record)  median {fm:7.1f} us   mean* {fa:7.1f} us"
+            "                                          wall median  wall mean*  CPU median  CPU mean"
         )
+        print("  fdscope monitor (~25 members, 1 record) " + "".join(f"{v:11.1f}" for v in f))
+        print("  Powertools log_metrics (20 metrics)     " + "".join(f"{v:11.1f}" for v in p))
         print(
-            f"  Powertools log_metrics (20 metrics)       median {pm:7.1f} us   mean* {pa:7.1f} us"
-        )
-        print(
-            f"  ratio Powertools / fdscope                median {pm / fm:5.2f}x     mean* {pa / fa:5.2f}x"
+            "  ratio Powertools / fdscope              "
+            + "".join(f"{b / a:10.2f}x" for a, b in zip(f, p, strict=True))
         )
 
 
