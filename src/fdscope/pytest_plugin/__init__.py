@@ -67,7 +67,23 @@ def pytest_configure(config: Any) -> None:
             raise pytest.UsageError(f"fd_leaks ini option: {mode!r} is not one of {MODES}")
     if mode == "off":
         return
+    _skip_assert_rewriting(config)
     from fdscope.pytest_plugin._plugin import FdLeakChecker
 
     patterns = list(config.getini("fd_leaks_ignore")) + list(config.getoption("fd_leaks_ignore"))
     config.pluginmanager.register(FdLeakChecker(mode, patterns), "fdscope-fd-leaks")
+
+
+def _skip_assert_rewriting(config: Any) -> None:
+    """pytest marks every module of a plugin's distribution for assertion rewriting; fdscope's
+    runtime modules hold no test asserts, and rewriting them costs seconds at start-up."""
+    state = getattr(config, "_assertstate", None)
+    try:  # pytest >= 7 keeps it in the config stash; private, so every step may fail
+        from _pytest.assertion.rewrite import assertstate_key
+
+        state = config.stash.get(assertstate_key, state)
+    except (ImportError, AttributeError):
+        pass
+    marked = getattr(getattr(state, "hook", None), "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked.difference_update({n for n in marked if n == "fdscope" or n.startswith("fdscope.")})

@@ -132,7 +132,9 @@ class FdLeakChecker:
             from fdscope import origins
 
             if not origins.is_tracking():
-                origins.track(signal=None, excepthook=False, warn_fraction=None)
+                # sampled stacks: the site (the user's line) of every creation is still kept,
+                # and pytest's own capture (a dup2 per phase) stays cheap
+                origins.track(sample=64, signal=None, excepthook=False, warn_fraction=None)
                 self.started_tracking = True
         except (FdscopeError, ImportError):
             pass  # no creation sites, still a leak check
