@@ -186,3 +186,23 @@ def test_deploy_and_put_against_moto_server(logs: Path, moto_endpoint: str) -> N
     )["Datapoints"]
     assert sum(d["SampleCount"] for d in stats) == 360
     assert max(d["Maximum"] for d in stats) == 390.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--metric", "nope", "--threshold", "1"], "no series 'nope'"),  # unknown metric
+        (["--metric", "fd_use", "--stat", "Median", "--threshold", "1"], "unknown statistic"),
+        (["--metric", "fd_use", "--period", "45", "--threshold", "1"], "alarm period 45s"),
+    ],
+)
+def test_errors_are_one_red_line(
+    logs: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fdscope.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["alarm", str(logs), *args])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
