@@ -124,3 +124,34 @@ def test_missing_process_is_process_gone(tmp_path: Path) -> None:
     assert info.value.pid == 999999
     with pytest.raises(handles.ProcessGone):
         handles.count(999999, proc_root=tmp_path)
+
+
+def test_sock_diag_and_the_text_tables_agree() -> None:
+    """The two inet paths (sock_diag in our namespace, /proc/PID/net text otherwise)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    cli = socket.create_connection(srv.getsockname())
+    acc, _ = srv.accept()
+    srv6 = socket.socket(socket.AF_INET6)
+    srv6.bind(("::1", 0))
+    srv6.listen()
+    cli6 = socket.create_connection(srv6.getsockname()[:2])
+    acc6, _ = srv6.accept()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    mapped = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    mapped.bind(("::", 0))
+    mapped.connect(("::ffff:127.0.0.1", udp.getsockname()[1]))
+    socks = (srv, cli, acc, srv6, cli6, acc6, udp, mapped)
+    try:
+        wanted = {os.fstat(s.fileno()).st_ino for s in socks}
+        fast = _net.inet_diag(wanted)
+        text = _net.inet_sockets(f"/proc/{os.getpid()}/net", wanted)
+        assert fast == text
+        assert set(fast) == wanted
+        m = fast[os.fstat(mapped.fileno()).st_ino]
+        assert m[0] == "udp6" and m[4] == f"[::ffff:127.0.0.1]:{udp.getsockname()[1]}"
+    finally:
+        for s in socks:
+            s.close()

@@ -396,6 +396,20 @@ def inet_diag(wanted: set[int]) -> dict[int, tuple] | None:
     return found
 
 
+_PACKED_HOSTS: dict[bytes, str] = {}
+
+
+def _host(addr: bytes, v6: bool) -> str:
+    """Text of a sock_diag address (16 bytes; IPv4 in the first 4), cached."""
+    key = addr if v6 else addr[:4]
+    host = _PACKED_HOSTS.get(key)
+    if host is None:
+        host = f"[{format_ipv6(key)}]" if v6 else ".".join(map(str, key))
+        if len(_PACKED_HOSTS) < 4096:
+            _PACKED_HOSTS[key] = host
+    return host
+
+
 def _inet_record(
     data: bytes, off: int, wanted: set[int], found: dict[int, tuple], what: tuple
 ) -> None:
@@ -408,14 +422,9 @@ def _inet_record(
         data, off + _NLMSG.size
     )
     rport = int.from_bytes(dport, "big")
-    if v6:
-        local = f"[{format_ipv6(src)}]:{int.from_bytes(sport, 'big')}"
-        remote = None if rport == 0 and not any(dst) else f"[{format_ipv6(dst)}]:{rport}"
+    local = f"{_host(src, v6)}:{int.from_bytes(sport, 'big')}"
+    if rport == 0 and not any(dst if v6 else dst[:4]):
+        remote = None
     else:
-        local = f"{src[0]}.{src[1]}.{src[2]}.{src[3]}:{int.from_bytes(sport, 'big')}"
-        remote = (
-            None
-            if rport == 0 and not any(dst[:4])
-            else f"{dst[0]}.{dst[1]}.{dst[2]}.{dst[3]}:{rport}"
-        )
+        remote = f"{_host(dst, v6)}:{rport}"
     found[inode] = (kind, fam_name, stype, local, remote, TCP_STATES.get(st) if tcp else None)
