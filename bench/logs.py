@@ -1,7 +1,7 @@
 """How fast fdscope.logs reads, against the obvious peers, measured in the same run.
 
-    .venv/bin/python bench/logs.py            # ~300k lines per format
-    .venv/bin/python bench/logs.py --quick    # ~30k lines
+    .venv/bin/python bench/logs.py            # ~100k lines per format
+    .venv/bin/python bench/logs.py --quick    # ~20k lines
 
 Inputs are the real fixtures (tests/fixtures/logs) repeated: raw awslambdaric
 stdout (text records, tracebacks, print and platform lines, EMF) and JSON lines
@@ -54,8 +54,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    n = 30_000 if args.quick else 300_000
-    runs = 3 if args.quick else 5
+    n = 20_000 if args.quick else 100_000
+    runs = 3
     with tempfile.TemporaryDirectory() as d:
         raw = Path(d) / "raw.log"
         jl = Path(d) / "events.jsonl"
