@@ -174,10 +174,12 @@ def _ino(fd: int) -> int | None:
 
 
 def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) -> None:
-    if fd < 0 or _by_file.get(frame.f_code.co_filename) == _FDSCOPE:
-        return  # fdscope's own descriptors (the inventory's reserve, ...) are not the user's
+    if fd < 0:
+        return
     sampled = False
     if _sample == 1:
+        if _by_file.get(frame.f_code.co_filename) == _FDSCOPE:
+            return  # fdscope's own descriptors (the inventory's reserve, ...) are not the user's
         stack = _capture(frame)
     else:
         # Sampling (inlined: this is the path that must stay cheap): find the user's frame,
@@ -192,14 +194,17 @@ def _record(fd: int, obj: Any, api: str, frame: Any, approximate: bool = False) 
                 kind = _code_kind(code)
             if kind == 0:
                 break
+            if kind == 3 and not n:
+                return  # fdscope's own descriptors are not the user's
             f = f.f_back
             n += 1
         else:
             f = None
         if f is None:
             f = frame
-        # id (an address, < 2**48) and offset in one int; the code stays alive in _stacks
-        key = id(f.f_code) | (f.f_lasti << 48)
+        # code address (16-byte aligned, < 2**48) and offset in one int under 2**60 (fast);
+        # the code stays alive in _stacks, so its address is not reused meanwhile
+        key = (id(f.f_code) >> 4 << 16) | f.f_lasti
         c = _counts.get(key, 0)
         _counts[key] = c + 1
         last = _stacks.get(key) if c % _sample else None
