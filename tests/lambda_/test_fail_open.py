@@ -21,7 +21,7 @@ STAGES = [
     "fd_numbers",  # the descriptor listing (fd_opened/fd_closed)
     "net_bytes",  # rx/tx
     "threads",  # threads_max
-    "document",  # building the EMF record
+    "encode",  # building the EMF record
     "_emit",  # writing it
     "_trend",  # the leak watch
     "_warning",  # the leak warning

@@ -215,3 +215,18 @@ def test_fd_use_counts_the_process_tree(make_monitor) -> None:
         child.communicate(b"", timeout=30)
     first, second = (r["fd_use"] for r in lines(out))
     assert second - first >= 20  # the child's descriptors count, as Lambda Insights counts them
+
+
+def test_the_fast_encoding_is_the_document(make_monitor) -> None:
+    mon, out, _ = make_monitor(scan="always", constants={"stage": "prod"})
+    seen = []
+    real = mon.encode
+
+    def spy(st, rec):  # type: ignore[no-untyped-def]
+        seen.append(mon.document(st, dict(rec)))
+        return real(st, rec)
+
+    mon.encode = spy  # type: ignore[method-assign]
+    for i in range(3):
+        mon.call(lambda e, c: None, {}, Ctx(f'r"{i}\\n'))  # a request id that needs escaping
+    assert lines(out) == seen

@@ -94,6 +94,7 @@ class Monitor:
         self._near_warned = False
         self._last_count: int | None = None
         self._lock = _thread.allocate_lock()
+        self._heads: dict[tuple[str, ...], str] = {}  # encoded constant parts by metric set
         self._prepared = False
 
     @property
@@ -373,9 +374,57 @@ class Monitor:
         return fresh
 
     def _emit(self, st: _Start, rec: dict[str, Any]) -> None:
+        self._write(self.encode(st, rec))
+
+    def encode(self, st: _Start, rec: dict[str, Any]) -> str:
+        """:meth:`document` as one JSON line, fast: the constant part is serialised once.
+
+        Only the members the monitor itself names are written by hand (numbers
+        and booleans); strings go through ``json``. Parses to :meth:`document`.
+        """
         from json import dumps
 
-        self._write(dumps(self.document(st, rec), separators=(",", ":")))
+        cfg = self.config
+        names = tuple(m for m in cfg.metrics if m in rec)
+        head = self._heads.get(names)
+        if head is None:
+            directive = {
+                "Namespace": cfg.namespace,
+                "Dimensions": [list(x) for x in cfg.dimension_sets],
+                "Metrics": [{"Name": m, "Unit": UNITS[m]} for m in names],
+            }
+            members = {"event_type": "performance", "function_name": cfg.function_name}
+            members["version"] = cfg.version
+            body = dumps(members, separators=(",", ":"))[1:-1]
+            head = ',"CloudWatchMetrics":' + dumps([directive], separators=(",", ":")) + "}," + body
+            self._heads[names] = head
+        parts = [
+            '{"_aws":{"Timestamp":',
+            str(int(st.wall * 1000)),
+            head,
+            ',"request_id":',
+            dumps(st.request_id),
+            ',"invocation":',
+            str(st.invocation),
+        ]
+        for k, v in cfg.constants.items():
+            parts.append("," + dumps(k) + ":" + dumps(v))
+        for k, v in rec.items():
+            if v is True:
+                text = "true"
+            elif v is False:
+                text = "false"
+            elif isinstance(v, int):
+                text = str(v)
+            elif isinstance(v, float):
+                if not math.isfinite(v):
+                    continue
+                text = repr(v)
+            else:
+                text = dumps(v)
+            parts.append(',"' + k + '":' + text)
+        parts.append("}")
+        return "".join(parts)
 
     def document(self, st: _Start, rec: dict[str, Any]) -> dict[str, Any]:
         """The EMF document of one invocation (FORMATS.md section 4)."""
