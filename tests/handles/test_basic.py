@@ -184,3 +184,28 @@ def test_open_mode_counts_in_a_diff_of_detailed_snapshots(tmp_path) -> None:
         assert handles.diff(handles.snapshot(), after).opened == ()
     finally:
         os.close(fd2)
+
+
+def test_descendants_without_children_files_scan_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernels without CONFIG_PROC_CHILDREN: the /proc/*/stat scan finds the same tree."""
+    from fdscope.handles import _linux
+
+    code = (
+        "import subprocess, sys\n"
+        "k = subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.read()'],"
+        " stdin=subprocess.PIPE)\n"
+        "print(k.pid, flush=True); sys.stdin.read(); k.stdin.close(); k.wait()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        kid = int(proc.stdout.readline())
+        with_files = handles.descendants(proc.pid)
+        monkeypatch.setitem(_linux._HAS_CHILDREN_FILE, "/proc", False)
+        assert handles.descendants(proc.pid) == with_files == [kid]
+        assert _linux.children(proc.pid) == [kid]
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+        proc.stdout.close()
