@@ -26,6 +26,8 @@ from fdscope.doctor import LocalLambda, Sample, sample_event
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "corpus.json"
 LIMIT = 1024
+TROUBLE = ("emfile", "timeout")  # how reaching the limit shows: an error, or a hang
+EMFILE_RUN_TIMEOUT_S = 5.0  # a function timeout (Lambda's default is 3 s), so a hang ends
 
 
 def _entries() -> list[dict[str, Any]]:
@@ -69,8 +71,9 @@ def _invoke(
     endpoint: str | None = None,
     **options: Any,
 ) -> tuple[list[Sample], LocalLambda]:
-    """Run the example ``n`` times; fewer when EMFILE came and ``stop_after_emfile``
-    more ran, or when ``at_least`` ran and ``seconds`` have passed (a slow handler)."""
+    """Run the example ``n`` times; fewer when EMFILE (or a timeout) came and
+    ``stop_after_emfile`` more ran, or when ``at_least`` ran and ``seconds`` have
+    passed (a slow handler)."""
     samples: list[Sample] = []
     event = _event(entry)
     fn = LocalLambda(
@@ -94,7 +97,7 @@ def _invoke(
                 break
             s = fn.invoke(event)
             samples.append(s)
-            if s.status == "emfile" and first_emfile is None:
+            if s.status in TROUBLE and first_emfile is None:
                 first_emfile = i
             if (
                 stop_after_emfile is not None
@@ -178,24 +181,35 @@ def _leak(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> None:
     emfile_at = entry.get("emfile_at")
     stated = int(entry.get("invocations", 0))
     if emfile_at is not None and emfile_at <= stated:
-        # The README places EMFILE within its own run: reach it for real.
+        # The README places EMFILE within its own run: reach it for real, at the
+        # default descriptor limit, with a function timeout so a hang ends.
         samples, fn = _invoke(
-            entry, tmp_path / "run", stated, stop_after_emfile=3, sample="count", **extra
+            entry,
+            tmp_path / "run",
+            stated,
+            stop_after_emfile=4,
+            timeout_s=EMFILE_RUN_TIMEOUT_S,
+            sample="count",
+            **extra,
         )
         statuses = [s.status for s in samples]
-        assert "emfile" in statuses, f"no EMFILE within {stated} invocations"
-        first = statuses.index("emfile") + 1
-        assert first <= stated
-        counts = _counts(samples[: first - 1])
-        assert max(counts) <= LIMIT
-        assert _rate(counts) == pytest.approx(rate, rel=0.5)
-        # The run goes on after EMFILE: every later invocation is answered and
-        # recorded; an environment that dies (timeout, crash) is replaced.
-        after = samples[first - 1 :]
-        assert len(after) == 4 and all(s.status in ("emfile", "timeout", "crash") for s in after)
+        trouble = [i for i, st in enumerate(statuses) if st in TROUBLE]
+        assert trouble, f"no EMFILE within {stated} invocations"
+        first = trouble[0]
+        assert first + 1 <= stated and all(st == "ok" for st in statuses[:first])
+        counts = _counts(samples[: first + 1])
+        assert LIMIT - 2 * rate - 2 <= max(counts) <= LIMIT  # the limit was reached
+        assert _rate(counts[:-1]) == pytest.approx(rate, rel=0.5)
+        # The run goes on: every later invocation is answered and recorded, and an
+        # environment that hung or died is replaced (a new log stream, a cold start).
+        after = samples[first:]
+        assert len(after) == 5
         for prev, nxt in zip(after, after[1:], strict=False):
             if prev.status in ("timeout", "crash"):
                 assert nxt.cold_start and nxt.stream != prev.stream
+                assert nxt.init_duration_ms is not None
+        events = (tmp_path / "run" / "events.jsonl").read_text()
+        assert "Too many open files" in events or "Task timed out" in events
         return
     n = min(stated or 10**6, math.ceil(12 / rate) + 2)
     samples, _ = _invoke(entry, tmp_path / "run", n, sample="count", **extra)
