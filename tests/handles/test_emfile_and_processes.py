@@ -67,13 +67,14 @@ EMFILE = textwrap.dedent(
     snap = handles.snapshot(details=True)
     n = handles.count()
     n_tree = handles.count(tree=True)
+    kids = handles.descendants()
     try:
         os.open(os.devnull, os.O_RDONLY)
         still_full = False
     except OSError:
         still_full = True
     rows = [[h.fd, h.kind, h.inode, h.path, h.local, h.remote, h.state, h.pipe_end] for h in snap.handles]
-    print(json.dumps({"limits": [snap.soft_limit, snap.hard_limit], "count": n, "count_tree": n_tree,
+    print(json.dumps({"limits": [snap.soft_limit, snap.hard_limit], "count": n, "count_tree": n_tree, "kids": kids,
                       "still_full": still_full, "handles": rows}), flush=True)
     sys.stdin.read()
     """
@@ -103,6 +104,7 @@ def test_snapshot_of_itself_at_emfile_matches_an_outside_snapshot() -> None:
     assert inside["still_full"] is True
     assert len(inside["handles"]) == limit == outside.count
     assert inside["count"] == inside["count_tree"] == limit
+    assert inside["kids"] == []
     theirs = [
         [h.fd, h.kind, h.inode, h.path, h.local, h.remote, h.state, h.pipe_end]
         for h in outside.handles

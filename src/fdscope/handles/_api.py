@@ -97,17 +97,12 @@ def _with_reserve(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
                     raise HandlesError("no free descriptor to scan with") from exc2
                 raise
             finally:
+                # usually the same number again; never dup2 onto the old one, which another
+                # thread may own by now
                 try:
-                    new = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-                    if new != fd:
-                        try:
-                            os.dup2(new, fd)
-                            os.close(new)
-                        except OSError:
-                            fd = new
-                    _reserve_fd = fd
+                    _reserve_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
                 except OSError:
-                    _reserve_fd = None
+                    _reserve_fd = None  # a later call to prepare() tries again
 
 
 def snapshot(pid: int | None = None, *, details: bool = False, proc_root: Path = PROC) -> Snapshot:
@@ -193,6 +188,9 @@ def descendants(pid: int | None = None, *, proc_root: Path = PROC) -> list[int]:
         from fdscope.handles import _psutil
 
         return _psutil.descendants(pid)
+    if pid == os.getpid() and proc_root == PROC:
+        prepare()
+        return _with_reserve(_linux.descendants, pid, proc_root)[0]
     return _linux.descendants(pid, proc_root)
 
 
