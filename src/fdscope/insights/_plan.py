@@ -261,7 +261,9 @@ class Planner:
         for name, g in zip(names, groups, strict=False):
             cid = self.new_id()
             parts.append(
-                f"CASE WHEN struct_extract({hid}, 'm') <> '' THEN struct_extract({hid}, 'g{g}') END AS {cid}"
+                # [NULL, value][1 + matched]: no CASE, so DuckDB evaluates the regex once per row
+                f"list_extract([NULL, struct_extract({hid}, 'g{g}')], "
+                f"1 + CAST(struct_extract({hid}, 'm') <> '' AS INTEGER)) AS {cid}"
             )
             self.scope.cols[name] = Column(cid, STR)
             if name not in self.created:
