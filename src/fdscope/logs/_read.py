@@ -217,6 +217,8 @@ class _Open:
 
     def message(self) -> str:
         parts = self.parts
+        if len(parts) == 1:
+            return parts[0]
         while len(parts) > 1 and not parts[-1]:
             parts.pop()
         return "\n".join(parts)
