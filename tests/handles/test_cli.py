@@ -204,3 +204,49 @@ def test_watch_on_a_terminal_redraws_live_and_ends() -> None:
     assert f"pid {os.getpid()}:" in text
     assert "4 refreshes, " in text
     assert "\x1b[" in text  # drawn with terminal control sequences, not line by line
+
+
+def test_watch_tree_counts_the_workers_and_ctrl_c_ends_it() -> None:
+    import signal
+
+    code = (
+        "import os, subprocess, sys\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', "
+        "'import os, sys; fds = [os.open(os.devnull, 0) for _ in range(9)]; print(1, flush=True);"
+        " sys.stdin.read()'], stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(2)]\n"
+        "[k.stdout.readline() for k in kids]  # the workers hold their descriptors now\n"
+        "print('ready', flush=True); sys.stdin.read()\n"
+        "for k in kids: k.stdin.close(); k.wait()\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        total = H.count(parent.pid, tree=True)
+        assert total > H.count(parent.pid) + 18
+        watcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fdscope",
+                "watch",
+                str(parent.pid),
+                "--tree",
+                "--plain",
+                "--interval",
+                "0.1",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        first = watcher.stdout.readline()
+        assert f"pid {parent.pid} + children: {total} /" in first
+        watcher.send_signal(signal.SIGINT)  # Ctrl-C
+        rest, _ = watcher.communicate(timeout=30)
+        assert watcher.returncode == 0
+        assert rest.strip().splitlines()[-1].startswith("stopped; ")
+    finally:
+        parent.stdin.close()
+        parent.wait(10)
+        parent.stdout.close()
