@@ -16,10 +16,10 @@ from origins_helpers import line_of
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 EXHAUST = """\
-import os, resource, socket, sys
+import os, resource, signal, socket, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # soft == hard
 import fdscope.origins as origins
-origins.track(signal=None)
+origins.track(signal="USR1")
 assert origins.is_tracking()
 socks = []
 
@@ -34,6 +34,7 @@ try:
 except OSError as exc:
     assert exc.errno == 24, exc
     assert origins.send_report(invocation=1)  # at EMFILE, no descriptor free
+    os.kill(os.getpid(), signal.SIGUSR1)  # the signal's report, also at EMFILE
     try:
         socket.socket()
     except OSError as again:
@@ -84,6 +85,8 @@ def test_emfile_real_exhaustion_reports_through_report_fd_and_excepthook(tmp_pat
     # the text report of the excepthook went to stderr, and the early warning before it
     assert f"app.py:{leak_line} in leak" in out.stderr
     assert "EMFILE in an uncaught exception" in out.stderr
+    signal_report = out.stderr.split("report on signal", 1)[1]
+    assert f"app.py:{leak_line} in leak" in signal_report.split("EMFILE in an uncaught")[0]
     warn = out.stderr.index("warning:")
     assert warn < out.stderr.index("EMFILE in an uncaught exception")
     assert "of the soft limit" in out.stderr
