@@ -255,11 +255,12 @@ def _chain(stack: Sequence[Mapping[str, Any]], code_root: Path) -> tuple[str, ..
 
 def _culprits(
     reports: Sequence[Mapping[str, Any]], stream: str | None, code_root: Path
-) -> tuple[Culprit, ...]:
-    """Sites whose handle count grew between an early report and the peak report."""
+) -> tuple[tuple[Culprit, ...], dict[str, int]]:
+    """Sites whose handle count grew between an early report and the peak report,
+    and the growth per kind over all sites."""
     own = [r for r in reports if stream is None or r.get("stream") in (None, stream)]
     if not own:
-        return ()
+        return (), {}
     peak = max(own, key=lambda r: r.get("count", 0))
     base = own[min(1, len(own) - 1)] if own[0] is not peak else own[0]
 
@@ -288,19 +289,24 @@ def _culprits(
 
     before, after = groups(base), groups(peak)
     found: list[Culprit] = []
+    kinds: dict[str, int] = {}
     for key, g in after.items():
+        old = before.get(key, {}).get("kinds", {}) if base is not peak else {}
+        for kind, n in g["kinds"].items():
+            if n - old.get(kind, 0) > 0:
+                kinds[kind] = kinds.get(kind, 0) + n - old.get(kind, 0)
         grew = g["count"] - (before.get(key, {}).get("count", 0) if base is not peak else 0)
         if grew <= 0:
             continue
         site = g["site"]
-        kinds = sorted(g["kinds"], key=lambda k: -g["kinds"][k])
+        site_kinds = sorted(g["kinds"], key=lambda k: -g["kinds"][k])
         endpoint = max(g["endpoints"], key=g["endpoints"].get) if g["endpoints"] else None
         found.append(
             Culprit(
                 site=f"{_relative(str(site.get('file')), code_root)}:{site.get('line')}",
                 function=site.get("function"),
                 call=site.get("call"),
-                kind="+".join(kinds),
+                kind="+".join(site_kinds),
                 endpoint=endpoint,
                 count=grew,
                 approximate=bool(site.get("approximate")),
@@ -310,7 +316,8 @@ def _culprits(
     # the user's own lines first, then by how many handles accumulated
     root = str(code_root.resolve())
     found.sort(key=lambda c: (c.approximate, not _inside(c, root, code_root), -c.count, c.site))
-    return tuple(found[:8])
+    ordered = dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return tuple(found[:8]), ordered
 
 
 def _inside(c: Culprit, root: str, code_root: Path) -> bool:
@@ -458,6 +465,9 @@ def diagnose(
     out_dir = Path(out_dir)
     for reserved in ("track_origins", "monitor", "gc_between"):
         options.pop(reserved, None)
+    # the outside sample counts descriptors only (a full snapshot per invocation costs
+    # tens of ms); the kinds and sites come from the origins reports sent from inside
+    options.setdefault("sample", "count")
     fn = LocalLambda(handler, out_dir=out_dir, track_origins=True, monitor=True, **options)
     limit = fn.fd_limit
     code_root = fn.handler.code_root
@@ -535,10 +545,12 @@ def _diagnosis(
     peak = max(counts) if counts else None
     to_limit = 0 if reached else t.invocations_to_limit(limit)
     gc_cleans = bool(gc and gc.get("collections_remove_growth"))
-    culprits = ()
+    culprits: tuple[Culprit, ...] = ()
+    kinds = _kind_growth(seg)  # from the outside samples when they list kinds
     if verdict not in ("broken", "none"):
         reports = _read_jsonl(out_dir / "origins.jsonl")
-        culprits = _culprits(reports, seg[0].stream if seg else None, code_root)
+        culprits, origin_kinds = _culprits(reports, seg[0].stream if seg else None, code_root)
+        kinds = kinds or origin_kinds
     threads = [float(s.threads) for s in seg if s.threads is not None]
     durations = [s.duration_ms for s in samples if s.status != "timeout"]
     notes: list[str] = []
@@ -597,7 +609,7 @@ def _diagnosis(
         else 0.0,
         shape=t.shape,
         gc_check=gc,
-        kinds=_kind_growth(seg),
+        kinds=kinds,
         culprits=culprits,
         per_invocation_init=init,
         advice=_advice(verdict, culprits[0] if culprits else None, gc_cleans),
