@@ -285,3 +285,36 @@ def test_more_cloud_only_commands_name_themselves(logs: Path, text: str) -> None
     word = text.split("|")[-1].split()[0] if "|" in text else text.split()[0]
     with pytest.raises(QuerySyntaxError, match=word):
         q(text, logs)
+
+
+def test_sort_is_aws_natural_order(tmp_path: Path) -> None:
+    # the ascending example of https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Sort.html
+    aws = [
+        "!:",
+        "#",
+        "*%04",
+        "0#",
+        "5A",
+        "111A",
+        "2345_",
+        "@",
+        "@_",
+        "A",
+        "A9876fghj",
+        "a12345hfh",
+        "0",
+        "01",
+        "1",
+        "2",
+        "3",
+    ]
+    f = tmp_path / "e.jsonl"
+    shuffled = aws[::2] + aws[1::2]
+    f.write_text(
+        "".join(
+            json.dumps({"timestamp": T0 + i, "message": json.dumps({"v": v})}) + "\n"
+            for i, v in enumerate(shuffled)
+        )
+    )
+    assert [r["v"] for r in execute("sort v asc | fields v", [f]).rows] == aws
+    assert [r["v"] for r in execute("sort v desc | fields v", [f]).rows] == aws[::-1]

@@ -352,12 +352,15 @@ class Planner:
         d = "DESC" if desc else "ASC"
         if v.type in (NUM, TS, BOOL):
             return [f"{v.sql} {d} NULLS LAST"]
+        # AWS "sort": ascending puts every text value before every number value; numbers
+        # by value, text in natural order; descending is the reverse. Absent values last.
         t = self.text(v)
-        n = self.d.TO_NUMBER.format(t)
+        isnum = self.d.IS_NUMBER.format(t)
         return [
             f"({t} IS NULL) ASC",
-            f"({n} IS NULL) {d}",
-            f"{n} {d}",
+            f"{isnum} {d}",
+            f"(CASE WHEN {isnum} THEN {self.d.TO_NUMBER.format(t)} END) {d}",
+            f"(CASE WHEN {isnum} THEN {t} END) {d}",
             f"{self.d.NATURAL_KEY.format(t)} {d}",
         ]
 

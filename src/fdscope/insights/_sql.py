@@ -56,6 +56,7 @@ class DuckDB:
     REGEX_SEARCH = "regexp_matches({0}, {1})"
     REGEX_EXTRACT = "regexp_extract({0}, {1}, {2})"
     NATURAL_KEY = "_fd_natkey({0})"
+    IS_NUMBER = "_fd_is_number({0})"
     JSON_GET = "json_extract_string({0}, {1})"
     # a field of the event's JSON: CloudWatch discovers at most 200 of them (fewer than 199
     # commas means at most 200 leaves, so the Python check runs only for big documents)
@@ -105,9 +106,13 @@ class DuckDB:
         "ELSE CAST(CAST(x AS DOUBLE) AS VARCHAR) END",
         "CREATE OR REPLACE TEMP MACRO _fd_ts_text(ms) AS "
         "strftime(make_timestamp(CAST(ms AS BIGINT) * 1000), '%Y-%m-%d %H:%M:%S.%g')",
+        # AWS's natural sort: digit runs compare by length, then value (a 3-digit length
+        # prefix does both); other runs by code point
         "CREATE OR REPLACE TEMP MACRO _fd_natkey(x) AS array_to_string(list_transform("
-        "regexp_extract_all(x, '\\d+|\\D+'), lambda s: CASE WHEN regexp_full_match(s, '\\d+') "
-        "THEN lpad(s, 24, '0') ELSE s END), '')",
+        "regexp_extract_all(x, '[0-9]+|[^0-9]+'), lambda s: CASE WHEN regexp_full_match(s, '[0-9]+') "
+        "THEN lpad(CAST(length(s) AS VARCHAR), 3, '0') || s ELSE s END), '')",
+        "CREATE OR REPLACE TEMP MACRO _fd_is_number(x) AS "
+        "regexp_full_match(x, '[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?')",
         "CREATE OR REPLACE TEMP MACRO _fd_json_fragment(m) AS CASE "
         "WHEN m IS NULL OR strpos(m, '{') = 0 THEN NULL "
         "WHEN json_valid(substr(m, strpos(m, '{'))) THEN CAST(substr(m, strpos(m, '{')) AS JSON) "
