@@ -119,3 +119,11 @@ def test_lazy_module_state_is_the_fix_not_a_finding() -> None:
         "    if _c is None:\n        _c = boto3.client('s3')\n    return _c.list_buckets()\n"
     )
     assert lint_source(src) == ()
+
+
+def test_public_surface_is_sorted_and_importable() -> None:
+    import fdscope.lint as pkg
+
+    assert pkg.__all__ == sorted(pkg.__all__)
+    for name in pkg.__all__:
+        assert getattr(pkg, name) is not None

@@ -245,3 +245,16 @@ def test_new_fds_compares_identity_not_numbers() -> None:
     assert new_fds(after, after) == []
     # a renumbered handle (dup2 then close) is not new
     assert new_fds({7: ("pipe:[1]",)}, {9: ("pipe:[1]",)}) == []
+
+
+def test_plugin_load_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fdscope.pytest_plugin as p; assert p.__all__ == sorted(p.__all__);"
+        "print(sorted(m for m in sys.modules if m.startswith(('fdscope.handles', "
+        "'fdscope.origins', 'fdscope.pytest_plugin._plugin', 'pytest', 'click', 'duckdb'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

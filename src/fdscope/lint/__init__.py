@@ -13,12 +13,12 @@ from fdscope.lint._report import to_json, to_sarif, to_text
 from fdscope.lint._rules import RULES, Rule
 
 __all__ = [
-    "RULES",
     "Config",
     "Finding",
     "HandlerNotFound",
     "LintConfigError",
     "LintResult",
+    "RULES",
     "Rule",
     "find_pyproject",
     "lint",
