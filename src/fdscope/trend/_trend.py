@@ -162,13 +162,17 @@ def analyze(
     Method. A Theil-Sen line (median of pairwise slopes) over the segment gives
     ``rate``, ``level`` (the line at the last point) and ``noise`` (1.4826 x
     MAD of the residuals). Drops are falls larger than max(2, 3 x the robust
-    scatter of the steps) that stay down (a one-point spike or dip is not a
-    drop). Shapes, in order:
+    scatter of the steps, 2 x the typical step) that stay down (a one-point
+    spike or dip is not a drop). Shapes, in order:
 
     - ``insufficient``: fewer than ``min_points`` points (confidence 0);
     - ``sawtooth``: two or more drops; ``rate`` is the Theil-Sen slope of the
-      cycle floors (each cycle's second-lowest point), so collections do not hide a leak underneath (rate > 0
-      and significant: a leak; rate ~ 0: bounded by the garbage collector);
+      cycle floors (each cycle's second-lowest point), so collections neither
+      hide a leak nor fake one. It is significant (a leak) only when the
+      floors' growth passes the tests below *and* the recent floors stand at
+      least max(``MIN_GROWTH``, a quarter of the median cycle amplitude) above
+      the early ones: a collector-bound saw-tooth may creep, but it returns to
+      its baseline;
     - ``plateau``: the first half grew by at least ``MIN_GROWTH`` (its
       Theil-Sen line, beyond 3 x its noise), the last half settled at least
       ``MIN_GROWTH`` (and 3 x its noise) above the start, and grew by less
@@ -182,7 +186,9 @@ def analyze(
 
     ``confidence`` (0..1) = coverage x agreement. Coverage = min(1, points /
     20). Agreement: Kendall's tau in the direction of the rate (growing,
-    shrinking; for a saw-tooth, of its cycle minima, times min(1, drops/3));
+    shrinking); for a saw-tooth, times min(1, drops/3): a leaking one, |tau|
+    of its floors; a bounded one, the larger of 1 - |tau| and 1 - rise /
+    max(``MIN_GROWTH``, amplitude/4);
     for plateau, tau of the first half times (1 - |tau| of the last half);
     for flat and noisy, 1 - |tau|.
     """
@@ -199,8 +205,11 @@ def analyze(
     resid = [y - (intercept + slope * x) for x, y in zip(xs, seg, strict=True)]
     noise = _mad(resid)
     steps = [seg[i] - seg[i - 1] for i in range(1, n)]
-    thr = max(2.0, 3.0 * _mad(steps))
-    drop_at = _drops(seg, thr, _median(steps))
+    typical = _median(steps)
+    # a drop is large next to the scatter of the steps and to the typical step itself
+    # (a leak of 8 per call that wobbles by 4 has no drops)
+    thr = max(2.0, 3.0 * _mad(steps), 2.0 * abs(typical))
+    drop_at = _drops(seg, thr, typical)
     peak = max(seg)
     base = {"points": n, "last": seg[-1], "peak": peak, "restarts": len(marks)}
 
@@ -208,17 +217,33 @@ def analyze(
         bounds = [0, *drop_at, n]
         tx: list[float] = []
         ty: list[float] = []
+        amplitudes: list[float] = []
         for a, b in zip(bounds, bounds[1:], strict=False):
             # the cycle's floor: its second-lowest point resists one dip per cycle
             order = sorted(range(a, b), key=lambda k: seg[k])
             j = order[1] if len(order) >= 3 else order[0]
             tx.append(float(j))
             ty.append(seg[j])
+            if b - a >= 2:
+                amplitudes.append(max(seg[a:b]) - seg[j])
         t_slope, t_icpt, t_tau = theil_sen(tx, ty)
         t_noise = _mad([y - (t_icpt + t_slope * x) for x, y in zip(tx, ty, strict=True)])
         growth = t_slope * (n - 1)
-        significant = abs(growth) >= MIN_GROWTH and abs(growth) > 3 * t_noise and len(tx) >= 3
-        agree = abs(t_tau) if significant else 1 - abs(t_tau)
+        # A leak under a saw-tooth keeps its floor rising: the recent floors stand at
+        # least a quarter of the cycle's amplitude above the early ones. A collector-bound
+        # saw-tooth creeps, then returns to its baseline (a full collection).
+        rise = _median(ty[-2:]) - min(ty[: max(1, len(ty) // 3)])
+        amplitude = _median(amplitudes) if amplitudes else 0.0
+        significant = (
+            abs(growth) >= MIN_GROWTH
+            and abs(growth) > 3 * t_noise
+            and len(tx) >= 3
+            and (t_slope <= 0 or rise >= max(MIN_GROWTH, amplitude / 4))
+        )
+        if significant:
+            agree = abs(t_tau)
+        else:  # how clearly the floors stay short of a leak's rise
+            agree = max(1 - abs(t_tau), 1 - max(0.0, rise) / max(MIN_GROWTH, amplitude / 4))
         conf = coverage * min(1.0, len(drop_at) / 3) * max(0.0, agree)
         return Trend(
             rate=t_slope,
