@@ -359,7 +359,7 @@ class Module:
         rule = spec.rule
         # with X(...) [as v]
         if isinstance(up, ast.withitem):
-            if label == "sqlite3.connect":
+            if label in _COMMIT_ONLY:
                 self._add(call, "FDS104", disp)
             return
         if isinstance(up, ast.Call) and node is not up.func:
@@ -926,6 +926,8 @@ class Module:
                 )
 
 
+# connections whose ``with`` block ends a transaction and leaves the connection open
+_COMMIT_ONLY = frozenset({"sqlite3.connect", "psycopg2.connect"})
 _FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.Name: ()}
 
 

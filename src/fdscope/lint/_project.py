@@ -406,7 +406,7 @@ def _analyse(
 
 def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) -> list[Finding]:
     out: dict[tuple[str, int, int, str], Finding] = {}
-    for (path, func), _origin in sorted(starts.items()):
+    for (path, func), origin in sorted(starts.items()):
         start = project.by_path.get(path)
         if start is None or start.module is None:
             continue
@@ -425,7 +425,7 @@ def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) 
             for c in facts.creations:
                 rule = RULES[c.code]
                 where = (
-                    f" in handler {chain[0]!r}"
+                    f" in {'route' if origin == 'route' else 'handler'} {chain[0]!r}"
                     if len(chain) == 1
                     else f" (called per invocation: {' -> '.join(chain)})"
                 )
