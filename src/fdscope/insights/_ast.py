@@ -121,7 +121,7 @@ class Stats(Command):
 @dataclass(frozen=True)
 class SortKey:
     expr: Node
-    descending: bool
+    descending: bool | None  # None: not written (the dialect's default applies)
     text: str
 
 

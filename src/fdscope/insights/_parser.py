@@ -176,7 +176,7 @@ class _Parser:
             if self.at_command_end():
                 raise self.error("sort needs a field", expected="a field")
             e = self.expr()
-            desc = False
+            desc: bool | None = None
             if self.tok.is_word("asc", "desc"):
                 desc = self.advance().value.lower() == "desc"
             keys.append(A.SortKey(e, desc, self.src(e.start, e.end)))

@@ -337,16 +337,19 @@ class Planner:
         terms: list[str] = []
         for key in cmd.keys:
             v = self.expr(key.expr)
-            terms += self.sort_terms(v, key.descending)
+            terms += self.sort_terms(v, self.descending(key))
         if "seq" in self._ids():
             terms.append("seq ASC")
         self.order = terms
         self.default_order = False
         self.add(
             "sort",
-            ", ".join(k.text + (" desc" if k.descending else " asc") for k in cmd.keys),
+            ", ".join(k.text + (" desc" if self.descending(k) else " asc") for k in cmd.keys),
             "SELECT * FROM \x00prev\x00",
         )
+
+    def descending(self, key: A.SortKey) -> bool:
+        return self.DEFAULT_SORT_DESC if key.descending is None else key.descending
 
     def sort_terms(self, v: V, desc: bool) -> list[str]:
         d = "DESC" if desc else "ASC"
