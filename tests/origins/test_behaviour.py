@@ -411,3 +411,21 @@ def test_checkpoint_keeps_runtime_descriptors_off_the_users_next_line(
             f.close()
     finally:
         os.close(fd)
+
+
+def test_wrapped_types_still_behave_as_the_originals(tracking: None) -> None:
+    import mmap
+    import select
+    import selectors
+
+    ep = select.epoll()
+    sel = selectors.DefaultSelector()  # default_selector
+    try:
+        assert isinstance(ep, select.epoll) and issubclass(type(ep), select.epoll)
+        assert select.epoll.fromfd is not None  # class attributes still reachable
+        assert isinstance(mmap.mmap(-1, 4096), mmap.mmap)  # anonymous: no descriptor
+        site = origins.site_of(sel.fileno())
+        assert site is not None and site.line == line_of(HERE, "default_selector")
+    finally:
+        ep.close()
+        sel.close()
