@@ -6,13 +6,15 @@ and ``fdscope.report`` are re-exported lazily from :mod:`fdscope.origins`.
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 __all__ = ["FdscopeError", "__version__", "report", "stop", "track"]
 
 from fdscope.errors import FdscopeError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of every cold start
+if TYPE_CHECKING:
+    from typing import Any
 
 _LAZY = {"track": "fdscope.origins", "stop": "fdscope.origins", "report": "fdscope.origins"}
 
