@@ -14,10 +14,12 @@ from fdscope.errors import FdscopeError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of every cold start
 if TYPE_CHECKING:
-    _LAZY = {"track": "fdscope.origins", "stop": "fdscope.origins", "report": "fdscope.origins"}
+    from typing import Any
+
+_LAZY = {"track": "fdscope.origins", "stop": "fdscope.origins", "report": "fdscope.origins"}
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fdscope' has no attribute {name!r}")
