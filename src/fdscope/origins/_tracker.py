@@ -128,6 +128,13 @@ def _capture(frame: Any) -> tuple[Any, ...]:
     kinds = _by_file  # keyed by filename: a str caches its hash, a code object does not
     while f is not None and n < _MAX_WALK:
         code = f.f_code
+        if code is _handle_run_code and _task_sites:
+            # the walk left an asyncio task before reaching the user's code: the task's
+            # own creation site (inherited by tasks it started) says more than the
+            # frame that runs the event loop
+            inherited = _task_stack()
+            if inherited is not None:
+                return inherited
         kind = kinds.get(code.co_filename)
         if kind is None:
             kind = _code_kind(code)
@@ -140,7 +147,13 @@ def _capture(frame: Any) -> tuple[Any, ...]:
     else:
         f = None
     if f is None:
-        # No user frame: keep the first frames that are not fdscope's own.
+        # No user frame: inside an asyncio task, the user's line that started the task
+        # (asyncio.gather, create_task, anyio's task groups) is the creation site.
+        if _task_sites:
+            inherited = _task_stack()
+            if inherited is not None:
+                return inherited
+        # Else keep the first frames that are not fdscope's own.
         out: list[Any] = [-1]
         f = frame
         while f is not None and len(out) < 2 * _depth + 1:
@@ -572,6 +585,63 @@ def _thread_start(orig: Any) -> Any:
     return start
 
 
+# ---------------------------------------------------------------- asyncio tasks
+# id(task) -> (creation stack, weak reference whose callback drops the entry)
+_task_sites: dict[int, tuple[tuple[Any, ...], Any]] = {}
+_handle_run_code: Any = None  # asyncio.events.Handle._run: where a task step starts
+
+
+def _task_stack() -> tuple[Any, ...] | None:
+    """The creation stack recorded for the running asyncio task, or None."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running event loop in this thread
+        return None
+    entry = _task_sites.get(id(task)) if task is not None else None
+    return entry[0] if entry is not None else None
+
+
+def _create_task(orig: Any) -> Any:
+    """Wrap ``BaseEventLoop.create_task``: remember the user's line that started a task.
+
+    A descriptor made inside a task has no user frame on its stack when the task
+    was started by library code on the user's behalf (``asyncio.gather``, anyio's
+    task groups); it then takes the stack recorded here, which itself inherits
+    from the task that was running when this one was created.
+    """
+
+    def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
+        task = orig(self, coro, *args, **kwargs)
+        if _active:
+            try:
+                stack = _capture(_getframe(1))
+                if stack[0] != -1:
+                    key = id(task)
+                    ref = _ref(task, lambda _r, k=key: _task_sites.pop(k, None))
+                    _task_sites[key] = (stack, ref)
+            except Exception:
+                pass
+        return task
+
+    create_task.__wrapped__ = orig  # type: ignore[attr-defined]
+    _wrapper_codes.add(id(create_task.__code__))
+    return create_task
+
+
+def _patch_asyncio() -> None:
+    global _handle_run_code
+    base_events = sys.modules.get("asyncio.base_events")
+    if base_events is None:
+        return
+    _handle_run_code = base_events.events.Handle._run.__code__
+    loop_cls = base_events.BaseEventLoop
+    if (loop_cls, "create_task") not in _originals:
+        _patch(loop_cls, "create_task", _create_task(loop_cls.__dict__["create_task"]))
+
+
 def _c_call(orig: Any, api: str) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _active:
@@ -603,6 +673,7 @@ def _patch(owner: Any, name: str, new: Any) -> None:
 
 
 def _patch_c_calls() -> None:
+    _patch_asyncio()
     for target in (*C_CALLS, *_extra_calls):
         module_name, _, attr = target.partition(":")
         module = sys.modules.get(module_name)
@@ -646,7 +717,7 @@ class _ImportWatch:
 
 
 def _watched_modules() -> set[str]:
-    return {t.partition(":")[0] for t in (*C_CALLS, *_extra_calls)}
+    return {"asyncio.base_events", *(t.partition(":")[0] for t in (*C_CALLS, *_extra_calls))}
 
 
 _import_watch = _ImportWatch()
@@ -822,3 +893,4 @@ def clear() -> None:
         _threads.clear()
         _procs.clear()
         _pending.clear()
+        _task_sites.clear()
