@@ -11,7 +11,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from origins_helpers import line_of
+
+from fdscope import origins
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -163,3 +166,34 @@ def test_import_installs_nothing_until_track(tmp_path: Path) -> None:
     out, _ = _run(script, tmp_path, {}, pass_fd=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_report_every_n_invocations_and_always_near_the_limit(
+    tracking: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+
+    from fdscope import handles
+
+    r, w = os.pipe()
+    try:
+        monkeypatch.setenv("FDSCOPE_REPORT_FD", str(w))
+        monkeypatch.setenv("FDSCOPE_REPORT_EVERY", "5")
+        sent = [i for i in range(1, 13) if origins.send_report(invocation=i)]
+        assert sent == [1, 2, 5, 10]
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (handles.count() + 1, hard))
+        try:
+            assert origins.send_report(invocation=13)  # near the limit: every invocation
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        os.close(w)
+        w = -1
+        lines = b""
+        while chunk := os.read(r, 1 << 16):
+            lines += chunk
+        assert [json.loads(x)["invocation"] for x in lines.splitlines()] == [1, 2, 5, 10, 13]
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)

@@ -136,12 +136,37 @@ def send_report(invocation: int | None = None) -> bool:
     """Write one ``fdscope.origins/1`` JSON line to ``FDSCOPE_REPORT_FD``.
 
     ``invocation`` is added as a member when given. Needs no new descriptor.
-    Returns False (and writes nothing) when the variable is not set; raises
-    OSError when the descriptor is closed.
+    With ``FDSCOPE_REPORT_EVERY=N`` (default 1) an invocation's report is sent
+    only for the first two invocations, every Nth, and every invocation once the
+    descriptor count passes 90% of the soft limit (so the report nearest EMFILE
+    is always there): a report lists every handle, which costs time at large
+    counts. Returns False (and writes nothing) when the variable is not set or
+    the report is not due; raises OSError when the descriptor is closed.
     """
     from fdscope.origins import _triggers
 
+    if invocation is not None and not _report_due(invocation):
+        return False
     return _triggers.send(invocation)
+
+
+def _report_due(invocation: int) -> bool:
+    try:
+        every = int(os.environ.get("FDSCOPE_REPORT_EVERY") or 1)
+        if every <= 1 or invocation <= 2 or invocation % every == 0:
+            return True
+        from fdscope import handles
+
+        return handles.count() >= 0.9 * _soft_limit()
+    except Exception:  # when in doubt, send
+        return True
+
+
+def _soft_limit() -> int:
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1 << 30
 
 
 def site_of(handle: Any) -> Site | None:
