@@ -230,3 +230,39 @@ def test_the_fast_encoding_is_the_document(make_monitor) -> None:
     for i in range(3):
         mon.call(lambda e, c: None, {}, Ctx(f'r"{i}\\n'))  # a request id that needs escaping
     assert lines(out) == seen
+
+
+def test_the_fast_count_agrees_with_the_inventory_and_spares_the_cold_start(make_monitor) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from fdscope import handles
+
+    mon, _, _ = make_monitor()
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"  # settled
+        mon.count_tree(), handles.count(tree=True)  # warm both (first calls may open caches)
+        assert mon.count_tree() == handles.count(tree=True)
+    finally:
+        child.communicate(b"", timeout=30)
+    code = (
+        "import io, json, sys; from fdscope.lambda_ import Config, Monitor;"
+        "m = Monitor(Config(), stream=io.StringIO());"
+        "[m.call(lambda e, c: None, {}, None) for _ in range(20)];"
+        "print(json.dumps(['fdscope.handles' in sys.modules, m.internal_errors]))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert json.loads(res.stdout) == [False, 0]  # far from the limit: no inventory import

@@ -36,6 +36,10 @@ _MAX_LISTED = 2048
 _NO_FD = (24, 23)  # EMFILE, ENFILE
 
 
+class _NoFastPath(Exception):
+    """This /proc cannot count descriptors in O(1): use fdscope.handles."""
+
+
 class _Start:
     """What the monitor noted when an invocation began."""
 
@@ -95,6 +99,8 @@ class Monitor:
         self._last_count: int | None = None
         self._lock = _thread.allocate_lock()
         self._heads: dict[tuple[str, ...], str] = {}  # encoded constant parts by metric set
+        self._fast_count: bool | None = None  # False once the /proc fast path proved unusable
+        self._reserve: list[int] = []  # see _keep_reserve
         self._prepared = False
 
     @property
@@ -163,10 +169,14 @@ class Monitor:
         with self._lock:
             self.invocations += 1
             k = self.invocations
-        if not self._prepared:
+        before = self._last_count
+        if not self._prepared and not self._reserve:
+            self._guard("reserve", self._keep_reserve)
+        if not self._prepared and before is not None and before >= self._half_limit():
+            # Near the limit: import the inventory and keep its reserve descriptor now,
+            # while descriptors are free (a cold start below half the limit never pays).
             self._prepared = True
             self._guard("prepare", self._prepare)
-        before = self._last_count
         if before is None:
             before = self._guard("count", self.count_tree)
         detail = self._want_detail(k)
@@ -193,15 +203,53 @@ class Monitor:
             no_fd=no_fd,
         )
 
+    @staticmethod
+    def _half_limit() -> int:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return (soft // 2) if 0 < soft != resource.RLIM_INFINITY else 1 << 19
+
     def _prepare(self) -> None:
+        """Import the inventory and let it keep its reserve descriptor (ours is then let go)."""
         if self.proc == "/proc":
             from fdscope.handles import prepare
 
             prepare()
+            self._release_reserve()
+
+    def _keep_reserve(self) -> None:
+        """Two descriptors held from the first invocation until the inventory takes over.
+
+        At EMFILE they are closed, so that importing ``fdscope.handles`` (one file
+        open at a time) and its ``prepare()`` (its reserve, plus one transient read)
+        can use them: the report never needs a new one.
+        """
+        if not self._reserve and "fdscope.handles" not in sys.modules:
+            try:
+                for _ in range(2):
+                    self._reserve.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError:
+                self._release_reserve()
+
+    def _release_reserve(self) -> None:
+        fds, self._reserve = self._reserve, []
+        for fd in fds:
+            os.close(fd)
 
     # -- probes (each may raise; the caller guards) -----------------------------------------
     def count_tree(self) -> int:
-        """Descriptors of this process and its descendants (Lambda Insights' fd_use)."""
+        """Descriptors of this process and its descendants (Lambda Insights' fd_use).
+
+        The fast path reads /proc directly (the size of /proc/PID/fd, Linux >= 6.2;
+        children from /proc/PID/task/TID/children), so a cold start does not pay
+        for importing the full inventory; anything else is ``fdscope.handles.count``.
+        """
+        if self._fast_count is not False:
+            try:
+                return self._count_fast()
+            except OSError:
+                pass  # no descriptor to read children with: the own count still works
+            except _NoFastPath:
+                self._fast_count = False
         from fdscope.handles import count
 
         if self.proc == "/proc":
@@ -212,6 +260,44 @@ class Monitor:
         from pathlib import Path
 
         return count(os.getpid(), tree=True, proc_root=Path(self.proc))
+
+    def _fd_size(self, pid: int | str) -> int:
+        n = os.stat(f"{self.proc}/{pid}/fd").st_size
+        if n <= 0:
+            raise _NoFastPath  # kernels before 6.2 report 0: list instead (handles does)
+        return n
+
+    def _count_fast(self) -> int:
+        total = self._fd_size("self")
+        try:
+            queue = self._children(os.getpid())
+        except OSError as exc:
+            if exc.errno in _NO_FD:
+                return total  # at EMFILE: the own count, which needs no descriptor
+            raise _NoFastPath from exc
+        seen: set[int] = set()
+        while queue:
+            child = queue.pop()
+            if child in seen:
+                continue
+            seen.add(child)
+            try:
+                total += self._fd_size(child)
+                queue.extend(self._children(child))
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue  # exited meanwhile, or not ours to read
+        return total
+
+    def _children(self, pid: int) -> list[int]:
+        out: list[int] = []
+        base = f"{self.proc}/{pid}/task"
+        for tid in os.listdir(base):
+            try:
+                with open(f"{base}/{tid}/children", "rb") as f:
+                    out.extend(int(x) for x in f.read().split())
+            except FileNotFoundError:
+                continue  # the thread ended
+        return out
 
     def fd_numbers(self) -> set[int]:
         """The own descriptor numbers (the listing's own descriptor left out)."""
@@ -530,9 +616,18 @@ class Monitor:
         self, st: _Start, count: int | None, limit: int, evidence: list[str]
     ) -> None:
         """The full handle report, written through descriptors already open (stdout)."""
-        from fdscope.handles import snapshot
+        snap = None
+        if self.proc == "/proc":
+            if "fdscope.handles" not in sys.modules:
+                self._release_reserve()  # the import and the inventory's reserve use it
+            from fdscope.handles import prepare, snapshot
 
-        snap = snapshot() if self.proc == "/proc" else None
+            self._prepared = True
+            try:
+                prepare()
+            except OSError:
+                pass  # no descriptor for a reserve: the scan below may still find one
+            snap = snapshot()
         handles = list(snap.handles) if snap is not None else []
         by_kind: dict[str, int] = {}
         ends: dict[str, int] = {}
