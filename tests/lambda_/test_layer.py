@@ -27,10 +27,15 @@ def test_layer_build_and_run_from_it_with_the_standard_library_only(tmp_path: Pa
         assert "python/fdscope/lambda_/entry.py" in names
         assert "python/fdscope/handles/__init__.py" in names
         assert not any(n.startswith("python/fdscope/cli/") for n in names)  # no analysis parts
-        assert not any("__pycache__" in n for n in names)
+        pycs = [n for n in names if "__pycache__" in n]
+        assert pycs and all(n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)
         opt = tmp_path / "opt"
         zf.extractall(opt)
     (opt / "fdscope-wrapper").chmod(0o755)
+    tag = sys.implementation.cache_tag
+    assert f"python/fdscope/lambda_/__pycache__/_monitor.{tag}.pyc" in names  # byte code
+    # /opt is read-only on Lambda: prove the byte code is what runs, not the source
+    (opt / "python" / "fdscope" / "lambda_" / "_emfile.py").write_text("this is not python\n")
     task = tmp_path / "task"
     task.mkdir()
     (task / "app.py").write_text("def handler(event, context):\n    return event['x'] * 2\n")
@@ -43,6 +48,7 @@ def test_layer_build_and_run_from_it_with_the_standard_library_only(tmp_path: Pa
     )
     env = {
         "PATH": os.environ["PATH"],
+        "PYTHONDONTWRITEBYTECODE": "1",
         "_HANDLER": "app.handler",
         "LAMBDA_TASK_ROOT": str(task),
         "AWS_LAMBDA_FUNCTION_NAME": "from-layer",

@@ -21,14 +21,22 @@ def layer() -> None:
     show_default=True,
     help="Where to write the layer zip.",
 )
-def build(out: Path) -> None:
+@click.option(
+    "--compile/--no-compile",
+    "compile_",
+    default=True,
+    show_default=True,
+    help="Include byte code for this Python (build with the function's version).",
+)
+def build(out: Path, compile_: bool) -> None:
     """Build the layer: python/fdscope (runtime packages) and /opt/fdscope-wrapper.
 
     Attach it and set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper on the function.
+    /opt is read-only on Lambda: the byte code spares compiling at every cold start.
     """
     from fdscope.lambda_._layer import build_layer
 
-    names = build_layer(out)
+    names = build_layer(out, compile=compile_)
     size = out.stat().st_size
     click.echo(f"wrote {out} ({len(names)} files, {size:,} bytes)")
     click.echo("attach it, then set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper")
