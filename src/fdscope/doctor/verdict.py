@@ -254,7 +254,10 @@ def _chain(stack: Sequence[Mapping[str, Any]], code_root: Path) -> tuple[str, ..
 
 
 def _culprits(
-    reports: Sequence[Mapping[str, Any]], stream: str | None, code_root: Path
+    reports: Sequence[Mapping[str, Any]],
+    stream: str | None,
+    code_root: Path,
+    handler_file: Path | None = None,
 ) -> tuple[tuple[Culprit, ...], dict[str, int]]:
     """Sites whose handle count grew between an early report and the peak report,
     and the growth per kind over all sites."""
@@ -313,15 +316,20 @@ def _culprits(
                 chain=_chain(g["stack"], code_root),
             )
         )
-    # the user's own lines first, then by how many handles accumulated
-    root = str(code_root.resolve())
-    found.sort(key=lambda c: (c.approximate, not _inside(c, root, code_root), -c.count, c.site))
+    # the user's own lines first (the handler's module before the rest of the code
+    # root, before libraries), then by how many handles accumulated
+    home = _relative(str(handler_file), code_root) if handler_file else None
+    found.sort(
+        key=lambda c: (
+            c.approximate,
+            c.site.rsplit(":", 1)[0] != home,
+            Path(c.site.rsplit(":", 1)[0]).is_absolute(),
+            -c.count,
+            c.site,
+        )
+    )
     ordered = dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
     return tuple(found[:8]), ordered
-
-
-def _inside(c: Culprit, root: str, code_root: Path) -> bool:
-    return not Path(c.site.rsplit(":", 1)[0]).is_absolute()
 
 
 def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool) -> str:
@@ -468,7 +476,10 @@ def diagnose(
     # the outside sample counts descriptors only (a full snapshot per invocation costs
     # tens of ms); the kinds and sites come from the origins reports sent from inside
     options.setdefault("sample", "count")
-    fn = LocalLambda(handler, out_dir=out_dir, track_origins=True, monitor=True, **options)
+    # an origins report lists every handle: every 10th invocation is enough for the
+    # culprits (reports near the limit are always sent)
+    env = {"FDSCOPE_REPORT_EVERY": "10", **dict(options.pop("env", None) or {})}
+    fn = LocalLambda(handler, out_dir=out_dir, track_origins=True, monitor=True, env=env, **options)
     limit = fn.fd_limit
     code_root = fn.handler.code_root
     with fn:
@@ -496,7 +507,7 @@ def diagnose(
         seg = _segment(samples)
         rate = max(first[1].rate, 0.05)
         n_gc = min(len(seg), max(MIN_INVOCATIONS, math.ceil(16 / max(rate, 0.1))), 160)
-        gc_fn = LocalLambda(handler, out_dir=out_dir / "gc", gc_between=True, **options)
+        gc_fn = LocalLambda(handler, out_dir=out_dir / "gc", gc_between=True, env=env, **options)
         with gc_fn:
             gc_samples = _invoke_until(
                 gc_fn,
@@ -549,7 +560,9 @@ def _diagnosis(
     kinds = _kind_growth(seg)  # from the outside samples when they list kinds
     if verdict not in ("broken", "none"):
         reports = _read_jsonl(out_dir / "origins.jsonl")
-        culprits, origin_kinds = _culprits(reports, seg[0].stream if seg else None, code_root)
+        culprits, origin_kinds = _culprits(
+            reports, seg[0].stream if seg else None, code_root, handler_file
+        )
         kinds = kinds or origin_kinds
     threads = [float(s.threads) for s in seg if s.threads is not None]
     durations = [s.duration_ms for s in samples if s.status != "timeout"]
