@@ -14,9 +14,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from doctor_helpers import assert_nothing_left
 
 from fdscope.doctor import sample_event
 from fdscope.doctor.compare import compare
@@ -99,6 +101,9 @@ def test_corpus_verdict(
     if example["name"] == "boto3_client_per_call":
         assert d.per_invocation_init, "the per-invocation client is reported as a cost"
         assert any("costs time, not descriptors" in n for n in d.notes)
+    if example["family"] == "broken" or example["name"] in ("forker", "flood"):
+        # hangs, crashes, aborts, floods and forks leave no process, port or /tmp behind
+        assert_nothing_left(SimpleNamespace(history=d.environments))
     if example.get("status") == "timeout":
         assert d.timeouts == d.invocations and d.cold_starts == d.invocations
 

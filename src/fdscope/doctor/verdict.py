@@ -26,11 +26,11 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fdscope.doctor._local import LocalLambda, Sample
+from fdscope.doctor._local import EnvironmentRecord, LocalLambda, Sample
 from fdscope.errors import DoctorError
 from fdscope.trend import Trend, analyze
 
@@ -94,10 +94,13 @@ class Diagnosis:
     advice: str
     out_dir: Path
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # every execution environment started (both runs): what cleanup is checked against
+    environments: tuple[EnvironmentRecord, ...] = field(default_factory=tuple)
 
     def summary(self) -> dict[str, Any]:
         """The ``fdscope.summary/1`` document."""
         d = asdict(self)
+        d.pop("environments")
         d["out_dir"] = str(self.out_dir)
         d["culprits"] = [asdict(c) | {"chain": list(c.chain)} for c in self.culprits]
         d["limit"] = self.limit
@@ -518,7 +521,8 @@ def diagnose(
                 progress=(lambda s: progress("gc", s)) if progress else None,
             )
     verdict, t, gc = decide(samples, limit=limit, gc_samples=gc_samples)
-    return _diagnosis(
+    history = tuple(fn.history) + (tuple(gc_fn.history) if gc_samples is not None else ())
+    d = _diagnosis(
         verdict,
         t,
         gc,
@@ -528,6 +532,7 @@ def diagnose(
         code_root=code_root,
         handler_file=_handler_file(fn),
     )
+    return replace(d, environments=history)
 
 
 def _handler_file(fn: LocalLambda) -> Path | None:
