@@ -21,18 +21,6 @@ from fdscope.errors import LogReadError
 from fdscope.insights._sql import sql_string
 
 _JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-_EVENT_KEYS = frozenset(
-    (
-        "timestamp",
-        "message",
-        "logStreamName",
-        "logStream",
-        "logGroupName",
-        "logGroup",
-        "ingestionTime",
-        "eventId",
-    )
-)
 _SEQ_SHIFT = 1 << 36  # seq = source part * 2^36 + line number
 
 

@@ -13,29 +13,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from fdscope.handles._model import ANON_KINDS, SOCKET_KINDS
 from fdscope.origins import _judge, _tracker
 
 SCHEMA = "fdscope.origins/1"
 
 _SECTIONS = (
-    ("Sockets", ("tcp", "tcp6", "udp", "udp6", "unix", "netlink", "socket")),
+    ("Sockets", SOCKET_KINDS),
     ("Files", ("file", "dir", "chr", "blk", "memfd")),
     ("Pipes", ("pipe", "fifo")),
-    (
-        "Event and poll handles",
-        (
-            "eventfd",
-            "eventpoll",
-            "timerfd",
-            "signalfd",
-            "inotify",
-            "fanotify",
-            "pidfd",
-            "io_uring",
-            "bpf",
-            "anon",
-        ),
-    ),
+    ("Event and poll handles", tuple(k for k in ANON_KINDS if k != "memfd")),
     ("Child processes", ("process",)),
     ("Threads", ("thread",)),
 )
