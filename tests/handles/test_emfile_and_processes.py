@@ -112,3 +112,33 @@ def test_snapshot_of_itself_at_emfile_matches_an_outside_snapshot() -> None:
     assert inside["handles"] == theirs
     kinds = {row[1] for row in inside["handles"]}
     assert {"unix", "pipe", "tcp", "chr"} <= kinds
+
+
+PREPARE_WITH_ONE_FREE = r"""
+import os, resource, sys
+from fdscope import handles
+from fdscope.handles import _api
+n = len(os.listdir("/proc/self/fd")) - 1
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1, hard))
+before = n
+try:
+    handles.prepare()
+    ok = _api._reserve_fd is not None
+except OSError:
+    ok = False
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 8, hard))
+print(ok, len(os.listdir("/proc/self/fd")) - 1 - before)
+"""
+
+
+def test_prepare_needs_one_free_descriptor_and_leaks_none() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", PREPARE_WITH_ONE_FREE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    ok, added = out.stdout.split()
+    assert ok == "True" and added == "1"  # the reserve, and nothing else

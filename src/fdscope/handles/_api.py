@@ -56,12 +56,20 @@ def prepare() -> None:
         fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         # the reserve as an outside snapshot shows it, to list it while it is released
         link = f"/proc/self/fd/{fd}"
-        st = os.stat(link)
-        pos, flags, _ino = _linux._fdinfo(f"/proc/self/fdinfo/{fd}")
+        try:
+            st = os.stat(link)
+            target = os.readlink(link)
+        except BaseException:
+            os.close(fd)  # never leak the reserve when preparing fails
+            raise
+        try:
+            pos, flags, _ino = _linux._fdinfo(f"/proc/self/fdinfo/{fd}")
+        except OSError:  # reading fdinfo needs a second descriptor: without one, unknown
+            pos, flags = None, None
         _reserve_handle = Handle(
             fd=fd,
             kind="chr",
-            target=os.readlink(link),
+            target=target,
             inode=st.st_ino,
             path=os.devnull,
             deleted=False,
@@ -71,9 +79,13 @@ def prepare() -> None:
             detail=f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}",
         )
         _reserve_fd = fd
-        # warm what the EMFILE path touches (lazy imports, first-call caches)
-        _net.format_ipv6(bytes(16))
-        _linux.alive(os.getpid(), PROC)
+        # warm what the EMFILE path touches (lazy imports, first-call caches); with
+        # no descriptor to spare the warm-up waits for a later call
+        try:
+            _net.format_ipv6(bytes(16))
+            _linux.alive(os.getpid(), PROC)
+        except OSError:
+            pass
 
 
 def _with_reserve(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
