@@ -213,7 +213,8 @@ def _leak(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> None:
         events = (tmp_path / "run" / "events.jsonl").read_text()
         assert "Too many open files" in events or "Task timed out" in events
         return
-    n = min(stated or 10**6, math.ceil(12 / rate) + 2)
+    # at least 30 points: a background thread may open its descriptor after the sample
+    n = min(stated or 10**6, max(math.ceil(12 / rate) + 2, 30))
     samples, _ = _invoke(entry, tmp_path / "run", n, sample="count", **extra)
     assert {s.status for s in samples} == {"ok"}
     counts = _counts(samples)
