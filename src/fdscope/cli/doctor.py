@@ -173,6 +173,10 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
                 console.print("        " + " -> ".join(c.chain))
     for note in d.notes:
         console.print(f"[dim]•[/] {note}")
+    if d.static_findings:
+        console.print("[bold]fdscope lint[/] on the handler's module:")
+    for finding in d.static_findings[:5]:
+        console.print(f"  {finding}", highlight=False)
     for finding in d.per_invocation_init[:5]:
         console.print(f"  [dim]{finding}[/]")
     console.print(f"[bold]fix:[/] {d.advice}")

@@ -91,6 +91,7 @@ class Diagnosis:
     kinds: dict[str, int]  # growth per descriptor kind over the first environment
     culprits: tuple[Culprit, ...]
     per_invocation_init: tuple[str, ...]  # static findings: construction that costs time
+    static_findings: tuple[str, ...]  # fdscope lint on the handler's module, for a leak
     advice: str
     out_dir: Path
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -344,6 +345,12 @@ def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool) -> str:
         return "The count grows but no creation site was recorded: run with --track-origins."
     where = f"{culprit.site}" + (f" ({culprit.call})" if culprit.call else "")
     call = culprit.call or ""
+    if call.endswith(("gather", "create_task", "ensure_future", "TaskGroup.create_task")):
+        return (
+            f"The connections are opened by tasks started at {where}, through a client that "
+            "outlives the invocation: create that client once, at module scope, and reuse it "
+            "(or close it before the handler returns)."
+        )
     if verdict == "bounded":
         return f"Bounded: the handles from {where} stop growing; make sure that bound is intended."
     if gc_cleans or verdict == "gc-bound":
@@ -367,8 +374,8 @@ def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool) -> str:
     )
 
 
-def _per_invocation_init(handler_file: Path | None) -> tuple[str, ...]:
-    """``fdscope lint``'s per-invocation-initialisation findings for the handler's file."""
+def _lint_findings(handler_file: Path | None, family: str | None = None) -> tuple[str, ...]:
+    """``fdscope lint``'s findings for the handler's file (one ``family``, or every one)."""
     if handler_file is None or not handler_file.exists():
         return ()
     try:
@@ -380,7 +387,7 @@ def _per_invocation_init(handler_file: Path | None) -> tuple[str, ...]:
     return tuple(
         f.text()
         for f in result.findings
-        if getattr(RULES.get(f.code), "family", "") == "per-invocation"
+        if family is None or getattr(RULES.get(f.code), "family", "") == family
     )
 
 
@@ -594,7 +601,8 @@ def _diagnosis(
             "The growth is reference cycles (a collection after each invocation removes it), "
             "but the garbage collector does not run often enough to stop it before the limit."
         )
-    init = _per_invocation_init(handler_file) if verdict in ("none", "bounded") else ()
+    init = _lint_findings(handler_file, "per-invocation") if verdict in ("none", "bounded") else ()
+    static = _lint_findings(handler_file) if verdict in ("leak", "gc-bound") else ()
     if init:
         p50 = percentile([s.duration_ms for s in seg if s.status == "ok"] or [0.0], 50)
         notes.append(
@@ -630,6 +638,7 @@ def _diagnosis(
         kinds=kinds,
         culprits=culprits,
         per_invocation_init=init,
+        static_findings=static,
         advice=_advice(verdict, culprits[0] if culprits else None, gc_cleans),
         out_dir=out_dir,
         notes=tuple(notes),
