@@ -70,25 +70,28 @@ def signal_all(pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-def kill_environment(pid: int | None, token: str, *, rounds: int = 20) -> list[int]:
+def kill_environment(pid: int | None, token: str, *, wait_s: float = 10.0) -> list[int]:
     """SIGKILL the runtime, its process group and every process with ``token``.
 
-    Repeats until none is left (a process may fork while we look); returns
-    the pids that survived (empty when all are gone).
+    Repeats until none is left (a process may fork while we look, and one with
+    many threads takes a while to die on a busy machine), for at most
+    ``wait_s``; returns the pids that survived (empty when all are gone).
     """
     if pid is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
     left: list[int] = []
-    for _ in range(rounds):
+    deadline = time.monotonic() + wait_s
+    pause = 0.005
+    while True:
         left = sorted((set(with_token(token)) | set(tree(pid) if pid else [])) - {os.getpid()})
         left = [p for p in left if _alive(p)]
-        if not left:
-            return []
+        if not left or time.monotonic() > deadline:
+            return left
         signal_all(left, signal.SIGCONT)
         signal_all(left, signal.SIGKILL)
-        time.sleep(0.01)
-    return left
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _alive(pid: int) -> bool:
