@@ -21,7 +21,11 @@ def test_import_fdscope_imports_nothing_heavy() -> None:
 def test_every_error_is_an_fdscope_error() -> None:
     for name in dir(errors):
         obj = getattr(errors, name)
-        if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == errors.__name__:
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, Exception)
+            and obj.__module__ == errors.__name__
+        ):
             assert issubclass(obj, fdscope.FdscopeError), name
 
 

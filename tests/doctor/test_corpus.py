@@ -180,6 +180,13 @@ def _broken(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> Non
 
 def _leak(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> None:
     rate = float(entry["rate"])
+    if "thread_rate" in entry:  # threads pile up, descriptors need not
+        samples, _ = _invoke(entry, tmp_path / "run", 30, sample="count", **extra)
+        assert {s.status for s in samples} == {"ok"}
+        threads = [float(s.threads or 0) for s in samples]
+        assert _rate(threads) == pytest.approx(float(entry["thread_rate"]), rel=0.25)
+        assert _rate(_counts(samples)) == pytest.approx(rate, abs=0.05)
+        return
     emfile_at = entry.get("emfile_at")
     stated = int(entry.get("invocations", 0))
     if emfile_at is not None and emfile_at <= stated:

@@ -84,7 +84,11 @@ def test_corpus_verdict(
     if example["expect"] == "leak":
         sites = {c.site for c in d.culprits}
         assert sites & _leak_lines(example), (sites, _leak_lines(example))
-        assert d.rate_per_invocation > 0
+        if "thread_rate" in example:  # threads pile up, descriptors do not
+            assert d.threads_only and d.threads_per_invocation > 0.5
+            assert any("Threads, not descriptors" in n for n in d.notes)
+        else:
+            assert d.rate_per_invocation > 0 and not d.threads_only
         assert d.culprits[0].site in _leak_lines(example) or not d.culprits[0].approximate
         assert d.invocations_to_limit is not None
         assert any(c.site in d.advice for c in d.culprits)

@@ -128,7 +128,9 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
         "descriptors",
         f"peak {d.peak} of {d.limit}; {d.rate_per_invocation:+.2f} per invocation ({d.shape})",
     )
-    if d.invocations_to_limit is not None:
+    if d.invocations_to_limit is not None and d.threads_only:
+        rows.add_row("thread limit", f"about {d.invocations_to_limit} invocations left (projected)")
+    elif d.invocations_to_limit is not None:
         left = (
             "reached in this run"
             if d.invocations_to_limit == 0

@@ -41,6 +41,7 @@ MIN_INVOCATIONS = 40  # before anything but "broken" is decided
 MAX_INVOCATIONS = 1500  # the adaptive default never runs more
 AFTER_LIMIT = 12  # invocations run after the count first reaches the limit
 CHECK_EVERY = 5  # re-analysis interval of the adaptive loop
+THREAD_LIMIT = 1024  # Lambda's cap on processes and threads per execution environment
 SAWTOOTH_PATIENCE = 300  # invocations to wait for a saw-tooth to show three cycles
 FAILED = ("error", "timeout", "crash")
 
@@ -86,6 +87,7 @@ class Diagnosis:
     duration_p99_ms: float | None
     new_connections_per_invocation: float | None
     threads_per_invocation: float
+    threads_only: bool  # the leak is threads, not descriptors (Lambda caps threads at 1,024)
     shape: str  # the trend's shape of the first environment
     gc_check: dict[str, Any] | None  # the run with a collection after each invocation
     kinds: dict[str, int]  # growth per descriptor kind over the first environment
@@ -125,6 +127,16 @@ def _counts(samples: Sequence[Sample]) -> list[float]:
 
 def _at_limit(s: Sample, limit: int) -> bool:
     return s.status == "emfile" or (s.fd_count is not None and s.fd_count >= limit - 1)
+
+
+def _thread_trend(seg: Sequence[Sample]) -> Trend:
+    return analyze([float(s.threads) for s in seg if s.threads is not None])
+
+
+def _threads_leak(seg: Sequence[Sample]) -> bool:
+    """Threads that pile up (Lambda caps them at 1,024) while descriptors may not."""
+    th = _thread_trend(seg)
+    return th.leaking and th.rate >= 0.1
 
 
 def _all_failed(samples: Sequence[Sample]) -> bool:
@@ -268,7 +280,8 @@ def _culprits(
     own = [r for r in reports if stream is None or r.get("stream") in (None, stream)]
     if not own:
         return (), {}
-    peak = max(own, key=lambda r: r.get("count", 0))
+    # the peak report: the highest count, the latest among equals (threads-only leaks)
+    peak = max(own, key=lambda r: (r.get("count", 0), r.get("invocation") or 0))
     base = own[min(1, len(own) - 1)] if own[0] is not peak else own[0]
 
     def groups(report: Mapping[str, Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -450,6 +463,8 @@ def decide(
         if gc_cleans and not reached and t.shape == "sawtooth":
             return "gc-bound", t, gc
         return "leak", t, gc
+    if _threads_leak(seg):
+        return "leak", t, gc  # threads, not descriptors: see Diagnosis.notes
     if t.shape in ("flat", "noisy", "shrinking"):
         return "none", t, gc
     if t.shape == "sawtooth" or t.drops:
@@ -567,6 +582,9 @@ def _diagnosis(
     counts = [s.fd_count for s in samples if s.fd_count is not None]
     peak = max(counts) if counts else None
     to_limit = 0 if reached else t.invocations_to_limit(limit)
+    thread_only = verdict == "leak" and not reached and not t.leaking and _threads_leak(seg)
+    if thread_only:
+        to_limit = _thread_trend(seg).invocations_to_limit(THREAD_LIMIT)
     gc_cleans = bool(gc and gc.get("collections_remove_growth"))
     culprits: tuple[Culprit, ...] = ()
     kinds = _kind_growth(seg)  # from the outside samples when they list kinds
@@ -586,10 +604,17 @@ def _diagnosis(
             f"{samples[hits[0]].invocation}"
             + ("; the environment then restarted (cold start)." if restarted else ".")
         )
-    elif verdict == "leak" and to_limit is not None:
+    elif verdict == "leak" and to_limit is not None and not thread_only:
         notes.append(
             f"Projected, not reproduced: at {t.rate:.2f} per invocation the limit ({limit}) is "
             f"about {to_limit} invocations past the end of this run."
+        )
+    if thread_only:
+        th = _thread_trend(seg)
+        notes.append(
+            f"Threads, not descriptors: {th.rate:+.2f} threads per invocation; Lambda caps an "
+            f"environment at {THREAD_LIMIT} threads and processes, about {to_limit} invocations "
+            "away (then starting a thread fails)."
         )
     if verdict == "gc-bound":
         notes.append(
@@ -630,6 +655,7 @@ def _diagnosis(
         duration_p50_ms=round(percentile(durations, 50), 3) if durations else None,
         duration_p99_ms=round(percentile(durations, 99), 3) if durations else None,
         new_connections_per_invocation=_new_connections(out_dir),
+        threads_only=thread_only,
         threads_per_invocation=round(thread_t.rate, 4)
         if thread_t and thread_t.significant
         else 0.0,

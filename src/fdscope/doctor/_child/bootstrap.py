@@ -47,12 +47,23 @@ def _refuse_network() -> None:
     sys.addaudithook(hook)
 
 
-def _wrap_handlers(gc_between: bool, report: bool) -> None:
+def _wrap_handlers(gc_between: bool, report: bool, track: bool) -> None:
     """Make awslambdaric's handler lookup return a wrapper doing per-invocation work."""
     from awslambdaric import bootstrap as ric
 
     original = ric._get_handler
     count = [0]
+
+    def before_invocation() -> None:
+        if track:
+            try:
+                from fdscope import origins
+
+                # what the runtime client opened in C since the last invocation (its
+                # connections to the Runtime API) is not the user's next line
+                origins.checkpoint()
+            except Exception as exc:  # never break the user's invocation
+                sys.stderr.write(f"fdscope: origins checkpoint failed: {exc!r}\n")
 
     def after_invocation() -> None:
         count[0] += 1
@@ -72,6 +83,7 @@ def _wrap_handlers(gc_between: bool, report: bool) -> None:
         user = original(handler)
 
         def invoke(event, context):  # type: ignore[no-untyped-def]
+            before_invocation()
             try:
                 return user(event, context)
             finally:
@@ -105,8 +117,8 @@ def main(argv: list) -> None:
     # have changed it); fdscope's monitor sends its own origins reports.
     handler = os.environ.get("_HANDLER") or (argv[1] if len(argv) > 1 else "")
     report = track and handler != "fdscope.lambda_.entry.handler"
-    if gc_between or report:
-        _wrap_handlers(gc_between, report)
+    if gc_between or track:
+        _wrap_handlers(gc_between, report, track)
     from awslambdaric import __main__ as ric_main
 
     ric_main.main([argv[0], handler])
