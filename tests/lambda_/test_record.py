@@ -165,12 +165,17 @@ def test_new_connections_counts_sockets_opened_during_the_invocation(make_monito
     def reuse(event: dict, context: Ctx) -> None:
         reused.sendall(b"x")  # the same connection every call
 
+    def pair(event: dict, context: Ctx) -> None:
+        kept.extend(socket.socketpair())  # sockets, but no connection to a service
+
     try:
         mon.call(per_call, {}, Ctx())
         mon.call(per_call, {}, Ctx())
         mon.call(reuse, {}, Ctx())
+        mon.call(pair, {}, Ctx())
         recs = lines(out)
-        assert [r["new_connections"] for r in recs] == [1, 1, 0]
+        assert [r["new_connections"] for r in recs] == [1, 1, 0, 0]
+        assert recs[-1]["fd_opened"] == 2  # the pair is counted as descriptors, not connections
     finally:
         for s in [*kept, reused, srv]:
             s.close()

@@ -338,9 +338,20 @@ class Monitor:
 
             return threading.active_count()
 
-    def _is_socket(self, fd: int) -> bool:
+    def _is_connection(self, fd: int) -> bool:
+        """A TCP socket (IPv4 or IPv6): what a new connection to a service is made of."""
         try:
-            return os.readlink(f"{self.proc}/self/fd/{fd}").startswith("socket:")
+            if not os.readlink(f"{self.proc}/self/fd/{fd}").startswith("socket:"):
+                return False
+            import socket  # already imported by whatever made the socket
+
+            sock = socket.socket(fileno=fd)  # wraps the descriptor, opens nothing
+            try:
+                return sock.family in (socket.AF_INET, socket.AF_INET6) and (
+                    sock.type == socket.SOCK_STREAM
+                )
+            finally:
+                sock.detach()
         except OSError:
             return False
 
@@ -414,7 +425,7 @@ class Monitor:
                 opened = after - st.fds
                 rec["fd_opened"] = len(opened)
                 rec["fd_closed"] = len(st.fds - after)
-                rec["new_connections"] = sum(1 for fd in opened if self._is_socket(fd))
+                rec["new_connections"] = sum(1 for fd in opened if self._is_connection(fd))
         if st.net is not None and not scan_emfile:
             net = self._guard("network", self.net_bytes)
             if net is not None:
