@@ -72,3 +72,35 @@ def test_missing_source_raises(tmp_path: Path) -> None:
 
     with pytest.raises(LogReadError):
         execute(ALL, [tmp_path / "nope.log"])
+
+
+def test_python_read_events_cross_chunks_in_order_and_keep_any_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Text logs go through the Python reader and reach DuckDB in column chunks; a chunk
+    # boundary must lose, reorder or alter nothing, whatever the message holds.
+    from fdscope.insights import _loader
+
+    monkeypatch.setattr(_loader._PyEvents, "CHUNK", 3)
+    odd = ["tab\there", 'quote " and \\ backslash', "é ü 日本 🙂", "[1, 2]", "{not json", "null"]
+    lines = [
+        f"2024-01-01T00:00:{i:02d}.000Z {'s1' if i % 2 else 's2'} {odd[i % len(odd)]} #{i}"
+        for i in range(20)
+    ]
+    log = tmp_path / "tail.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _engine_events(log) == _reader_events(log)
+    assert len(_engine_events(log)) == 20
+    # a lone surrogate from a JSON escape cannot be UTF-8: it arrives replaced, the rest intact
+    doc = tmp_path / "export.json"
+    doc.write_text(
+        json.dumps(
+            {
+                "events": [
+                    {"timestamp": 1704067200000 + i, "message": f"m{i} \ud800 x"} for i in range(7)
+                ]
+            }
+        )
+    )
+    got = [m for _, m, _, _ in _engine_events(doc)]
+    assert got == [f"m{i} ? x" for i in range(7)]

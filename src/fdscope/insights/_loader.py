@@ -143,70 +143,107 @@ def load(
     where = (" WHERE " + " AND ".join(conds)) if conds else ""
     info = Loaded()
     selects: list[str] = []
-    py_rows: dict[str, list[Any]] = {
-        "ts": [],
-        "msg": [],
-        "stream": [],
-        "grp": [],
-        "ingest": [],
-        "seq": [],
-    }
     part = 0
-    for src in sources:
-        path = Path(src)
-        if not path.exists():
-            raise LogReadError(f"no such log source: {path}")
-        fast: list[tuple[Path, Path | None]] | None
-        if path.is_dir():
-            files = _dir_files(path)
-            fast = None if files is None else [(f, path) for f in files]
-        else:
-            fast = [(path, None)] if fast_eligible(path) else None
-        if fast is not None:
-            for f, root in fast:
-                part += 1
-                selects.append(_fast_select(f, root, part, group, where))
-                info.fast_files.append(str(f.resolve()))
-            continue
-        part += 1
-        base = part * _SEQ_SHIFT
-        for i, ev in enumerate(read_events(path, log_group=group)):
-            if (start is not None and ev.timestamp < start) or (
-                end is not None and ev.timestamp > end
-            ):
+    with _PyEvents(con) as py:
+        for src in sources:
+            path = Path(src)
+            if not path.exists():
+                raise LogReadError(f"no such log source: {path}")
+            fast: list[tuple[Path, Path | None]] | None
+            if path.is_dir():
+                files = _dir_files(path)
+                fast = None if files is None else [(f, path) for f in files]
+            else:
+                fast = [(path, None)] if fast_eligible(path) else None
+            if fast is not None:
+                for f, root in fast:
+                    part += 1
+                    selects.append(_fast_select(f, root, part, group, where))
+                    info.fast_files.append(str(f.resolve()))
                 continue
-            py_rows["ts"].append(ev.timestamp)
-            py_rows["msg"].append(ev.message)
-            py_rows["stream"].append(ev.logStream)
-            py_rows["grp"].append(ev.logGroup)
-            py_rows["ingest"].append(ev.ingestionTime)
-            py_rows["seq"].append(base + i + 1)
-            info.python_events += 1
-    con.execute(
-        "CREATE TEMP TABLE events_py (ts BIGINT, msg VARCHAR, stream VARCHAR, grp VARCHAR, ingest BIGINT, seq BIGINT)"
-    )
-    if py_rows["ts"]:
-        _insert(con, py_rows)
+            part += 1
+            base = part * _SEQ_SHIFT
+            for i, ev in enumerate(read_events(path, log_group=group)):
+                if (start is not None and ev.timestamp < start) or (
+                    end is not None and ev.timestamp > end
+                ):
+                    continue
+                py.add(ev, base + i + 1)
+        info.python_events = py.count
     selects.append("SELECT ts, msg, stream, grp, ingest, seq FROM events_py")
     con.execute("CREATE TEMP VIEW events AS " + " UNION ALL ".join(selects))
     return info
 
 
-def _insert(con: Any, cols: dict[str, list[Any]]) -> None:
-    """Hand Python-read events to DuckDB through a private JSON-lines file (no pandas needed)."""
-    import tempfile
+class _PyEvents:
+    """Events read in Python, handed to DuckDB's ``events_py`` table in column chunks.
 
-    names = ("ts", "msg", "stream", "grp", "ingest", "seq")
-    fd, tmp = tempfile.mkstemp(prefix="fdscope-events-", suffix=".jsonl")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in zip(*(cols[k] for k in names), strict=True):
-                f.write(json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False))
-                f.write("\n")
-        con.execute(
-            "INSERT INTO events_py SELECT ts, msg, stream, grp, ingest, seq FROM read_json("
-            f"{sql_string(tmp)}, format='newline_delimited', columns={{'ts': 'BIGINT', 'msg': 'VARCHAR', "
-            "'stream': 'VARCHAR', 'grp': 'VARCHAR', 'ingest': 'BIGINT', 'seq': 'BIGINT'})"
-        )
-    finally:
-        os.unlink(tmp)
+    Each chunk is one line of a private JSON-lines file: an object of six arrays, which
+    ``json.dumps`` writes at C speed and DuckDB unnests in parallel. That is about four
+    times faster than one JSON object per event, and memory stays one chunk deep.
+    """
+
+    CHUNK = 20_000
+    NAMES = ("ts", "msg", "stream", "grp", "ingest", "seq")
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.count = 0
+        self._cols: tuple[list[Any], ...] = tuple([] for _ in self.NAMES)
+        self._file: Any = None
+        self._path = ""
+        self._longest = 0
+
+    def __enter__(self) -> _PyEvents:
+        return self
+
+    def add(self, ev: Any, seq: int) -> None:
+        ts, msg, stream, grp, ingest, seqs = self._cols
+        ts.append(ev.timestamp)
+        msg.append(ev.message)
+        stream.append(ev.logStream)
+        grp.append(ev.logGroup)
+        ingest.append(ev.ingestionTime)
+        seqs.append(seq)
+        self.count += 1
+        if len(ts) >= self.CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        import tempfile
+
+        if not self._cols[0]:
+            return
+        if self._file is None:
+            fd, self._path = tempfile.mkstemp(prefix="fdscope-events-", suffix=".jsonl")
+            # a lone surrogate (from a JSON escape in a log) is not UTF-8: it becomes "?"
+            self._file = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
+        line = json.dumps(dict(zip(self.NAMES, self._cols, strict=True)), ensure_ascii=False)
+        self._file.write(line)
+        self._file.write("\n")
+        self._longest = max(self._longest, 4 * len(line))  # UTF-8: at most 4 bytes a character
+        for col in self._cols:
+            col.clear()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._flush()
+            self.con.execute(
+                "CREATE TEMP TABLE events_py (ts BIGINT, msg VARCHAR, stream VARCHAR, grp VARCHAR,"
+                " ingest BIGINT, seq BIGINT)"
+            )
+            if self._file is None or exc[0] is not None:
+                return
+            self._file.close()
+            self.con.execute(
+                "INSERT INTO events_py SELECT unnest(ts), unnest(msg), unnest(stream), unnest(grp),"
+                " unnest(ingest), unnest(seq) FROM read_json("
+                f"{sql_string(self._path)}, format='newline_delimited', "
+                f"maximum_object_size={self._longest + 1024}, columns={{'ts': 'BIGINT[]', "
+                "'msg': 'VARCHAR[]', 'stream': 'VARCHAR[]', 'grp': 'VARCHAR[]', "
+                "'ingest': 'BIGINT[]', 'seq': 'BIGINT[]'})"
+            )
+        finally:
+            if self._file is not None:
+                self._file.close()
+                os.unlink(self._path)
