@@ -158,18 +158,35 @@ def test_runtime_exit_is_recorded_and_restarts(tmp_path: Path, name: str, how: s
     assert_nothing_left(fn)
 
 
+@pytest.mark.parametrize("monitor", [False, True], ids=["bare", "monitored"])
 @pytest.mark.parametrize(
     ("module", "error_type", "text"),
     [
-        ("init_fail.py", "RuntimeError", "cannot start: missing configuration"),
-        ("missing_dep.py", "Runtime.ImportModuleError", "Unable to import module 'missing_dep'"),
+        ("init_fail.py:handler", "RuntimeError", "cannot start: missing configuration"),
+        (
+            "missing_dep.py:handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'missing_dep': No module named",
+        ),
+        (
+            "bad_syntax.py:handler",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'bad_syntax'",
+        ),
+        ("basic.py:nope", "Runtime.HandlerNotFound", "Handler 'nope' missing on module 'basic'"),
     ],
 )
 def test_init_error_is_recorded_for_each_invocation(
-    tmp_path: Path, module: str, error_type: str, text: str
+    tmp_path: Path, module: str, error_type: str, text: str, monitor: bool
 ) -> None:
+    # With the monitor (fdscope's exec wrapper in front), the error reads as without it:
+    # the user's module is named, not fdscope's entry module.
     out = tmp_path / "run"
-    with LocalLambda(f"{BASIC.parent / module}:handler", out_dir=out, timeout_s=10) as fn:
+    spec = f"{BASIC.parent / module}"
+    if module.startswith("bad_syntax"):  # written here: a file that does not parse upsets ruff
+        (tmp_path / "bad_syntax.py").write_text("def handler(event, context)\n    return 1\n")
+        spec = f"{tmp_path / module}"
+    with LocalLambda(spec, out_dir=out, timeout_s=10, monitor=monitor) as fn:
         samples = [fn.invoke() for _ in range(2)]
     assert [s.status for s in samples] == ["error", "error"]
     assert all(s.cold_start and s.error_type == error_type for s in samples)

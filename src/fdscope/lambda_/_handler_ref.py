@@ -18,10 +18,23 @@ class HandlerNotFound(FdscopeError):
     """FDSCOPE_HANDLER is empty, malformed, or names fdscope's own entry point."""
 
 
+def _fault(kind: str, message: str, trace: list[str] | None = None) -> Exception | None:
+    """The runtime client's own init error, so the function's log reads as it would
+    without fdscope (``Unable to import module 'app'``, not fdscope's entry module);
+    None when the runtime is not awslambdaric."""
+    try:
+        from awslambdaric.lambda_runtime_exception import FaultException
+    except Exception:
+        return None
+    return FaultException(getattr(FaultException, kind), message, trace)
+
+
 def load_handler(spec: str) -> Callable[..., Any]:
     """Import ``module.function`` (module may be a path with '/'); raise HandlerNotFound.
 
-    Import errors of the user's module propagate unchanged, as with the runtime.
+    Under awslambdaric, an import error, a syntax error or a missing handler is raised
+    as the runtime's own ``FaultException`` with the user's module name, exactly what
+    the runtime reports without fdscope; elsewhere the error propagates unchanged.
     """
     spec = spec.strip()
     modname, _, fname = spec.rpartition(".")
@@ -38,7 +51,24 @@ def load_handler(spec: str) -> Callable[..., Any]:
     root = os.environ.get("LAMBDA_TASK_ROOT")
     if root and root not in sys.path:
         sys.path.insert(0, root)
-    module = importlib.import_module(modname)
+    shown = spec.rpartition(".")[0]  # as the runtime names it: the path form, '/' kept
+    try:
+        module = importlib.import_module(modname)
+    except ImportError as exc:
+        fault = _fault("IMPORT_MODULE_ERROR", f"Unable to import module '{shown}': {exc}")
+        if fault is None:
+            raise
+        raise fault from exc
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        fault = _fault("USER_CODE_SYNTAX_ERROR", f"Syntax error in module '{shown}': {exc}", trace)
+        if fault is None:
+            raise
+        raise fault from exc
+    if not hasattr(module, fname):
+        fault = _fault("HANDLER_NOT_FOUND", f"Handler '{fname}' missing on module '{shown}'")
+        if fault is not None:
+            raise fault
     fn = getattr(module, fname, None)
     if not callable(fn):
         raise HandlerNotFound(f"handler {fname!r} missing or not callable in module {modname!r}")
