@@ -239,6 +239,9 @@ def test_watch_tree_counts_the_workers_and_ctrl_c_ends_it() -> None:
             ],
             stdout=subprocess.PIPE,
             text=True,
+            # as from a terminal: a test run started in the background (`make test &`)
+            # ignores SIGINT, and a process that starts with it ignored keeps it so
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         first = watcher.stdout.readline()
         assert f"pid {parent.pid} + children: {total} /" in first
