@@ -429,3 +429,21 @@ def test_wrapped_types_still_behave_as_the_originals(tracking: None) -> None:
     finally:
         ep.close()
         sel.close()
+
+
+def test_an_exception_whose_str_raises_does_not_break_the_hook(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fdscope.origins import _triggers
+
+    class Weird(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text for you")
+
+    inner = OSError(24, "Too many open files")
+    outer = Weird()
+    outer.__context__ = inner
+    assert origins.emfile_in_chain(Weird()) is False
+    assert origins.emfile_in_chain(outer) is True  # the chain is still followed
+    _triggers._excepthook(Weird, Weird(), None)  # prints the traceback; raises nothing
+    assert "Weird" in capsys.readouterr().err

@@ -87,11 +87,12 @@ def emfile_in_chain(exc: BaseException | None) -> bool:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in _NO_FD:
             return True
-        if isinstance(e, ValueError) and "filedescriptor out of range" in str(e):
+        text = _safe_str(e)
+        if isinstance(e, ValueError) and "filedescriptor out of range" in text:
             return True
         if not isinstance(e, BaseException):
             continue
-        if "Too many open files" in str(e) and "Errno 24" in str(e):
+        if "Too many open files" in text and "Errno 24" in text:
             return True
         todo.append(e.__cause__)
         todo.append(e.__context__)
@@ -106,8 +107,19 @@ def emfile_in_chain(exc: BaseException | None) -> bool:
     return False
 
 
+def _safe_str(e: object) -> str:
+    """``str(e)``, or "" when the exception's own ``__str__`` raises."""
+    try:
+        return str(e)
+    except Exception:
+        return ""
+
+
 def _on_emfile(exc: BaseException | None) -> None:
-    if not emfile_in_chain(exc):
+    try:
+        if not emfile_in_chain(exc):
+            return
+    except Exception:  # never in the way of the program's own traceback
         return
     to_stderr("EMFILE in an uncaught exception; where the open descriptors came from:")
     try:
