@@ -173,7 +173,11 @@ def test_runtime_exit_is_recorded_and_restarts(tmp_path: Path, name: str, how: s
             "Runtime.UserCodeSyntaxError",
             "Syntax error in module 'bad_syntax'",
         ),
-        ("basic.py:nope", "Runtime.HandlerNotFound", "Handler 'nope' missing on module 'basic'"),
+        (
+            "dynamic.py:nope",
+            "Runtime.HandlerNotFound",
+            "Handler 'nope' missing on module 'dynamic'",
+        ),
     ],
 )
 def test_init_error_is_recorded_for_each_invocation(
@@ -185,6 +189,9 @@ def test_init_error_is_recorded_for_each_invocation(
     spec = f"{BASIC.parent / module}"
     if module.startswith("bad_syntax"):  # written here: a file that does not parse upsets ruff
         (tmp_path / "bad_syntax.py").write_text("def handler(event, context)\n    return 1\n")
+        spec = f"{tmp_path / module}"
+    if module.startswith("dynamic"):  # names made at run time: only the runtime can tell
+        (tmp_path / "dynamic.py").write_text("globals()['handler'] = lambda event, context: 1\n")
         spec = f"{tmp_path / module}"
     with LocalLambda(spec, out_dir=out, timeout_s=10, monitor=monitor) as fn:
         samples = [fn.invoke() for _ in range(2)]

@@ -110,8 +110,10 @@ def test_emfile_marks_are_noticed(tmp_path: Path) -> None:
     log = _logs.EventLog(tmp_path / "e.jsonl", "/aws/lambda/f")
     log.emit("s", "fine\n")
     assert not log.emfile_seen
+    log.emit("s", "retry policy: ECONNRESET, ETIMEDOUT, EMFILE\n")  # words, not a failure
+    assert log.emfile_seen and not log.emfile_strong
     log.emit("s", "OSError: [Errno 24] Too many open files: '/tmp/x'\n")
-    assert log.emfile_seen
+    assert log.emfile_seen and log.emfile_strong
     log.close()
 
 

@@ -140,6 +140,35 @@ def test_bad_interpreter_and_bad_handlers_are_doctor_errors(tmp_path: Path) -> N
         LocalLambda(handler("ok"), out_dir=tmp_path / "d", env={"AWS_LAMBDA_RUNTIME_API": "x"})
     with pytest.raises(DoctorError, match="hard limit"):
         LocalLambda(handler("ok"), out_dir=tmp_path / "e", fd_limit=10**9)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(DoctorError, match="cannot create the run directory"):
+        LocalLambda(handler("ok"), out_dir=tmp_path / "afile" / "run").open()
+
+
+def test_a_handler_the_module_does_not_define_is_a_usage_error(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import os\n"
+        "try:\n    import ujson as json\nexcept ImportError:\n    import json\n"
+        "if os.environ.get('X'):\n    def alt(event, context):\n        return 2\n"
+        "def handler(event, context):\n    return 1\n"
+        "class App:\n    def __call__(self, event, context):\n        return 3\n"
+        "app = App()\n"
+    )
+    for good in ("app.py:handler", "app.py:alt", "app.py:app", "app.py:json"):
+        LocalLambda(f"{tmp_path}/{good}", out_dir=tmp_path / "ok")  # parses; nothing runs
+    LocalLambda("app.handler", code_root=tmp_path, out_dir=tmp_path / "ok")
+    with pytest.raises(DoctorError, match="'nope' not found .* it defines App, alt, app, handler$"):
+        LocalLambda(f"{tmp_path}/app.py:nope", out_dir=tmp_path / "x")
+    with pytest.raises(DoctorError, match="'nope' not found"):
+        LocalLambda("app.nope", code_root=tmp_path, out_dir=tmp_path / "x")
+    with pytest.raises(DoctorError, match="name the function too, e.g. app.py:App"):
+        LocalLambda("app.py", code_root=tmp_path, out_dir=tmp_path / "x")
+    # what a static look cannot settle is left to the runtime
+    (tmp_path / "dyn.py").write_text("from helpers import *\n")
+    LocalLambda(f"{tmp_path}/dyn.py:handler", out_dir=tmp_path / "ok")
+    (tmp_path / "broken.py").write_text("def handler(:\n")
+    LocalLambda(f"{tmp_path}/broken.py:handler", out_dir=tmp_path / "ok")
 
 
 def test_monitor_chains_to_the_users_exec_wrapper(tmp_path: Path) -> None:

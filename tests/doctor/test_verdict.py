@@ -110,6 +110,16 @@ def test_corpus_verdict(
         assert_nothing_left(SimpleNamespace(history=d.environments))
     if example.get("status") == "timeout":
         assert d.timeouts == d.invocations and d.cold_starts == d.invocations
+    if example["name"] == "popen_per_call":  # processes pile up; no one process grows
+        assert d.processes_only and d.emfile == 0 and d.peak is not None and d.peak < 32
+        assert "End the child process" in d.advice
+    if example["name"] == "helper_processes":  # the limit is per process
+        assert d.peak is not None and d.peak < TEST_LIMIT
+        assert any("the limit, 256, is per process" in n for n in d.notes)
+    if example["name"] == "async_handler":
+        assert "Runtime.MarshalError" in d.advice and "asyncio.run()" in d.advice
+    if example["name"] == "rare_path_leak":  # a slow staircase is not mistaken for flat
+        assert d.projected and 0.02 <= d.rate_per_invocation <= 0.06
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux only")

@@ -124,12 +124,15 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
         f"{d.invocations} invocations in {seconds:.1f} s)"
     )
     rows = Table(show_header=False, box=None, padding=(0, 1))
+    peak = "unknown (no invocation was measured)" if d.peak is None else f"{d.peak} of {d.limit}"
     rows.add_row(
         "descriptors",
-        f"peak {d.peak} of {d.limit}; {d.rate_per_invocation:+.2f} per invocation ({d.shape})",
+        f"peak {peak}; {d.rate_per_invocation:+.2f} per invocation ({d.shape})",
     )
-    if d.invocations_to_limit is not None and d.threads_only:
-        rows.add_row("thread limit", f"about {d.invocations_to_limit} invocations left (projected)")
+    if d.invocations_to_limit is not None and (d.threads_only or d.processes_only):
+        rows.add_row(
+            "process/thread limit", f"about {d.invocations_to_limit} invocations left (projected)"
+        )
     elif d.invocations_to_limit is not None:
         left = (
             "reached in this run"
@@ -184,11 +187,15 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
     console.print(f"[bold]fix:[/] {d.advice}")
     rows_data = _samples(d.out_dir)
     if rows_data:
-        chart = terminal_chart(
-            [r.get("fd_count") for r in rows_data], width=60, height=6, limit=d.limit
-        )
+        chart = terminal_chart([_held(r) for r in rows_data], width=60, height=6, limit=d.limit)
         console.print(chart, markup=False, highlight=False)
     console.print(f"[dim]run directory: {d.out_dir} (summary.json, fd_use.png)[/]")
+
+
+def _held(row: dict[str, Any]) -> Any:
+    """What the chart shows against the (per-process) limit: the largest process's count."""
+    most = row.get("fd_count_max")
+    return most if most is not None else row.get("fd_count")
 
 
 def _samples(out_dir: Path) -> list[dict[str, Any]]:

@@ -58,6 +58,19 @@ _CREDENTIAL_VARS = (
 )
 
 
+@dataclass
+class _Measured:
+    """What :meth:`LocalLambda._measure` found (``None`` for what was not looked at)."""
+
+    fd_count: int | None = None
+    fd_count_max: int | None = None
+    processes: int | None = None
+    by_kind: dict[str, int] = field(default_factory=dict)
+    threads: int | None = None
+    rss: int | None = None
+    peak_mb: int = 0
+
+
 @dataclass(frozen=True)
 class Sample:
     """One invocation seen from outside: a ``samples.jsonl`` row plus what went wrong.
@@ -65,7 +78,9 @@ class Sample:
     ``fd_count``, ``by_kind``, ``threads`` and ``rss_bytes`` cover the whole
     process tree of the environment, taken after the invocation returned; they
     are ``None`` (``by_kind`` empty) when sampling was off or the process was
-    already gone (a crash).
+    already gone (a crash). ``fd_count_max`` is the most any one process of the
+    tree holds: the number ``RLIMIT_NOFILE`` (a per-process limit) is met by;
+    ``processes`` how many processes the tree had.
     """
 
     invocation: int
@@ -85,6 +100,13 @@ class Sample:
     error_type: str | None = None
     error_message: str | None = None
     pid: int | None = None
+    fd_count_max: int | None = None
+    processes: int | None = None
+
+    @property
+    def fd_process(self) -> int | None:
+        """The count the per-process limit applies to (the whole count without the split)."""
+        return self.fd_count if self.fd_count_max is None else self.fd_count_max
 
     def to_json(self) -> dict[str, Any]:
         """The ``samples.jsonl`` object (FORMATS.md section 2 plus the extra fields)."""
@@ -108,6 +130,8 @@ class Sample:
             "error_type": self.error_type,
             "error_message": self.error_message,
             "pid": self.pid,
+            "fd_count_max": self.fd_count_max,
+            "processes": self.processes,
         }
 
 
@@ -273,7 +297,12 @@ class LocalLambda:
             return
         if self._closed:
             raise DoctorError("this LocalLambda is closed")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DoctorError(
+                f"cannot create the run directory {self.out_dir}: {exc.strerror or exc}"
+            ) from None
         version = self.runtime.version()
         self._root = Path(tempfile.mkdtemp(prefix="fdscope-lambda-"))
         self._staging = self._root / "runtime"
@@ -391,7 +420,7 @@ class LocalLambda:
         env.api.waiters = [inv.wake]
         self._active_number = number
         with self._log.lock:
-            self._log.emfile_seen = False
+            self._log.emfile_seen = self._log.emfile_strong = False
         submitted = time.time()
         submitted_mono = time.monotonic()
         env.api.submit(inv)
@@ -448,9 +477,7 @@ class LocalLambda:
         error_message: str | None = None
         report_status: str | None = None
         end_env = False
-        fd_count = threads = rss = None
-        by_kind: dict[str, int] = {}
-        peak_mb = env.peak_mb
+        m = _Measured(peak_mb=env.peak_mb)
 
         self.last_response = inv.result
         if outcome in ("response", "error"):
@@ -458,7 +485,7 @@ class LocalLambda:
             duration = ((inv.finished_mono or 0) - (inv.dispatched_mono or 0)) * 1000
             if self.freeze:
                 _procs.freeze(pid)
-            fd_count, by_kind, threads, rss, peak_mb = self._measure(env)
+            m = self._measure(env)
             if outcome == "error" and inv.error is not None:
                 error_type = str(inv.error.get("errorType") or "Unhandled")
                 error_message = str(inv.error.get("errorMessage") or "")
@@ -469,7 +496,7 @@ class LocalLambda:
                 log.emit(stream, _logs.end_line(rid))
                 log.emit(
                     stream,
-                    _logs.report_line(rid, duration, self.memory_mb, peak_mb, init_ms),
+                    _logs.report_line(rid, duration, self.memory_mb, m.peak_mb, init_ms),
                 )
         else:
             end_env = True
@@ -482,7 +509,7 @@ class LocalLambda:
                 error_message = f"Task timed out after {self.timeout_s:.2f} seconds"
                 report_status = "timeout"
                 _procs.freeze(pid)  # stop it where it hangs, then look
-                fd_count, by_kind, threads, rss, peak_mb = self._measure(env)
+                m = self._measure(env)
                 if inv.dispatched_at is not None:
                     duration = self.timeout_s * 1000
             elif outcome == "init_error":
@@ -524,13 +551,21 @@ class LocalLambda:
                         rid,
                         duration,
                         self.memory_mb,
-                        peak_mb,
+                        m.peak_mb,
                         init_ms,
                         status=report_status,
                         error_type=error_type,
                     ),
                 )
-        emfile = log.emfile_seen or _mentions_emfile(error_type, error_message, inv.error)
+        # EMFILE: an OSError's own words anywhere, or any marker when the invocation failed
+        # or one process stood at the limit (see _logs.EMFILE_STRONG)
+        limit = self.fd_limit
+        held = m.fd_count if m.fd_count_max is None else m.fd_count_max
+        near = held is not None and held >= limit - max(2, min(16, limit // 64))
+        emfile = log.emfile_strong or (
+            (log.emfile_seen or _mentions_emfile(error_type, error_message, inv.error))
+            and (status != "ok" or near)
+        )
         if emfile and status != "timeout":
             status = "emfile"
         sample = Sample(
@@ -541,59 +576,56 @@ class LocalLambda:
             end=int(end * 1000),
             duration_ms=duration,
             status=status,
-            fd_count=fd_count,
-            by_kind=by_kind,
-            threads=threads,
-            rss_bytes=rss,
+            fd_count=m.fd_count,
+            by_kind=m.by_kind,
+            threads=m.threads,
+            rss_bytes=m.rss,
             fd_limit=self.fd_limit,
             cold_start=cold,
             init_duration_ms=init_ms if cold else None,
             error_type=error_type,
             error_message=error_message,
             pid=pid,
+            fd_count_max=m.fd_count_max,
+            processes=m.processes,
         )
         if end_env:
             self._end_environment(env)
             self._env = None
         return sample
 
-    def _measure(
-        self, env: _Environment
-    ) -> tuple[int | None, dict[str, int], int | None, int | None, int]:
+    def _measure(self, env: _Environment) -> _Measured:
         """Count descriptors, threads and memory of the runtime's process tree.
 
         ``sample=True``: a :func:`fdscope.handles.snapshot` of every process
         (descriptor kinds included); ``"count"``: :func:`fdscope.handles.count`
-        over the tree only (much cheaper at a thousand descriptors); ``False``:
-        memory and threads only.
+        of every process only (much cheaper at a thousand descriptors); ``False``:
+        memory and threads only. Counts are kept per process too: the limit is
+        per process, so the largest one is what meets it.
         """
         pids = _procs.tree(env.proc.pid)
         rss, peak, threads = _procs.status(pids)
         peak_mb = env.peak_mb = max(env.peak_mb, int((peak or 0) / (1024 * 1024)))
+        m = _Measured(threads=threads, rss=rss, peak_mb=peak_mb)
         if not self.sample:
-            return None, {}, threads, rss, peak_mb
+            return m
         from fdscope import handles
 
-        if self.sample == "count":
-            try:
-                return handles.count(env.proc.pid, tree=True), {}, threads, rss, peak_mb
-            except handles.HandlesError:
-                return None, {}, threads, rss, peak_mb
-        total = 0
-        by_kind: dict[str, int] = {}
-        seen = False
+        counts: list[int] = []
         for p in pids:
             try:
-                snap = handles.snapshot(p)
+                if self.sample == "count":
+                    counts.append(handles.count(p))
+                else:
+                    snap = handles.snapshot(p)
+                    counts.append(snap.count)
+                    for kind, n in snap.by_kind().items():
+                        m.by_kind[kind] = m.by_kind.get(kind, 0) + n
             except handles.HandlesError:
                 continue  # gone meanwhile: normal
-            seen = True
-            total += snap.count
-            for kind, n in snap.by_kind().items():
-                by_kind[kind] = by_kind.get(kind, 0) + n
-        if not seen:
-            return None, {}, threads, rss, peak_mb
-        return total, by_kind, threads, rss, peak_mb
+        if counts:
+            m.fd_count, m.fd_count_max, m.processes = sum(counts), max(counts), len(counts)
+        return m
 
     # -- environments --------------------------------------------------------
     def _spawn(self) -> _Environment:

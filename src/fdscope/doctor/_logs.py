@@ -25,6 +25,10 @@ FRAME_HEADER = 16
 FRAME_MAGIC = 0xA55A0000
 MAX_LINE = 256 * 1024  # CloudWatch's event size limit; longer lines are split
 EMFILE_MARKERS = ("Too many open files", "Errno 24", "EMFILE", "filedescriptor out of range")
+# what only a real failure prints: an OSError's own text, select()'s refusal; the other
+# markers also appear in ordinary text ("retry on ECONNRESET, EMFILE") and count only
+# when the invocation failed or its count stood at the limit
+EMFILE_STRONG = ("[Errno 24]", "filedescriptor out of range")
 
 
 def stream_name(now: float | None = None) -> str:
@@ -48,7 +52,8 @@ class EventLog:
         self._fh: IO[str] = path.open("a", encoding="utf-8")
         self.lock = threading.RLock()
         self.count = 0
-        self.emfile_seen = False  # reset by the invoker per invocation
+        self.emfile_seen = False  # a marker in the output; reset by the invoker per invocation
+        self.emfile_strong = False  # a strong marker (EMFILE_STRONG); reset likewise
 
     def emit(self, stream: str, message: str, timestamp_ms: int | None = None) -> None:
         """Write one event; ``timestamp_ms`` defaults to now."""
@@ -62,8 +67,9 @@ class EventLog:
         }
         line = json.dumps(record)  # ASCII: no U+2028 or NEL to trip line readers
         with self.lock:
-            if not self.emfile_seen and any(m in message for m in EMFILE_MARKERS):
+            if not self.emfile_strong and any(m in message for m in EMFILE_MARKERS):
                 self.emfile_seen = True
+                self.emfile_strong = any(m in message for m in EMFILE_STRONG)
             self._fh.write(line + "\n")
             self.count += 1
 

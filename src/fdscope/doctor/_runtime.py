@@ -48,6 +48,7 @@ def parse_handler(handler: str, code_root: Path | None = None) -> Handler:
             path = code_root / path
         if not path.is_file():
             raise HandlerError(f"handler file not found: {path}")
+        _check_defined(path, func)
         return Handler(f"{path.stem}.{func}", path.resolve().parent)
     module, dot, func = handler.rpartition(".")
     if not dot or not module or not func.isidentifier():
@@ -55,7 +56,80 @@ def parse_handler(handler: str, code_root: Path | None = None) -> Handler:
     root = Path(code_root) if code_root is not None else Path.cwd()
     if not root.is_dir():
         raise HandlerError(f"code root is not a directory: {root}")
+    base = root / module.replace(".", "/")
+    if func == "py" and (root / f"{module.replace('.', '/')}.py").is_file():
+        source = root / f"{module.replace('.', '/')}.py"
+        names = (_top_level_names(source) or set()) - _IMPORTED.get(source, set())
+        own = sorted(n for n in names if not n.startswith("_"))
+        shown = ", ".join(f"{handler}:{n}" for n in own[:3]) or f"{handler}:handler"
+        raise HandlerError(f"bad handler {handler!r}: name the function too, e.g. {shown}")
+    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+        if candidate.is_file():
+            _check_defined(candidate, func)
+            break
     return Handler(handler, root.resolve())
+
+
+def _top_level_names(path: Path) -> set[str] | None:
+    """Names a module binds at its top level (inside if/try/with blocks too), or None
+    when that cannot be known statically (no parse, ``import *``, ``globals()``,
+    ``exec``, a module ``__getattr__``)."""
+    import ast
+
+    try:
+        source = path.read_text(encoding="utf-8", errors="replace")
+        tree = ast.parse(source)
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return None  # the runtime reports that itself, in its own words
+    if any(w in source for w in ("globals(", "exec(", "__getattr__", "setattr(")):
+        return None
+    names: set[str] = set()
+    imported: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> bool:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    if alias.name == "*":
+                        return False
+                    names.add(alias.asname or alias.name.split(".")[0])
+                    imported.add(alias.asname or alias.name.split(".")[0])
+            else:
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                        names.add(sub.id)
+                for field in ("body", "orelse", "finalbody"):
+                    inner = getattr(node, field, None)
+                    if isinstance(inner, list) and inner and not visit(inner):
+                        return False
+                for h in getattr(node, "handlers", []) or []:
+                    if not visit(h.body):
+                        return False
+                for case in getattr(node, "cases", []) or []:
+                    if not visit(case.body):
+                        return False
+        return True
+
+    if not visit(tree.body):
+        return None
+    _IMPORTED[path] = imported
+    return names
+
+
+_IMPORTED: dict[Path, set[str]] = {}  # names a module only imports (left out of hints)
+
+
+def _check_defined(path: Path, func: str) -> None:
+    """HandlerError when ``path`` certainly defines no ``func`` (what the runtime would
+    report as Runtime.HandlerNotFound, after a cold start): say it before running."""
+    names = _top_level_names(path)
+    if names is None or func in names:
+        return
+    funcs = sorted(n for n in names - _IMPORTED.get(path, set()) if not n.startswith("_"))
+    hint = f"; it defines {', '.join(funcs[:8])}" if funcs else ""
+    raise HandlerError(f"handler {func!r} not found in {path}{hint}")
 
 
 class Runtime:

@@ -80,9 +80,15 @@ def _json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _held(row: dict[str, Any]) -> Any:
+    """The count the per-process limit applies to: the largest process's, else the whole."""
+    most = row.get("fd_count_max")
+    return most if isinstance(most, int) else row.get("fd_count")
+
+
 def _at_limit(row: dict[str, Any]) -> bool:
-    """EMFILE as the doctor counts it: the status says so, or the count is at the limit."""
-    count, limit = row.get("fd_count"), row.get("fd_limit")
+    """EMFILE as the doctor counts it: the status says so, or one process is at the limit."""
+    count, limit = _held(row), row.get("fd_limit")
     at = isinstance(count, int) and isinstance(limit, int) and count >= limit - 1
     return row.get("status") == "emfile" or at
 
@@ -96,7 +102,7 @@ def figures(run_dir: Path) -> RunFigures:
     rows = _rows(run_dir)
     summary = _json(run_dir / "summary.json")
     run = _json(run_dir / "run.json")
-    counts = [r["fd_count"] for r in rows if isinstance(r.get("fd_count"), int)]
+    counts = [_held(r) for r in rows if isinstance(_held(r), int)]
     first_stream = rows[0].get("stream")
     seg = [
         float(r["fd_count"])
@@ -161,7 +167,10 @@ def compare(before: Path, after: Path) -> Comparison:
     )
     leak_gone = b.rate_per_invocation <= 0.05 and b.emfile == 0 and b.timeouts <= a.timeouts
     was_leaking = a.rate_per_invocation > 0.05 or a.emfile > 0 or a.verdict == "leak"
-    if b.verdict in ("leak", "broken") or (not leak_gone and worse > better):
+    if b.verdict == "broken" and a.verdict != "broken":
+        outcome = "worse"
+        reasons.append(f"the function now fails every invocation ({b.failures} failures)")
+    elif b.verdict in ("leak", "broken") or (not leak_gone and worse > better):
         outcome = "worse" if worse > better else "unchanged"
     elif was_leaking and leak_gone:
         outcome = "fixed"

@@ -43,6 +43,7 @@ AFTER_LIMIT = 12  # invocations run after the count first reaches the limit
 CHECK_EVERY = 5  # re-analysis interval of the adaptive loop
 THREAD_LIMIT = 1024  # Lambda's cap on processes and threads per execution environment
 SAWTOOTH_PATIENCE = 300  # invocations to wait for a saw-tooth to show three cycles
+STAIRCASE_PATIENCE = 400  # invocations to wait for a slow staircase to show its trend
 FAILED = ("error", "timeout", "crash")
 
 _BARE_CALLS = ("os.pipe", "os.pipe2", "os.open", "os.dup", "tempfile.mkstemp", "os.eventfd")
@@ -99,6 +100,8 @@ class Diagnosis:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # every execution environment started (both runs): what cleanup is checked against
     environments: tuple[EnvironmentRecord, ...] = field(default_factory=tuple)
+    # the leak is child processes that pile up, not one process's descriptors
+    processes_only: bool = False
 
     def summary(self) -> dict[str, Any]:
         """The ``fdscope.summary/1`` document."""
@@ -126,7 +129,23 @@ def _counts(samples: Sequence[Sample]) -> list[float]:
 
 
 def _at_limit(s: Sample, limit: int) -> bool:
-    return s.status == "emfile" or (s.fd_count is not None and s.fd_count >= limit - 1)
+    """EMFILE seen, or one process held every descriptor the (per-process) limit allows."""
+    held = s.fd_process
+    return s.status == "emfile" or (held is not None and held >= limit - 1)
+
+
+def _process_counts(samples: Sequence[Sample]) -> list[float]:
+    """The largest single process's count per invocation (what meets the limit)."""
+    return [float(s.fd_process) for s in samples if s.fd_process is not None]
+
+
+def _processes_leak(seg: Sequence[Sample]) -> bool:
+    """Processes pile up (each with its own descriptors) while no one process grows."""
+    procs = [float(s.processes) for s in seg if s.processes is not None]
+    if len(procs) < 3:
+        return False
+    pt = analyze(procs)
+    return pt.leaking and pt.rate >= 0.05 and not analyze(_process_counts(seg)).leaking
 
 
 def _thread_trend(seg: Sequence[Sample]) -> Trend:
@@ -141,6 +160,23 @@ def _threads_leak(seg: Sequence[Sample]) -> bool:
 
 def _all_failed(samples: Sequence[Sample]) -> bool:
     return bool(samples) and all(s.status in FAILED for s in samples)
+
+
+def _staircase_pending(counts: Sequence[float], k: int) -> bool:
+    """A count that only ever steps up, and stepped recently: a slow leak (one handle
+    every n invocations, say on a rare path) is not told from a one-off lazy init
+    until the next step is due. Wait until twice the longest gap between steps has
+    passed without one (or STAIRCASE_PATIENCE)."""
+    body = list(counts[1:])  # the first invocation carries the cold start
+    if k >= STAIRCASE_PATIENCE or len(body) < 2:
+        return False
+    if any(b < a for a, b in zip(body, body[1:], strict=False)):
+        return False  # it goes down too: not a staircase
+    steps = [i for i in range(1, len(body)) if body[i] > body[i - 1]]
+    if not steps:
+        return False
+    gaps = [steps[0]] + [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    return len(body) - 1 - steps[-1] < 2 * max(gaps)
 
 
 def _enough(samples: Sequence[Sample], limit: int, max_n: int) -> bool:
@@ -160,12 +196,18 @@ def _enough(samples: Sequence[Sample], limit: int, max_n: int) -> bool:
         return k >= first_hit + AFTER_LIMIT
     if k < MIN_INVOCATIONS or k % CHECK_EVERY:
         return False
-    t = analyze(_counts(_segment(samples)))
+    seg = _segment(samples)
+    t = analyze(_counts(seg))
     if t.leaking:
-        to_limit = t.invocations_to_limit(limit)
+        # the limit is per process: reproduce it only when one process is heading there
+        # (child processes that pile up never reach it, however many descriptors they hold)
+        tp = analyze(_process_counts(seg))
+        to_limit = tp.invocations_to_limit(limit) if tp.leaking else None
         if to_limit is not None and k + to_limit <= max_n:
             return False  # reachable within the budget: reproduce it
         return t.confidence >= 0.8 and k >= 2 * MIN_INVOCATIONS
+    if _staircase_pending(_counts(_segment(samples)), k):
+        return False
     if t.shape == "sawtooth":
         return t.drops >= 3
     if t.drops and k < SAWTOOTH_PATIENCE:
@@ -307,7 +349,17 @@ def _culprits(
                 slot["endpoints"][g["endpoint"]] = slot["endpoints"].get(g["endpoint"], 0) + n
         return out
 
-    before, after = groups(base), groups(peak)
+    before = groups(base)
+    # each site at its own highest count over the run: in a saw-tooth the site's peak
+    # and the report with the most handles need not coincide (a collection may have
+    # cleared that site just before the biggest report)
+    after = groups(peak)
+    for report in own:
+        if report is peak:
+            continue
+        for key, g in groups(report).items():
+            if key not in after or g["count"] > after[key]["count"]:
+                after[key] = g
     found: list[Culprit] = []
     kinds: dict[str, int] = {}
     for key, g in after.items():
@@ -349,8 +401,53 @@ def _culprits(
     return tuple(found[:8]), ordered
 
 
-def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool) -> str:
+_FAILURE_HINTS = (
+    # (error type, text in the message, what to tell the user)
+    (
+        "Runtime.MarshalError",
+        "coroutine",
+        "the handler is `async def`, and Lambda's Python runtime does not await it: make it a "
+        "plain def that runs the coroutine with asyncio.run()",
+    ),
+    (
+        "Runtime.MarshalError",
+        "",
+        "the handler returns a value JSON cannot encode: return dicts, lists, strings and numbers",
+    ),
+    ("Runtime.HandlerNotFound", "", "check the handler name (module.function)"),
+    ("Runtime.ImportModuleError", "", "the module or one of its imports cannot be imported"),
+    ("Runtime.UserCodeSyntaxError", "", "the module does not parse"),
+    ("Sandbox.Timedout", "", "every invocation runs into the function's timeout (--timeout)"),
+)
+
+
+def _failure(samples: Sequence[Sample]) -> str:
+    """The most common failure of a run, in words: "ErrorType: message (n of m); hint"."""
+    failed = [s for s in samples if s.status in FAILED]
+    if not failed:
+        return ""
+    counts: dict[tuple[str, str], int] = {}
+    for s in failed:
+        message = (s.error_message or "").strip()
+        if s.request_id:  # "RequestId: <id> Error: ..." differs per invocation
+            message = message.replace(f"RequestId: {s.request_id} ", "")
+        key = (s.error_type or s.status, message)
+        counts[key] = counts.get(key, 0) + 1
+    (etype, message), n = max(counts.items(), key=lambda kv: kv[1])
+    if len(message) > 300:
+        message = message[:297] + "..."
+    text = f"{etype}: {message}" if message else etype
+    text = f"{text} ({n} of {len(samples)} invocations)"
+    for hint_type, needle, hint in _FAILURE_HINTS:
+        if etype == hint_type and needle in message:
+            return f"{text}; {hint}"
+    return text
+
+
+def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool, failure: str = "") -> str:
     if verdict == "broken":
+        if failure:
+            return f"The handler fails every invocation: {failure}. Fix that first."
         return "The handler fails every invocation: fix the error in the log (events.jsonl) first."
     if verdict == "none":
         return "Nothing to fix: the descriptor count does not grow."
@@ -380,6 +477,24 @@ def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool) -> str:
         return (
             f"Start the background worker at {where} once per execution environment (module "
             "scope), or stop it before the handler returns."
+        )
+    kinds = set(culprit.kind.split("+"))
+    if "process" in kinds or "Popen" in call or "multiprocessing" in call:
+        return (
+            f"End the child process started at {where} before the handler returns "
+            "(communicate() or wait(), or a with block), or start one worker per environment."
+        )
+    if kinds <= {"file", "dir", "memfd", "fifo", "chr", "blk"}:
+        return (
+            f"Close the file opened at {where} before the handler returns (a with block), "
+            "or open it once at module scope."
+        )
+    if kinds <= {"eventpoll", "eventfd", "timerfd", "signalfd", "inotify", "pipe", "unix"} and (
+        "loop" in call or "selector" in call.lower() or "Selector" in call
+    ):
+        return (
+            f"Close the event loop or selector created at {where} before the handler returns "
+            "(asyncio.run() closes its loop), or create it once at module scope."
         )
     return (
         f"Create the client or connection at {where} once, at module scope, and reuse it "
@@ -579,11 +694,23 @@ def _diagnosis(
     seg = _segment(samples)
     hits = [i for i, s in enumerate(samples) if _at_limit(s, limit)]
     reached = bool(hits)
-    counts = [s.fd_count for s in samples if s.fd_count is not None]
+    # the peak is what one process held (comparable with the per-process limit)
+    counts = [s.fd_process for s in samples if s.fd_process is not None]
     peak = max(counts) if counts else None
-    to_limit = 0 if reached else t.invocations_to_limit(limit)
-    thread_only = verdict == "leak" and not reached and not t.leaking and _threads_leak(seg)
-    if thread_only:
+    tree = [s.fd_count for s in samples if s.fd_count is not None and s.processes]
+    # the limit is per process: project the largest process's count, which is the whole
+    # count unless the function runs child processes
+    per_process = analyze(_process_counts(seg))
+    to_limit = 0 if reached else per_process.invocations_to_limit(limit)
+    procs_only = verdict == "leak" and not reached and _processes_leak(seg)
+    thread_only = (
+        verdict == "leak"
+        and not reached
+        and not t.leaking
+        and not procs_only
+        and _threads_leak(seg)
+    )
+    if thread_only or procs_only:
         to_limit = _thread_trend(seg).invocations_to_limit(THREAD_LIMIT)
     gc_cleans = bool(gc and gc.get("collections_remove_growth"))
     culprits: tuple[Culprit, ...] = ()
@@ -604,9 +731,10 @@ def _diagnosis(
             f"{samples[hits[0]].invocation}"
             + ("; the environment then restarted (cold start)." if restarted else ".")
         )
-    elif verdict == "leak" and to_limit is not None and not thread_only:
+    elif verdict == "leak" and to_limit is not None and not (thread_only or procs_only):
         notes.append(
-            f"Projected, not reproduced: at {t.rate:.2f} per invocation the limit ({limit}) is "
+            f"Projected, not reproduced: at {per_process.rate:.2f} per invocation the limit "
+            f"({limit}) is "
             f"about {to_limit} invocations past the end of this run."
         )
     if thread_only:
@@ -615,6 +743,21 @@ def _diagnosis(
             f"Threads, not descriptors: {th.rate:+.2f} threads per invocation; Lambda caps an "
             f"environment at {THREAD_LIMIT} threads and processes, about {to_limit} invocations "
             "away (then starting a thread fails)."
+        )
+    if tree and peak is not None and max(tree) > peak:
+        most = max(s.processes or 1 for s in samples)
+        notes.append(
+            f"The function runs up to {most} processes: together they held up to {max(tree)} "
+            f"descriptors, the largest one {peak} (the limit, {limit}, is per process)."
+        )
+    if procs_only:
+        procs = [s.processes for s in seg if s.processes is not None]
+        notes.append(
+            f"Processes, not one process's descriptors: the environment went from {procs[0]} to "
+            f"{max(procs)} processes, each holding its own descriptors, while no single process "
+            f"grows towards the limit ({limit} is per process). Lambda caps an environment at "
+            f"{THREAD_LIMIT} threads and processes"
+            + (f", about {to_limit} invocations away." if to_limit is not None else ".")
         )
     if verdict == "gc-bound":
         notes.append(
@@ -638,7 +781,8 @@ def _diagnosis(
     return Diagnosis(
         verdict=verdict,
         exit_code=EXIT_CODES[verdict],
-        rate_per_invocation=round(t.rate, 4),
+        # per process (what meets the limit), unless the leak is processes themselves
+        rate_per_invocation=round(t.rate if procs_only else per_process.rate, 4),
         confidence=_confidence(t, reached, verdict),
         peak=peak,
         limit=limit,
@@ -656,16 +800,22 @@ def _diagnosis(
         duration_p99_ms=round(percentile(durations, 99), 3) if durations else None,
         new_connections_per_invocation=_new_connections(out_dir),
         threads_only=thread_only,
+        processes_only=procs_only,
         threads_per_invocation=round(thread_t.rate, 4)
         if thread_t and thread_t.significant
         else 0.0,
-        shape=t.shape,
+        shape=t.shape if procs_only else per_process.shape,
         gc_check=gc,
         kinds=kinds,
         culprits=culprits,
         per_invocation_init=init,
         static_findings=static,
-        advice=_advice(verdict, culprits[0] if culprits else None, gc_cleans),
+        advice=_advice(
+            verdict,
+            culprits[0] if culprits else None,
+            gc_cleans,
+            _failure(samples) if verdict == "broken" else "",
+        ),
         out_dir=out_dir,
         notes=tuple(notes),
     )

@@ -104,13 +104,25 @@ def run_chart(
     xs = [r.get("invocation", i + 1) for i, r in enumerate(rows)]
     fds = [r.get("fd_count") for r in rows]
     pts = [(x, y) for x, y in zip(xs, fds, strict=False) if y is not None]
+    # with child processes, the limit (per process) is met by the largest one: draw it too
+    most = [r.get("fd_count_max") for r in rows]
+    several = any((r.get("processes") or 1) > 1 for r in rows)
     if pts:
         ax.plot(
             *zip(*pts, strict=False),
             color=FD_COLOR,
             linewidth=1.8,
             marker=".",
-            label="descriptors in use",
+            label="descriptors in use (all processes)" if several else "descriptors in use",
+        )
+    top = [(x, y) for x, y in zip(xs, most, strict=False) if y is not None]
+    if several and top:
+        ax.plot(
+            *zip(*top, strict=False),
+            color=FD_COLOR,
+            linewidth=1.2,
+            linestyle="--",
+            label="largest process",
         )
     ax.axhline(limit, color=LIMIT_COLOR, linestyle="--", linewidth=1.5, label=f"limit {limit}")
     streams_seen: set[Any] = set()
