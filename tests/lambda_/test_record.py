@@ -271,3 +271,36 @@ def test_the_fast_count_agrees_with_the_inventory_and_spares_the_cold_start(make
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert json.loads(res.stdout) == [False, 0]  # far from the limit: no inventory import
+
+
+def test_the_limit_is_met_by_this_process_not_its_children() -> None:
+    # RLIMIT_NOFILE is per process: a helper process holding many descriptors raises
+    # fd_use (the tree, as Lambda Insights counts) but is no EMFILE of the function.
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import io, json, resource, subprocess, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "hold = 'import os; k = [os.open(os.devnull, 0) for _ in range(58)]; print(1, flush=True); input()'\n"
+        "kid = subprocess.Popen([sys.executable, '-c', hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE)\n"
+        "kid.stdout.readline()\n"
+        "from fdscope.lambda_ import Config, Monitor\n"
+        "out = io.StringIO()\n"
+        "m = Monitor(Config(), stream=out)\n"
+        "[m.call(lambda e, c: None, {}, None) for _ in range(3)]\n"
+        "kid.stdin.close(); kid.wait()\n"
+        "recs = [json.loads(x) for x in out.getvalue().splitlines() if x.startswith('{')]\n"
+        "print(json.dumps([[r.get('fd_use'), r.get('emfile', False)] for r in recs]))\n"
+        "print(json.dumps([m.own_count, m.emfile_invocations]))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    *_, recs_line, own_line = res.stdout.strip().splitlines()
+    recs = json.loads(recs_line)
+    own, emfile_invocations = json.loads(own_line)
+    assert len(recs) >= 3 and all(use >= 58 + 3 for use, _ in recs), recs  # the tree counts
+    assert not any(flag for _, flag in recs) and emfile_invocations == 0
+    assert own is not None and own < 40

@@ -100,6 +100,7 @@ class Monitor:
         self._lock = _thread.allocate_lock()
         self._heads: dict[tuple[str, ...], str] = {}  # encoded constant parts by metric set
         self._fast_count: bool | None = None  # False once the /proc fast path proved unusable
+        self.own_count: int | None = None  # this process alone, at the last count_tree()
         self._reserve: list[int] = []  # see _keep_reserve
         self._prepared = False
 
@@ -243,6 +244,7 @@ class Monitor:
         children from /proc/PID/task/TID/children), so a cold start does not pay
         for importing the full inventory; anything else is ``fdscope.handles.count``.
         """
+        self.own_count = None
         if self._fast_count is not False:
             try:
                 return self._count_fast()
@@ -253,12 +255,14 @@ class Monitor:
         from fdscope.handles import count
 
         if self.proc == "/proc":
+            own = self.own_count = count()
             try:
                 return count(tree=True)
             except Exception:
-                return count()  # descendants need a free descriptor; the own count does not
+                return own  # descendants need a free descriptor; the own count does not
         from pathlib import Path
 
+        self.own_count = count(os.getpid(), proc_root=Path(self.proc))
         return count(os.getpid(), tree=True, proc_root=Path(self.proc))
 
     def _fd_size(self, pid: int | str) -> int:
@@ -268,7 +272,7 @@ class Monitor:
         return n
 
     def _count_fast(self) -> int:
-        total = self._fd_size("self")
+        total = self.own_count = self._fd_size("self")
         try:
             queue = self._children(os.getpid())
         except OSError as exc:
@@ -366,12 +370,15 @@ class Monitor:
         margin = (
             cfg.emfile_margin if cfg.emfile_margin is not None else max(2, min(16, limit // 64))
         )
+        # the limit is per process: this process's own count meets it, not the tree's
+        # (helper processes such as a headless browser hold descriptors of their own)
+        own = self.own_count if self.own_count is not None else count
         at_limit = (
             bool(rec.pop("_scan_emfile", False))
             or st.no_fd
-            or (count is not None and count >= limit - margin)
+            or (own is not None and own >= limit - margin)
         )
-        evidence = self._guard("emfile", self.emfile_evidence, exc, at_limit, count, limit) or []
+        evidence = self._guard("emfile", self.emfile_evidence, exc, at_limit, own, limit) or []
         if evidence:
             self.emfile_invocations += 1
             rec["emfile"] = True
