@@ -168,14 +168,21 @@ def test_new_connections_counts_sockets_opened_during_the_invocation(make_monito
     def pair(event: dict, context: Ctx) -> None:
         kept.extend(socket.socketpair())  # sockets, but no connection to a service
 
+    def unconnected(event: dict, context: Ctx) -> None:
+        kept.append(socket.socket())  # a TCP socket never connected
+        listener = socket.create_server(("127.0.0.1", 0))  # and a listening one
+        kept.append(listener)
+
     try:
         mon.call(per_call, {}, Ctx())
         mon.call(per_call, {}, Ctx())
         mon.call(reuse, {}, Ctx())
         mon.call(pair, {}, Ctx())
+        mon.call(unconnected, {}, Ctx())
         recs = lines(out)
-        assert [r["new_connections"] for r in recs] == [1, 1, 0, 0]
-        assert recs[-1]["fd_opened"] == 2  # the pair is counted as descriptors, not connections
+        assert [r["new_connections"] for r in recs] == [1, 1, 0, 0, 0]
+        assert recs[3]["fd_opened"] == 2  # the pair is counted as descriptors, not connections
+        assert recs[4]["fd_opened"] == 2  # so are sockets that connect nowhere
     finally:
         for s in [*kept, reused, srv]:
             s.close()

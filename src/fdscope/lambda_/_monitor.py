@@ -343,7 +343,8 @@ class Monitor:
             return threading.active_count()
 
     def _is_connection(self, fd: int) -> bool:
-        """A TCP socket (IPv4 or IPv6): what a new connection to a service is made of."""
+        """A connected TCP socket (IPv4 or IPv6): what a new connection to a service is made
+        of. A socket never connected, or a listening one, is not a connection."""
         try:
             if not os.readlink(f"{self.proc}/self/fd/{fd}").startswith("socket:"):
                 return False
@@ -351,9 +352,12 @@ class Monitor:
 
             sock = socket.socket(fileno=fd)  # wraps the descriptor, opens nothing
             try:
-                return sock.family in (socket.AF_INET, socket.AF_INET6) and (
-                    sock.type == socket.SOCK_STREAM
-                )
+                if sock.family not in (socket.AF_INET, socket.AF_INET6) or (
+                    sock.type != socket.SOCK_STREAM
+                ):
+                    return False
+                sock.getpeername()  # ENOTCONN: never connected, or a listener
+                return True
             finally:
                 sock.detach()
         except OSError:
