@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fdscope.cli import main
-from fdscope.lint import Config, LintConfigError, lint, load_config
+from fdscope.lint import Config, LintConfigError, lint, lint_source, load_config
 
 LEAK = (
     "import os\n\ndef handler(event, context):\n    fd = os.open('x', os.O_RDONLY)\n    return 1\n"
@@ -149,3 +149,38 @@ def test_list_rules() -> None:
     code, out = run("--list-rules")
     assert code == 0
     assert "FDS101" in out and "FDS205" in out
+
+
+def test_one_finding_for_a_chained_assignment() -> None:
+    src = "import sys\ndef f(p):\n    sys.stdout = sys.stderr = open(p, 'a')\n"
+    (finding,) = lint_source(src)
+    assert finding.code == "FDS101"
+    assert "sys.stdout and module attribute sys.stderr" in finding.message
+
+
+def test_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "leak.py").write_text(LEAK)
+    code, out = run(str(tmp_path), "-o", str(tmp_path / "missing" / "out.txt"))
+    assert code == 2
+    assert out.startswith("error: cannot write") and "Traceback" not in out
+
+
+def test_symbolic_link_loops_and_dangling_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "leak.py").write_text(LEAK)
+    (tmp_path / "tree" / "l1.py").symlink_to("l2.py")
+    (tmp_path / "tree" / "l2.py").symlink_to("l1.py")
+    (tmp_path / "tree" / "dangling.py").symlink_to("nowhere.py")
+    code, out = run("tree")
+    assert code == 1 and "Traceback" not in out
+    # each link is named as it sits in the tree (never its target), as a file that cannot be read
+    for name in ("l1.py", "l2.py", "dangling.py"):
+        assert re.search(rf"tree/{name}:1:1: FDS001 .*cannot read", out), out
+    assert "nowhere.py" not in out
+    assert "tree/leak.py:4:10: FDS103" in out
+    # named on the command line: not a file to check, a usage error
+    assert run("tree/l1.py")[0] == 2
+    assert run("tree/dangling.py")[0] == 2

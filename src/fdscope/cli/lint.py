@@ -57,7 +57,15 @@ def lint(
 
     Exit status: 0 clean, 1 findings, 2 usage or configuration error.
     """
-    from fdscope.lint import RULES, find_pyproject, load_config, to_json, to_sarif, to_text
+    from fdscope.lint import (
+        RULES,
+        LintConfigError,
+        find_pyproject,
+        load_config,
+        to_json,
+        to_sarif,
+        to_text,
+    )
     from fdscope.lint import lint as run_lint
 
     if list_rules:
@@ -85,7 +93,10 @@ def lint(
     else:
         text = to_text(result, hints=hints)
     if output is not None:
-        output.write_text(text + "\n", encoding="utf-8")
+        try:
+            output.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise LintConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
     elif text:
         click.echo(text)
     if fmt == "text" and output is None:

@@ -416,8 +416,13 @@ class Module:
             return
         if isinstance(up, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node is up.value:
             targets = up.targets if isinstance(up, ast.Assign) else [up.target]
-            for target in targets:
-                self._check_target(call, target, spec, disp, scope, whole=True)
+            keepers = [
+                k
+                for target in targets
+                if (k := self._check_target(call, target, spec, disp, scope, whole=True))
+            ]
+            if keepers:  # ``a.x = b.y = open(p)``: one finding naming every keeper
+                self._add(call, "FDS101", disp, " and ".join(dict.fromkeys(keepers)))
             return
         # inside a literal, comprehension, conditional expression...: ownership is unclear
 
@@ -430,27 +435,32 @@ class Module:
         scope: ast.FunctionDef | ast.AsyncFunctionDef,
         *,
         whole: bool,
-    ) -> None:
+    ) -> str | None:
+        """Check one store target; the module state that keeps the resource (FDS101), if any."""
         if isinstance(target, (ast.Tuple, ast.List)):
+            kept: list[str] = []
             if spec.fds:
                 for i, elt in enumerate(target.elts):
                     if i in spec.fds:
-                        self._check_target(call, elt, spec, disp, scope, whole=False)
-            return
+                        k = self._check_target(call, elt, spec, disp, scope, whole=False)
+                        if k:
+                            kept.append(k)
+            return " and ".join(kept) or None
         keeper = self._module_target(target, scope)
         if keeper is not None:
             if not self._guarded(call, scope, keeper) and not self._memo(call, scope, spec, keeper):
-                self._add(call, "FDS101", disp, keeper)
-            return
+                return keeper
+            return None
         if isinstance(target, ast.Name):
             if whole and spec.fds and spec.rule == "FDS103" and spec.fds != (0,):
                 self._track_sequence(call, target.id, spec, disp, scope)
-                return
+                return None
             if target.id == "_":
                 if spec.rule == "FDS103":
                     self._add(call, "FDS103", disp)
-                return
+                return None
             self._track(call, target.id, spec, disp, scope)
+        return None
 
     def _module_target(self, target: ast.AST, scope: ast.AST) -> str | None:
         """The module-level state a store target writes into, or None."""

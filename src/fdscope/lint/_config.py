@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,10 @@ def _load_toml(path: Path) -> dict[str, Any]:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml at or above ``start``, or None."""
-    start = start.resolve()
+    try:
+        start = start.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: look from where it sits
+        start = Path(os.path.abspath(start)).parent
     for d in [start, *start.parents] if start.is_dir() else list(start.parents):
         candidate = d / "pyproject.toml"
         if candidate.is_file():

@@ -71,6 +71,14 @@ class _File:
     lines: list[str]
 
 
+def real(path: Path) -> Path:
+    """``path`` with symbolic links resolved; a link loop stays as written (made absolute)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" before Python 3.13
+        return Path(os.path.abspath(path))
+
+
 def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
     try:
         rel = path.relative_to(root).as_posix()
@@ -163,7 +171,7 @@ def _suppressed(lines: list[str], line: int, code: str) -> bool:
 class _Project:
     def __init__(self, files: list[_File], roots: list[Path]) -> None:
         self.files = files
-        self.by_path = {f.path.resolve(): f for f in files if f.module is not None}
+        self.by_path = {real(f.path): f for f in files if f.module is not None}
         self.roots = roots
 
     def module_file(self, name: str, origin: Path, level: int = 0) -> _File | None:
@@ -182,7 +190,7 @@ class _Project:
                 base.joinpath(*parts, "__init__.py"),
             ):
                 if candidate is not None:
-                    hit = self.by_path.get(candidate.resolve())
+                    hit = self.by_path.get(real(candidate))
                     if hit is not None:
                         return hit
         return None
@@ -280,11 +288,12 @@ def lint(
     parsed: list[tuple[_File, str | None]] = []
     for path in py_files:
         try:
-            shown = str(path.resolve().relative_to(cwd))
+            # the path as given (a symbolic link is named, not its target), relative to cwd
+            shown = str(Path(os.path.abspath(path)).relative_to(cwd))
         except ValueError:
             shown = str(path)
         parsed.append(_parse(path, shown))
-    roots = [p.resolve() if p.is_dir() else p.resolve().parent for p in given]
+    roots = [real(p) if p.is_dir() else real(p).parent for p in given]
     roots += [r / "src" for r in roots if (r / "src").is_dir()]
     return _analyse(parsed, roots, deploy_files, config, handlers)
 
@@ -371,7 +380,7 @@ def _analyse(
     starts: dict[tuple[Path, str], str] = {}
     for ref in refs:
         for f, func in project.find_ref(ref):
-            starts.setdefault((f.path.resolve(), func), ref.origin)
+            starts.setdefault((real(f.path), func), ref.origin)
     for f in files:
         if f.module is None:
             continue
@@ -381,11 +390,11 @@ def _analyse(
             if "." not in name and (name in config.handler_names or _is_handler_signature(facts))
         ]
         for facts in module_handlers:
-            starts.setdefault((f.path.resolve(), facts.qualname), "name")
-        if module_handlers or any(p == f.path.resolve() for p, _ in starts):
+            starts.setdefault((real(f.path), facts.qualname), "name")
+        if module_handlers or any(p == real(f.path) for p, _ in starts):
             for name, facts in f.module.functions.items():
                 if facts.is_route:
-                    starts.setdefault((f.path.resolve(), name), "route")
+                    starts.setdefault((real(f.path), name), "route")
     findings.extend(_follow(project, starts, config.follow_depth))
     # filters: config and noqa
     lines_of = {f.shown: f.lines for f in files}
