@@ -101,6 +101,8 @@ class Monitor:
         self._heads: dict[tuple[str, ...], str] = {}  # encoded constant parts by metric set
         self._fast_count: bool | None = None  # False once the /proc fast path proved unusable
         self.own_count: int | None = None  # this process alone, at the last count_tree()
+        self._pid = os.getpid()
+        self._own_nlink: int | None = None  # st_nlink of our task/ folder, from the count
         self._reserve: list[int] = []  # see _keep_reserve
         self._prepared = False
 
@@ -273,8 +275,9 @@ class Monitor:
 
     def _count_fast(self) -> int:
         total = self.own_count = self._fd_size("self")
+        self._pid = os.getpid()  # after a fork, the child's
         try:
-            queue = self._children(os.getpid())
+            queue = self._children(self._pid)
         except OSError as exc:
             if exc.errno in _NO_FD:
                 return total  # at EMFILE: the own count, which needs no descriptor
@@ -293,14 +296,29 @@ class Monitor:
         return total
 
     def _children(self, pid: int) -> list[int]:
-        out: list[int] = []
         base = f"{self.proc}/{pid}/task"
-        for tid in os.listdir(base):
+        # one thread (st_nlink of task/ is 2 + threads, a stat needs no descriptor): its
+        # children file is task/PID/children, no listing needed
+        nlink = os.stat(base).st_nlink
+        if pid == self._pid:
+            self._own_nlink = nlink  # threads() reuses it within the same measurement
+        tids = [str(pid)] if nlink == 3 else os.listdir(base)
+        out: list[int] = []
+        for tid in tids:
             try:
-                with open(f"{base}/{tid}/children", "rb") as f:
-                    out.extend(int(x) for x in f.read().split())
+                fd = os.open(f"{base}/{tid}/children", os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue  # the thread ended
+            try:
+                data = b""
+                while True:  # one read, unless the children do not fit in it
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            finally:
+                os.close(fd)
+            out.extend(int(x) for x in data.split())
         return out
 
     def fd_numbers(self) -> set[int]:
@@ -330,10 +348,12 @@ class Monitor:
     def threads(self) -> int:
         """OS threads of this process: ``st_nlink`` of /proc/self/task is 2 + threads.
 
-        A stat needs no descriptor (it works at EMFILE) and costs half a listing.
+        A stat needs no descriptor (it works at EMFILE) and costs half a listing; the
+        count's own stat of that folder, just taken, is reused.
         """
         try:
-            n = os.stat(f"{self.proc}/self/task").st_nlink - 2
+            nlink, self._own_nlink = self._own_nlink, None
+            n = (nlink or os.stat(f"{self.proc}/self/task").st_nlink) - 2
             if n >= 1:
                 return n
             return len(os.listdir(f"{self.proc}/self/task"))
