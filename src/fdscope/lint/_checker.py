@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -575,7 +575,7 @@ class Module:
             ):
                 return True  # _x = _x or make()
             prev, cur = cur, parent(cur)
-        return False
+        return _guard_clause(node, scope, lambda n: isinstance(n, ast.Name) and n.id == name)
 
     def _memo(self, node: ast.AST, scope: ast.AST, spec: Spec, keeper: str) -> bool:
         """A keyed cache of clients (no descriptor of its own until used) filled once per key."""
@@ -626,7 +626,11 @@ class Module:
             if isinstance(cur, ast.ExceptHandler) and _catches_key_error(cur):
                 return True
             prev, cur = cur, parent(cur)
-        return False
+        # ``global _c; if _c: return _c`` before the creation, or ``try: _c.ping() except: _c = ...``
+        names = _globals_of(scope)
+        return bool(names) and _guard_clause(
+            node, scope, lambda n: isinstance(n, ast.Name) and n.id in names
+        )
 
     # ---- following a local name -------------------------------------------------------------
     def _uses(self, name: str, scope: ast.AST) -> Iterator[tuple[ast.AST, bool]]:
@@ -961,6 +965,43 @@ def _globals_of(scope: ast.AST) -> set[str]:
                     cached.update(node.names)
         scope._fds_globals = cached  # type: ignore[attr-defined]
     return cached
+
+
+def _exits(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise))
+
+
+def _guard_clause(node: ast.AST, scope: ast.AST, names: Callable[[ast.AST], bool]) -> bool:
+    """Lazy initialisation written as a guard clause around ``node``.
+
+    True when a statement before it (in its block or an enclosing one) is
+    ``if <test of the state>: return`` (the early return of an initialised value), or when it is
+    in the ``except`` of a ``try`` whose body uses the state (``try: _c.ping() except: _c = ...``).
+    ``names`` tells which nodes of a test are the state.
+    """
+    cur, prev = parent(node), node
+    while cur is not None and prev is not scope:
+        if isinstance(cur, ast.ExceptHandler):
+            owner = parent(cur)
+            if isinstance(owner, ast.Try) and any(
+                names(n) for s in owner.body for n in ast.walk(s)
+            ):
+                return True
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(cur, field_name, None)
+            if not isinstance(block, list) or not any(stmt is prev for stmt in block):
+                continue
+            for stmt in block:
+                if stmt is prev:
+                    break
+                if (
+                    isinstance(stmt, ast.If)
+                    and _exits(stmt.body)
+                    and any(names(n) for n in ast.walk(stmt.test))
+                ):
+                    return True
+        prev, cur = cur, parent(cur)
+    return False
 
 
 def _in_finally(node: ast.AST, scope: ast.AST) -> bool:
