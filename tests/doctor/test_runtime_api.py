@@ -259,3 +259,42 @@ def test_pure_python_runtime_client_speaks_the_api(
     assert b.outcome == "error" and b.error == {"errorType": "E", "errorMessage": "m"}
     with pytest.raises(RuntimeError):
         rc.post_invocation_result("r-b", b"late", "application/json")  # already answered
+
+
+def _raw(api: RuntimeAPI, data: bytes) -> bytes:
+    """Send raw bytes on a fresh connection; what comes back until the server closes."""
+    host, port = api.address.split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_raw_requests_any_header_case_and_bad_input(api: RuntimeAPI) -> None:
+    # The request parser reads headers by name in any case; what it cannot read is
+    # answered with an HTTP error, never a dropped server.
+    api.submit(_inv("req-raw"))
+    got = _raw(api, f"GET {PREFIX}/invocation/next HTTP/1.1\r\nhOsT: x\r\n\r\n".encode())
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"Lambda-Runtime-Aws-Request-Id: req-raw" in head
+    assert body == b'{"k": 1}'
+    answer = b"done!"
+    got = _raw(
+        api,
+        f"POST {PREFIX}/invocation/req-raw/response HTTP/1.1\r\ncontent-LENGTH: {len(answer)}"
+        "\r\nconnection: close\r\n\r\n".encode()
+        + answer,
+    )
+    assert got.startswith(b"HTTP/1.1 202 ") and b"Connection: close" in got
+    assert api._current is None or api._current.result == answer
+    assert b"400" in _raw(api, b"NONSENSE\r\n\r\n")  # http.server's answer (HTTP/0.9 form)
+    assert b"400" in _raw(api, b"GET / HTTP/1.1 extra\r\n\r\n")
+    many = "".join(f"X-{i}: {i}\r\n" for i in range(150))
+    got = _raw(api, f"GET {PREFIX}/restore/next HTTP/1.1\r\n{many}\r\n".encode())
+    assert got.startswith(b"HTTP/1.1 431")
+    got = _raw(api, f"GET {PREFIX}/restore/next HTTP/1.0\r\n\r\n".encode())
+    assert got.startswith(b"HTTP/1.1 200")  # and the server closed: _raw returned
