@@ -278,6 +278,8 @@ class Module:
             if spec is not None and not (qual == "open" and "open" in self.module_names):
                 if spec.label == "subprocess.Popen" and not _has_pipe(call):
                     return None
+                if spec.label in _WRAPPERS and self._wraps_file_object(call, scope):
+                    return None
                 if spec.label in ("threading.Thread", "threading.Timer"):
                     if scope is not None and isinstance(scope, _FUNCS):
                         self.ensure_parents(scope)
@@ -294,6 +296,29 @@ class Module:
             if func.attr == "get_object" and call.args == []:
                 return STREAM, f"{dotted(func) or 'get_object'}()"
         return None
+
+    def _wraps_file_object(self, call: ast.Call, scope: ast.AST | None) -> bool:
+        """``GzipFile(fileobj=f)``, ``ZipFile(io.BytesIO(b))``: no descriptor of its own.
+
+        Closing such a wrapper never closes the file object it was given, so the descriptor (if
+        any: a BytesIO has none) belongs to whoever opened that object.
+        """
+        keyword = next((k.value for k in call.keywords if k.arg == "fileobj"), None)
+        first = keyword if keyword is not None else (call.args[0] if call.args else None)
+        if isinstance(first, ast.Call):
+            # GzipFile(fileobj=open(p)): the wrapper is what the code keeps, so it is checked
+            return (self.qualify(first.func) or "") in _IN_MEMORY
+        if isinstance(first, ast.Name) and isinstance(scope, _FUNCS):
+            for node in _walk_scope(scope):
+                if (
+                    isinstance(node, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == first.id for t in node.targets)
+                    and isinstance(node.value, ast.Call)
+                    and (self.qualify(node.value.func) or "") in _IN_MEMORY
+                ):
+                    return True
+        # fileobj=f: f's owner closes it; a positional name may be a path
+        return keyword is not None
 
     def _check_call(self, call: ast.Call, scope: ast.AST) -> None:
         func = call.func
@@ -942,6 +967,20 @@ class Module:
 
 # connections whose ``with`` block ends a transaction and leaves the connection open
 _COMMIT_ONLY = frozenset({"sqlite3.connect", "psycopg2.connect"})
+# archives and compressed streams that open a path themselves, or wrap a file object
+_WRAPPERS = frozenset(
+    {
+        "gzip.open",
+        "gzip.GzipFile",
+        "bz2.open",
+        "bz2.BZ2File",
+        "lzma.open",
+        "lzma.LZMAFile",
+        "tarfile.open",
+        "zipfile.ZipFile",
+    }
+)
+_IN_MEMORY = frozenset({"io.BytesIO", "io.StringIO", "BytesIO", "StringIO"})
 _FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.Name: ()}
 
 
