@@ -196,7 +196,9 @@ class _Environment:
 
     @property
     def alive(self) -> bool:
-        return not self.exited.is_set() and self.proc.poll() is None
+        if self.exited.is_set():
+            return False
+        return self.pidfd is not None or self.proc.poll() is None  # a pidfd marks the exit
 
 
 class LocalLambda:
@@ -441,7 +443,8 @@ class LocalLambda:
                 return inv.outcome
             if env.api.init_error is not None:
                 return "init_error"
-            if env.exited.is_set() or env.proc.poll() is not None:
+            # with a pidfd the I/O thread marks the exit (and wakes us): no waitpid here
+            if env.exited.is_set() or (env.pidfd is None and env.proc.poll() is not None):
                 # the exit may race with a response already posted
                 if inv.outcome is not None:
                     return inv.outcome
