@@ -193,6 +193,7 @@ class Module:
         self._by_node.clear()
         self._locals_cache.clear()
         self._with_parents.clear()
+        self._assigned = None
         for facts in self.functions.values():
             facts.node = None
 
@@ -293,9 +294,40 @@ class Module:
                 return STREAM, f"{dotted(func) or func.attr}(stream=True)"
             if func.attr == "stream" and qual and qual.split(".")[0] in ("httpx",):
                 return STREAM, qual
-            if func.attr == "get_object" and call.args == []:
+            if func.attr == "get_object" and call.args == [] and self._aws_receiver(func.value):
                 return STREAM, f"{dotted(func) or 'get_object'}()"
         return None
+
+    def _aws_receiver(self, node: ast.AST) -> bool:
+        """A boto3 client/resource: made in place, assigned from one in this module, or ``*s3*``."""
+        if isinstance(node, ast.Call):
+            func = node.func
+            spec = SPECS.get(self.qualify(func) or "")
+            if spec is not None:
+                return spec.per_call == "FDS201"
+            return (
+                isinstance(func, ast.Attribute)
+                and func.attr in ("client", "resource")
+                and bool(node.args)
+                and _service_literal(node.args[0])
+            )
+        name = dotted(node)
+        if name is None:
+            return False
+        if "s3" in name.rsplit(".", 1)[-1].lower():
+            return True
+        if self._assigned is None:
+            self._assigned = {}
+            for sub in ast.walk(self.tree):
+                if isinstance(sub, (ast.Assign, ast.AnnAssign)) and isinstance(sub.value, ast.Call):
+                    targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                    for t in targets:
+                        key = dotted(t)
+                        if key is not None:
+                            self._assigned.setdefault(key, []).append(sub.value)
+        return any(self._aws_receiver(value) for value in self._assigned.get(name, ()))
+
+    _assigned: dict[str, list[ast.Call]] | None = None
 
     def _wraps_file_object(self, call: ast.Call, scope: ast.AST | None) -> bool:
         """``GzipFile(fileobj=f)``, ``ZipFile(io.BytesIO(b))``: no descriptor of its own.
@@ -499,6 +531,8 @@ class Module:
                 base = base.value
             if isinstance(base, ast.Name) and self._is_module_name(base.id, scope):
                 if isinstance(target, ast.Attribute) and base.id in self.imports:
+                    if (self.qualify(target) or "").startswith(_REQUEST_STATE):
+                        return None  # flask.g lives for one request (its teardown closes it)
                     return f"module attribute {dotted(target)}"
                 if isinstance(target, ast.Subscript):
                     if self._evicted(base.id):
@@ -980,6 +1014,8 @@ _WRAPPERS = frozenset(
         "zipfile.ZipFile",
     }
 )
+# module attributes that are per-request state, not module state
+_REQUEST_STATE = ("flask.g.", "quart.g.")
 _IN_MEMORY = frozenset({"io.BytesIO", "io.StringIO", "BytesIO", "StringIO"})
 _FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: (), ast.Name: ()}
 
