@@ -189,6 +189,10 @@ class _Parser:
         n = self.tok
         if n.kind != NUMBER or not n.value.isdigit():
             raise self.error(f"unexpected {self.describe(n)}", expected="a whole number of rows")
+        if int(n.value) == 0:  # StartQuery's limit is 1 to 10,000; the query's too
+            raise self.error(
+                "limit 0 returns nothing", expected="a whole number of rows, 1 or more"
+            )
         self.advance()
         return A.Limit(t.start, n.end, t.value, int(n.value))
 
@@ -311,7 +315,9 @@ class _Parser:
                     raise self.error("'as' is not allowed here", expected="',' or '|'")
                 self.advance()
                 alias = self.name("a name after 'as'")
-            out.append(A.Item(e, alias, self.src(e.start, e.end)))
+            # a field is named as AWS shows it: without backticks (`detail-type` -> detail-type)
+            text = e.name if isinstance(e, A.Field) else self.src(e.start, e.end)
+            out.append(A.Item(e, alias, text))
             if not self.is_op(","):
                 return out
             self.advance()

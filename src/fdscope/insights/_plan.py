@@ -8,10 +8,10 @@ that looks like a number compares and computes as a number.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from fdscope.insights import _ast as A
-from fdscope.insights._errors import QuerySyntaxError
+from fdscope.insights._errors import QuerySyntaxError, closest
 from fdscope.insights._functions import ANY, BOOL, JSON, NUM, STR, TS, lookup
 from fdscope.insights._sql import DuckDB, sql_ident, sql_number, sql_string
 
@@ -136,6 +136,8 @@ class Planner:
         self.counter = 0
         self.display: list[str] = []
         self.explicit_display: list[str] | None = None
+        self.field_parts: dict[str, tuple[str, ...]] = {}  # displayed name -> its segments
+        self.stats_outputs: dict[object, str] = {}  # the last stats' expressions -> columns
         self.created: list[str] = []  # fields made by parse/unnest, shown by default
         self.order: list[str] = ["ts DESC NULLS LAST", "seq DESC"]
         self.default_order = True
@@ -178,7 +180,7 @@ class Planner:
             self.add(
                 "limit",
                 f"{cmd.count} rows",
-                f"SELECT * FROM \x00prev\x00 ORDER BY {', '.join(self.order)} LIMIT {cmd.count}",
+                f"SELECT * FROM \x00prev\x00{self.order_by()} LIMIT {cmd.count}",
             )
             self.final_limit = cmd.count
         elif isinstance(cmd, A.Parse):
@@ -209,6 +211,8 @@ class Planner:
             name = item.name
             if not (isinstance(item.expr, A.Field) and item.alias is None):
                 adds.append((name, v))
+            else:  # `a.b` (one segment with a dot) is not a.b
+                self.field_parts[name] = item.expr.parts
             names.append(name)
         self.project(adds, "fields")
         if cmd.display:
@@ -325,6 +329,7 @@ class Planner:
             "project", ", ".join(names), f"SELECT {', '.join(keep + item_sql)} FROM \x00prev\x00"
         )
         self.scope = _Scope(out_cols, raw=False)
+        self.stats_outputs = {_canon(i.expr): i.name for i in (*cmd.by, *cmd.items)}
         self.display = names
         self.explicit_display = None
         self.created = []
@@ -336,8 +341,7 @@ class Planner:
     def cmd_sort(self, cmd: A.Sort) -> None:
         terms: list[str] = []
         for key in cmd.keys:
-            v = self.expr(key.expr)
-            terms += self.sort_terms(v, self.descending(key))
+            terms += self.sort_terms(self.sort_key(key), self.descending(key))
         if "seq" in self._ids():
             terms.append("seq ASC")
         self.order = terms
@@ -347,6 +351,28 @@ class Planner:
             ", ".join(k.text + (" desc" if self.descending(k) else " asc") for k in cmd.keys),
             "SELECT * FROM \x00prev\x00",
         )
+
+    def sort_key(self, key: A.SortKey) -> V:
+        """A sort key; after stats, an expression written as a stats output is that column."""
+        if self.scope.raw:
+            return self.expr(key.expr)
+        name = self.stats_outputs.get(_canon(key.expr))
+        if name is not None and name in self.scope.cols:  # sort count(*) desc
+            col = self.scope.cols[name]
+            return V(col.id, col.type)
+        try:
+            return self.expr(key.expr)
+        except QuerySyntaxError as exc:
+            names = list(self.scope.cols)
+            hint = closest(key.text, names) or (names[-1] if names else None)
+            if hint is None or exc.suggestion:
+                raise
+            raise QuerySyntaxError(
+                exc.reason + f"; to sort by a column of stats, name it: `{hint}`",
+                self.q.text,
+                exc.offset,
+                expected=exc.expected,
+            ) from None
 
     def descending(self, key: A.SortKey) -> bool:
         return self.DEFAULT_SORT_DESC if key.descending is None else key.descending
@@ -380,12 +406,16 @@ class Planner:
             "dedup",
             ", ".join(f.name for f in cmd.fields),
             f"SELECT * FROM \x00prev\x00 QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
-            f"ORDER BY {', '.join(self.order)}) = 1 OR {nulls}",
+            f"{self.order_by()}) = 1 OR {nulls}",
         )
 
     def cmd_unnest(self, cmd: A.Unnest) -> None:
         v = self.expr(cmd.source)
-        src = v.sql if v.type == JSON else self.d.JSON_PARSE.format(self.text(v))
+        if v.type == JSON:
+            src = v.sql
+        else:  # text that is JSON is parsed; other text is one string item
+            t = self.text(v)
+            src = f"coalesce({self.d.JSON_PARSE.format(t)}, to_json({t}))"
         cid = self.new_id()
         self.add(
             "unnest",
@@ -417,6 +447,7 @@ class Planner:
             "@logSamples": Column("samples", STR),
         }
         self.scope = _Scope(cols, raw=False)
+        self.stats_outputs = {}
         self.display = list(cols)
         self.explicit_display = None
         self.created = []
@@ -436,17 +467,18 @@ class Planner:
         cols: list[str] = []
         types: list[str] = []
         for name in names:
-            v = self.field(A.Field(0, 0, tuple(name.split("."))), name=name)
+            parts = self.field_parts.get(name) or tuple(name.split("."))
+            v = self.field(A.Field(0, 0, parts), name=name)
             if v.type == TS:
                 cols.append(f"{self.d.TS_TEXT.format(v.sql)}")
-            elif v.type == JSON:
+            elif v.type == JSON:  # a string item shows as its text, not quoted
                 cols.append(self.d.JSON_TEXT.format(v.sql))
             else:
                 cols.append(v.sql)
             types.append(v.type)
         limit = self.final_limit if self.final_limit is not None else self.default_limit
         out = f"SELECT {', '.join(f'{c} AS {sql_ident(n)}' for c, n in zip(cols, names, strict=False))} FROM \x00prev\x00"
-        out += f" ORDER BY {', '.join(self.order)}" if self.order else ""
+        out += self.order_by()
         if limit is not None:
             out += f" LIMIT {int(limit)}"
         steps = [self.scan_step()] + self.steps
@@ -567,6 +599,10 @@ class Planner:
         if v.type == JSON:
             return self.d.TO_NUMBER.format(self.d.JSON_TEXT.format(v.sql))
         return self.d.TO_NUMBER.format(v.sql)
+
+    def order_by(self) -> str:
+        """`` ORDER BY …`` in the current order, or nothing (stats without ``by`` has none)."""
+        return f" ORDER BY {', '.join(self.order)}" if self.order else ""
 
     def text(self, v: V) -> str:
         if v.type in (STR, ANY, NULLT):
@@ -797,6 +833,17 @@ class Planner:
         aid = f"a{len(aggs) + 1}_{self.new_id('')}"
         aggs.append(f"{sql} AS {aid}")
         return V(aid, t)
+
+
+def _canon(x: object) -> object:
+    """An expression without its positions: equal for the same expression written anywhere."""
+    if isinstance(x, A.Node):
+        return (type(x).__name__,) + tuple(
+            _canon(getattr(x, f.name)) for f in fields(x) if f.name not in ("start", "end")
+        )
+    if isinstance(x, tuple):
+        return tuple(_canon(i) for i in x)
+    return x  # the parser spells function names canonically
 
 
 def _has_agg(node: A.Node) -> bool:

@@ -50,7 +50,7 @@ class DuckDB:
     TO_INT = "CAST({0} AS BIGINT)"
     NUM_TEXT = "_fd_num_text({0})"
     TS_TEXT = "_fd_ts_text({0})"
-    JSON_TEXT = "CAST({0} AS VARCHAR)"
+    JSON_TEXT = "json_extract_string({0}, '$')"  # a JSON string as its bare text
     BOOL_TEXT = "CASE WHEN {0} THEN 'true' WHEN NOT {0} THEN 'false' END"
     CONTAINS = "contains({0}, {1})"
     REGEX_SEARCH = "regexp_matches({0}, {1})"
@@ -67,7 +67,11 @@ class DuckDB:
     MAX_JSON_FIELDS = 200
     JSON_PARSE = "CASE WHEN json_valid({0}) THEN CAST({0} AS JSON) END"
     JSON_FRAGMENT = "_fd_json_fragment({0})"
-    UNNEST_JSON = "unnest(CAST({0} AS JSON[]))"
+    # AWS "unnest": a list gives one row per item; a map, string or number is a list of one
+    UNNEST_JSON = (
+        "unnest(CASE WHEN json_type({0}) = 'ARRAY' THEN CAST({0} AS JSON[]) "
+        "WHEN {0} IS NOT NULL THEN [CAST({0} AS JSON)] END)"
+    )
     PERCENTILE = "quantile_disc({0}, {1})"
     STDDEV = "stddev_samp({0})"
     ARG_MIN = "arg_min({0}, {1})"
