@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 from doctor_helpers import assert_nothing_left
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fdscope.doctor import sample_event
 from fdscope.doctor.compare import compare
@@ -197,3 +199,71 @@ def test_cli_doctor_exit_codes_and_report(tmp_path: Path) -> None:
     )
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
+
+
+def _sample(i: int, status: str = "ok", **kw: Any) -> Any:
+    from fdscope.doctor import Sample
+
+    base = dict(
+        invocation=i,
+        stream="s",
+        request_id=f"r{i}",
+        start=0,
+        end=1,
+        duration_ms=1.0,
+        status=status,
+        fd_count=10,
+        by_kind={},
+        threads=1,
+        rss_bytes=1,
+        fd_limit=TEST_LIMIT,
+        cold_start=i == 1,
+    )
+    base.update(kw)
+    return Sample(**base)
+
+
+def test_a_broken_run_names_its_most_common_error_with_a_hint() -> None:
+    from fdscope.doctor.verdict import _failure
+
+    samples = [
+        _sample(i, "error", error_type="KeyError", error_message="'Records'") for i in (1, 2, 3)
+    ]
+    text = _failure(samples)
+    assert text.startswith("KeyError: 'Records' (3 of 3 invocations)")
+    assert "--event-type s3 or sqs" in text
+    crashes = [
+        _sample(
+            i,
+            "crash",
+            error_type="Runtime.ExitError",
+            error_message=f"RequestId: r{i} Error: Runtime exited with error: exit status 1",
+        )
+        for i in (1, 2)
+    ]
+    assert "(2 of 2 invocations)" in _failure(crashes)  # the request id does not split them
+    assert _failure([_sample(1)]) == ""
+
+
+@given(
+    gap=st.integers(min_value=2, max_value=40),
+    steps=st.integers(min_value=1, max_value=6),
+    since=st.integers(min_value=0, max_value=120),
+)
+def test_a_staircase_is_followed_until_its_next_step_is_overdue(
+    gap: int, steps: int, since: int
+) -> None:
+    from fdscope.doctor.verdict import STAIRCASE_PATIENCE, _staircase_pending
+
+    counts = [5.0] + [float(10 + (i + 1) // gap) for i in range(gap * steps)]
+    counts += [counts[-1]] * since
+    k = len(counts)
+    pending = _staircase_pending(counts, k)
+    if k >= STAIRCASE_PATIENCE:
+        assert not pending
+    else:
+        # steps fall at body indices gap-1, 2*gap-1, ...: gaps gap-1, then gap
+        longest = gap if steps >= 2 else gap - 1
+        assert pending == (since < 2 * longest)
+    # a count that also goes down is no staircase, however recent its last rise
+    assert not _staircase_pending([*counts, counts[-1] - 1, counts[-1] + 1], k)

@@ -441,7 +441,35 @@ def _failure(samples: Sequence[Sample]) -> str:
     for hint_type, needle, hint in _FAILURE_HINTS:
         if etype == hint_type and needle in message:
             return f"{text}; {hint}"
+    if etype == "KeyError":
+        hint = _event_hint(message)
+        if hint:
+            return f"{text}; {hint}"
     return text
+
+
+def _event_hint(message: str) -> str:
+    """For ``KeyError: 'Records'``: the bundled events that carry that key."""
+    from fdscope.doctor._events import EVENT_TYPES, sample_event
+
+    key = message.strip().strip("'\"")
+    if not key or len(key) > 100:
+        return ""
+
+    def has(doc: Any) -> bool:
+        if isinstance(doc, dict):
+            return key in doc or any(has(v) for v in doc.values())
+        if isinstance(doc, list):
+            return any(has(v) for v in doc)
+        return False
+
+    types = [t for t in EVENT_TYPES if has(sample_event(t))]
+    if not types:
+        return ""
+    return (
+        f"the handler reads the event's {key!r}: send an event that has it "
+        f"(--event-type {' or '.join(types[:4])}, or --event FILE)"
+    )
 
 
 def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool, failure: str = "") -> str:
