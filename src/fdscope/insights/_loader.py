@@ -19,6 +19,7 @@ from typing import Any
 
 from fdscope.errors import LogReadError
 from fdscope.insights._sql import sql_string
+from fdscope.logs._read import is_event_object
 
 _JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _SEQ_SHIFT = 1 << 36  # seq = source part * 2^36 + line number
@@ -46,7 +47,7 @@ def _first_line(path: Path) -> bytes:
 
 
 def fast_eligible(path: Path) -> bool:
-    """True for JSON lines of CloudWatch event objects, read by DuckDB directly."""
+    """True for JSON lines of CloudWatch event objects (the first line one), read by DuckDB directly."""
     if not path.name.endswith(_JSONL):
         return False
     first = _first_line(path).strip()
@@ -56,14 +57,9 @@ def fast_eligible(path: Path) -> bool:
         d = json.loads(first)
     except (ValueError, RecursionError):
         return False
-    ts = d.get("timestamp") if isinstance(d, dict) else None
-    return (
-        isinstance(d, dict)
-        and "events" not in d
-        and isinstance(ts, (int, float))
-        and not isinstance(ts, bool)
-        and isinstance(d.get("message"), str)
-    )
+    # the reader's own test: an application's JSON line with a timestamp and a message
+    # but other keys too is a log line whose fields stay discoverable, not an event
+    return is_event_object(d)
 
 
 def _stream_name(path: Path, root: Path | None) -> str:

@@ -910,15 +910,48 @@ class Module:
 
     # ---- FDS102 helpers ----------------------------------------------------------------
     def _guarded_handlers(self, call: ast.Call, scope: ast.AST) -> bool:
+        """An ``addHandler`` that cannot add a second handler when the function runs again."""
+        func = call.func
+        assert isinstance(func, ast.Attribute)
+        # the same module-level handler object every call: logging ignores one already attached
+        if (
+            len(call.args) == 1
+            and isinstance(call.args[0], ast.Name)
+            and call.args[0].id not in self.imports
+            and self._is_module_name(call.args[0].id, scope)
+        ):
+            return True
         cur = parent(call)
         while cur is not None and cur is not scope:
             if isinstance(cur, ast.If):
-                text = ast.unparse(cur.test)
-                if "handlers" in text or "hasHandlers" in text or "_configured" in text.lower():
+                text = ast.unparse(cur.test).lower()
+                # logger.handlers, hasHandlers(), a _has_handler(lg) helper, a _configured flag
+                if "handler" in text or "configured" in text:
                     return True
                 if self._under_module_test(call, scope):
                     return True
             cur = parent(cur)
+        # ``global _configured`` / ``if _configured: return`` before it
+        names = _globals_of(scope)
+        if names and _guard_clause(call, scope, lambda n: isinstance(n, ast.Name) and n.id in names):
+            return True
+        # remove-all-then-add on the same logger: the count stays at one
+        receiver = ast.unparse(func.value)
+        removers = {("removeHandler", receiver), ("clear", f"{receiver}.handlers")}
+        for node in _walk_scope(scope):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.lineno <= call.lineno
+                and (node.func.attr, ast.unparse(node.func.value)) in removers
+            ):
+                return True
+            if (
+                isinstance(node, ast.Assign)
+                and node.lineno <= call.lineno
+                and any(ast.unparse(t) == f"{receiver}.handlers" for t in node.targets)
+            ):
+                return True
         return False
 
     def _called_only_at_module_scope(self, name: str) -> bool:

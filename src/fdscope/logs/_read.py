@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import gzip
+import io
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from typing import Any
 from fdscope.errors import LogReadError
 from fdscope.logs._model import LogEvent, ReadStats
 
-__all__ = ["parse_timestamp", "read_events", "read_lines"]
+__all__ = ["is_event_object", "parse_timestamp", "read_events", "read_lines"]
 
 # --------------------------------------------------------------------------- time
 
@@ -180,6 +181,16 @@ def _is_event_dict(d: dict[str, Any], *, loose: bool) -> bool:
     return loose or d.keys() <= _EVENT_KEYS
 
 
+def is_event_object(d: Any) -> bool:
+    """True for a CloudWatch event object: a numeric ``timestamp``, a ``message`` and no other
+    keys than an event's (stream, group, ``ingestionTime``, ``eventId``).
+
+    ``{"timestamp": 1795834800123, "level": "ERROR", "message": "db down"}`` is an
+    application's JSON log line, not an event: its other fields must stay discoverable.
+    """
+    return isinstance(d, dict) and _is_event_dict(d, loose=False)
+
+
 class _Open:
     """An event being built from one or more lines."""
 
@@ -241,6 +252,9 @@ class _LineParser:
         self.stats = stats
         self.fallback_ts = fallback_ts
         self.strict_json = strict_json
+        # JSON lines of CloudWatch events (decided by the first line): there every object
+        # with a timestamp and a message is an event, and other objects are not-an-event
+        self.events_file = False
         self.last_ts: int | None = None
         self.pending: list[_Open] = []  # untimed events before the first timed line
         self.cur: _Open | None = None
@@ -325,7 +339,7 @@ class _LineParser:
                 else:
                     self.stats.malformed["bad-event"] += 1
             return
-        if _is_event_dict(d, loose=self.strict_json or raw is None):
+        if _is_event_dict(d, loose=self.events_file or raw is None):
             self._json_event(d, fmt)
             return
         msg = d.get("@message")
@@ -335,7 +349,7 @@ class _LineParser:
             o = _Open(ts, msg, _K_NONE, "insights-json", str(d.get("@logStream") or self.stream))
             self._emit(o)
             return
-        if raw is None or self.strict_json:
+        if raw is None or self.events_file:
             self.stats.malformed["not-an-event"] += 1
             return
         self._emit(_Open(_json_time(d), raw, _K_NONE, "json-log", self.stream))
@@ -553,11 +567,23 @@ def _read_file(path: Path, root: Path | None, stats: ReadStats, group: str) -> I
                 f.close()
 
 
+def _lines(f: Any) -> Iterator[bytes]:
+    """The lines of a binary file as UTF-8 bytes: a UTF-8 byte-order mark dropped, UTF-16
+    (a Windows PowerShell 5 ``>`` redirect, marked by its BOM) decoded."""
+    head = f.peek(4)[:4] if hasattr(f, "peek") else b""
+    if head.startswith(b"\xef\xbb\xbf"):
+        f.read(3)
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = io.TextIOWrapper(f, encoding="utf-16", errors="replace", newline="")
+        return (line.encode("utf-8", errors="replace") for line in text)
+    return iter(f)
+
+
 def _read_open(
     f: Any, path: Path, root: Path | None, stats: ReadStats, group: str, mtime: int
 ) -> Iterator[LogEvent]:
     stream = _stream_name(path, root)
-    lines = iter(f)
+    lines = _lines(f)
     first = b""
     head: list[bytes] = []
     for raw in lines:
@@ -583,8 +609,8 @@ def _read_open(
             rest = b"".join(head) + b"".join(lines)
             yield from _read_document(_decode(rest, stats), parser, stats)
             return
-        if isinstance(d, dict) and _is_event_dict(d, loose=True) and "events" not in d:
-            parser.strict_json = True  # JSON lines of CloudWatch events
+        if is_event_object(d):
+            parser.strict_json = parser.events_file = True  # JSON lines of CloudWatch events
     feed = parser.feed
     for raw in head:
         feed(_decode(_strip_eol(raw), stats))
