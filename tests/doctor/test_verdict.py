@@ -243,6 +243,8 @@ def test_a_broken_run_names_its_most_common_error_with_a_hint() -> None:
     ]
     assert "(2 of 2 invocations)" in _failure(crashes)  # the request id does not split them
     assert _failure([_sample(1)]) == ""
+    nocreds = [_sample(1, "error", error_type="NoCredentialsError", error_message="Unable")]
+    assert "--aws-endpoint" in _failure(nocreds)
 
 
 @given(

@@ -418,6 +418,18 @@ _FAILURE_HINTS = (
     ("Runtime.ImportModuleError", "", "the module or one of its imports cannot be imported"),
     ("Runtime.UserCodeSyntaxError", "", "the module does not parse"),
     ("Sandbox.Timedout", "", "every invocation runs into the function's timeout (--timeout)"),
+    (
+        "NoCredentialsError",
+        "",
+        "the local Lambda holds no AWS credentials: point the function at a local service "
+        "(--aws-endpoint http://127.0.0.1:PORT with moto) or pass them with --env",
+    ),
+    (
+        "EndpointConnectionError",
+        "",
+        "the local Lambda connects to 127.0.0.1 only: use --aws-endpoint with a local service "
+        "(moto), or --allow-network to reach AWS",
+    ),
 )
 
 
