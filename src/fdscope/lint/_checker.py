@@ -933,7 +933,9 @@ class Module:
             cur = parent(cur)
         # ``global _configured`` / ``if _configured: return`` before it
         names = _globals_of(scope)
-        if names and _guard_clause(call, scope, lambda n: isinstance(n, ast.Name) and n.id in names):
+        if names and _guard_clause(
+            call, scope, lambda n: isinstance(n, ast.Name) and n.id in names
+        ):
             return True
         # remove-all-then-add on the same logger: the count stays at one
         receiver = ast.unparse(func.value)
