@@ -708,7 +708,7 @@ class Module:
         scope: ast.FunctionDef | ast.AsyncFunctionDef,
     ) -> None:
         rule = spec.rule
-        closed_finally = closed = managed = escaped = started = read = False
+        closed_finally = closed = managed = escaped = started = read = commit_with = False
         start_node: ast.AST | None = None
         first_close: int | None = None
         kept: str | None = None
@@ -766,7 +766,10 @@ class Module:
                     escaped = True
                 continue
             if isinstance(up, ast.withitem):
-                managed = True
+                if spec.label in _COMMIT_ONLY:
+                    commit_with = True  # ``with conn:`` ends a transaction, it does not close
+                else:
+                    managed = True
                 continue
             if isinstance(up, ast.Call) and cur is not up.func:
                 callee = self.qualify(up.func) or ""
@@ -815,6 +818,9 @@ class Module:
             self._add(call, "FDS101", disp, kept)
             return
         if escaped or managed:
+            return
+        if commit_with and not closed:
+            self._add(call, "FDS104", name)
             return
         if rule == "FDS103":
             if not closed:

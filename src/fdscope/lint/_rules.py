@@ -60,8 +60,9 @@ _RULES = (
         "leak",
         "`with {call}` commits, it does not close the connection",
         "use `with contextlib.closing(sqlite3.connect(...)) as conn:` or call conn.close()",
-        "`with sqlite3.connect(...)` (or `psycopg2.connect(...)`) ends a transaction; the "
-        "connection (its file or socket) stays open until the garbage collector finds it.",
+        "`with sqlite3.connect(...)` (or `psycopg2.connect(...)`), or `with conn:` on such a "
+        "connection that is never closed, ends a transaction; the connection (its file or "
+        "socket) stays open until the garbage collector finds it.",
     ),
     Rule(
         "FDS105",
