@@ -35,3 +35,15 @@ def test_bad_query_is_one_error_without_traceback(tmp_path: Path) -> None:
     )
     assert p.returncode == 2
     assert "did you mean 'count'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_skipped_lines_are_reported_on_stderr(tmp_path: Path) -> None:
+    # docs/logs.md: malformed lines are counted, never raised; the CLI says so
+    p = tmp_path / "events.jsonl"
+    good = json.dumps({"timestamp": 1795824000000, "message": "ok", "logStreamName": "s"})
+    p.write_text(good + "\nnot json\n{broken\n" + good + "\n")
+    r = CliRunner().invoke(query, ["stats count(*) as n", str(p), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == [{"n": "2"}]
+    assert r.stderr.strip() == "skipped 2 malformed line(s) (bad-json 2)"
+    r = CliRunner().invoke(query, [Q, str(LOGS), "--json"])
+    assert r.stderr == ""

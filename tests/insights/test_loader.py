@@ -104,3 +104,71 @@ def test_python_read_events_cross_chunks_in_order_and_keep_any_text(
     )
     got = [m for _, m, _, _ in _engine_events(doc)]
     assert got == [f"m{i} ? x" for i in range(7)]
+
+
+APP_LINE = {"timestamp": 1795834800123, "level": "ERROR", "message": "db down"}
+EVENT_LINE = {"timestamp": 1795834800000, "message": "an event", "logStreamName": "s"}
+
+
+@pytest.mark.parametrize(
+    "name, lines",
+    [
+        # an application's JSON log lines (a timestamp, a message and more): not events
+        ("app.jsonl", [APP_LINE, {**APP_LINE, "level": "INFO"}]),
+        ("app.log", [APP_LINE]),
+        # a file of events: every object with a timestamp and a message is one
+        ("events.jsonl", [EVENT_LINE, APP_LINE]),
+    ],
+)
+def test_app_json_lines_same_on_both_paths_and_fields_discoverable(
+    tmp_path: Path, name: str, lines: list[dict]
+) -> None:
+    p = tmp_path / name
+    p.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert fast_eligible(p) == (name == "events.jsonl")
+    assert _engine_events(p) == _reader_events(p)
+    levels = [r["level"] for r in execute("fields level | sort @timestamp asc", [p]).rows]
+    assert levels == ([None, None] if name == "events.jsonl" else [x["level"] for x in lines])
+
+
+def test_malformed_lines_of_a_fast_file_are_skipped_and_counted_as_the_reader_does(
+    tmp_path: Path,
+) -> None:
+    from fdscope.logs import ReadStats
+
+    p = tmp_path / "events.jsonl"
+    p.write_text(
+        json.dumps(EVENT_LINE)
+        + "\n"
+        + '{"timestamp": 17958\nnot json at all\n\n{"foo": "bar"}\n'
+        + json.dumps({**EVENT_LINE, "timestamp": 1e300})
+        + "\n"
+        + json.dumps({**EVENT_LINE, "message": "two"})
+        + "\n"
+    )
+    assert fast_eligible(p)
+    assert _engine_events(p) == _reader_events(p)
+    st = ReadStats()
+    list(read_events(p, stats=st))
+    r = execute("stats count(*) as n", [p])
+    assert r.rows == [{"n": "2"}]
+    assert (
+        r.statistics["skipped"]
+        == dict(st.malformed)
+        == {
+            "bad-json": 2,
+            "not-an-event": 1,
+            "bad-event": 1,
+        }
+    )
+
+
+def test_byte_order_marks_and_utf16_same_on_both_paths(tmp_path: Path) -> None:
+    body = "".join(json.dumps({**EVENT_LINE, "message": f"m{i}"}) + "\n" for i in range(3))
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    u16 = tmp_path / "u16.json"
+    u16.write_bytes(json.dumps({"events": [EVENT_LINE] * 2}, indent=2).encode("utf-16"))
+    for p, n in ((bom, 3), (u16, 2)):
+        assert _engine_events(p) == _reader_events(p)
+        assert len(_engine_events(p)) == n

@@ -126,3 +126,20 @@ def query(
         raise click.UsageError("give log FILES or --log-group NAME")
     result = insights.execute(query_text, list(files), start=start, end=end, log_group=group_name)
     _print(result, fmt)
+    note = skipped_note(result.statistics)
+    if note:
+        click.echo(note, err=True)
+
+
+def skipped_note(statistics: dict[str, Any]) -> str | None:
+    """One line on what the log readers skipped, e.g. ``skipped 4 malformed line(s) (bad-json 4)``."""
+    skipped: dict[str, int] = statistics.get("skipped") or {}
+    parts = []
+    if skipped:
+        why = ", ".join(f"{k} {v}" for k, v in skipped.items())
+        parts.append(f"skipped {sum(skipped.values())} malformed line(s) ({why})")
+    if statistics.get("badUtf8"):
+        parts.append(
+            f"{statistics['badUtf8']} line(s) had bytes that are not UTF-8 (read as U+FFFD)"
+        )
+    return "; ".join(parts) or None

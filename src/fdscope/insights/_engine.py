@@ -47,6 +47,10 @@ def render(value: Any) -> str | None:
     return str(value)
 
 
+class _FastRejected(Exception):
+    """A file read by DuckDB directly holds lines that are not events (read it in Python)."""
+
+
 def _ip_valid(text: str | None, version: int) -> bool | None:
     if text is None:
         return None
@@ -176,6 +180,10 @@ def run_plan(con: Any, p: Plan) -> QueryResult:
         raw = cur.fetchall()
     except duckdb.Error as exc:
         msg = str(exc).splitlines()[0]
+        from fdscope.insights._loader import fast_rejected
+
+        if fast_rejected(msg):
+            raise _FastRejected(msg) from None
         raise QueryError(f"the query failed in DuckDB: {msg}") from None
     cols = list(p.columns)
     rows = [{c: render(v) for c, v in zip(cols, r, strict=False)} for r in raw]
@@ -203,10 +211,22 @@ def execute(
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     p = plan(query, default_limit=default_limit)
-    con = connect()
-    try:
-        info = load(con, list(sources), start=start, end=end, log_group=log_group)
-        lock_down(con, info.fast_files)
-        return run_plan(con, p)
-    finally:
-        con.close()
+    for fast in (True, False):
+        con = connect()
+        try:
+            info = load(con, list(sources), start=start, end=end, log_group=log_group, fast=fast)
+            lock_down(con, info.fast_files)
+            result = run_plan(con, p)
+        except _FastRejected:
+            if not fast:  # pragma: no cover - no file is fast-read then
+                raise QueryError("the query failed in DuckDB: a file changed while read") from None
+            continue  # a JSON-lines file holds lines that are not events: read it in Python
+        finally:
+            con.close()
+        st = info.read_stats
+        if st.malformed:
+            result.statistics["skipped"] = dict(sorted(st.malformed.items()))
+        if st.bad_utf8:
+            result.statistics["badUtf8"] = st.bad_utf8
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -19,19 +19,33 @@ from typing import Any
 
 from fdscope.errors import LogReadError
 from fdscope.insights._sql import sql_string
+from fdscope.logs import ReadStats
 from fdscope.logs._read import is_event_object
 
 _JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _SEQ_SHIFT = 1 << 36  # seq = source part * 2^36 + line number
 
 
+# what a fast-read line that is not an event raises inside DuckDB: the engine then reads
+# every file in Python, which skips and counts such lines (ReadStats.malformed)
+NOT_AN_EVENT = "fdscope: a line of a JSON-lines file is not a CloudWatch event"
+_FAST_REJECTS = (NOT_AN_EVENT, "Malformed JSON in file", "JSON transform error")
+
+
+def fast_rejected(message: str) -> bool:
+    """Whether a DuckDB error says a fast-read file holds a line that is not an event."""
+    return any(m in message for m in _FAST_REJECTS)
+
+
 @dataclass
 class Loaded:
-    """What was loaded: the files DuckDB reads directly and the count read in Python."""
+    """What was loaded: the files DuckDB reads directly, the count read in Python, and what
+    the Python reader skipped (``read_stats.malformed``)."""
 
     fast_files: list[str] = field(default_factory=list)
     python_events: int = 0
     parts: list[str] = field(default_factory=list)
+    read_stats: ReadStats = field(default_factory=ReadStats)
 
 
 def _first_line(path: Path) -> bytes:
@@ -105,7 +119,7 @@ def _fast_select(path: Path, root: Path | None, part: int, group: str, where: st
     stream = sql_string(_stream_name(path, root))
     grp = sql_string(group)
     src = (
-        f"read_json({sql_string(str(path))}, format='newline_delimited', ignore_errors=true, "
+        f"read_json({sql_string(str(path))}, format='newline_delimited', ignore_errors=false, "
         "columns={'timestamp': 'DOUBLE', 'message': 'VARCHAR', 'logStreamName': 'VARCHAR', "
         "'logStream': 'VARCHAR', 'logGroupName': 'VARCHAR', 'logGroup': 'VARCHAR', 'ingestionTime': 'DOUBLE'})"
     )
@@ -115,7 +129,8 @@ def _fast_select(path: Path, root: Path | None, part: int, group: str, where: st
         f"coalesce(nullif(logGroupName, ''), nullif(logGroup, ''), {grp}) AS grp, "
         "CASE WHEN abs(ingestionTime) <= 1e16 THEN CAST(trunc(ingestionTime) AS BIGINT) END AS ingest, "
         f"{part * _SEQ_SHIFT} + row_number() OVER () AS seq FROM {src} "
-        f"WHERE timestamp IS NOT NULL AND message IS NOT NULL AND abs(timestamp) <= 1e16){where}"
+        "WHERE CASE WHEN timestamp IS NOT NULL AND message IS NOT NULL AND abs(timestamp) <= 1e16 "
+        f"THEN TRUE ELSE error({sql_string(NOT_AN_EVENT)}) END){where}"
     )
 
 
@@ -126,8 +141,13 @@ def load(
     start: int | None,
     end: int | None,
     log_group: str | None,
+    fast: bool = True,
 ) -> Loaded:
-    """Create the ``events`` view over ``sources`` on ``con``; raises LogReadError for a missing source."""
+    """Create the ``events`` view over ``sources`` on ``con``; raises LogReadError for a missing source.
+
+    ``fast=False`` reads every file in Python (after a fast-read file turned out to
+    hold lines that are not events: see :func:`fast_rejected`).
+    """
     from fdscope.logs import read_events
 
     group = log_group or ""
@@ -145,21 +165,23 @@ def load(
             path = Path(src)
             if not path.exists():
                 raise LogReadError(f"no such log source: {path}")
-            fast: list[tuple[Path, Path | None]] | None
-            if path.is_dir():
+            fast_files: list[tuple[Path, Path | None]] | None
+            if not fast:
+                fast_files = None
+            elif path.is_dir():
                 files = _dir_files(path)
-                fast = None if files is None else [(f, path) for f in files]
+                fast_files = None if files is None else [(f, path) for f in files]
             else:
-                fast = [(path, None)] if fast_eligible(path) else None
-            if fast is not None:
-                for f, root in fast:
+                fast_files = [(path, None)] if fast_eligible(path) else None
+            if fast_files is not None:
+                for f, root in fast_files:
                     part += 1
                     selects.append(_fast_select(f, root, part, group, where))
                     info.fast_files.append(str(f.resolve()))
                 continue
             part += 1
             base = part * _SEQ_SHIFT
-            for i, ev in enumerate(read_events(path, log_group=group)):
+            for i, ev in enumerate(read_events(path, log_group=group, stats=info.read_stats)):
                 if (start is not None and ev.timestamp < start) or (
                     end is not None and ev.timestamp > end
                 ):
