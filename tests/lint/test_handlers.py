@@ -187,3 +187,158 @@ def test_methods_and_constructors_are_followed(tmp_path: Path) -> None:
         },
     )
     assert codes(tmp_path) == {("app.py", 6, "FDS203"), ("app.py", 9, "FDS201")}
+
+
+APP_ROUTE = """
+    import boto3
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    app = FastAPI()
+
+    @app.get("/files")
+    def list_files():
+        return boto3.client("s3").list_buckets()
+
+    {tail}
+"""
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        # the canonical FastAPI-on-Lambda layout: the handler is an adapter, not a def
+        ("handler = Mangum(app)", {("app.py", 10, "FDS201")}),
+        # the adapter under another name still makes the module Lambda-facing
+        ("asgi = Mangum(app, lifespan='off')", {("app.py", 10, "FDS201")}),
+        # a FastAPI app that is never wrapped for Lambda: a service, no per-invocation family
+        ("", set()),
+    ],
+)
+def test_routes_of_an_app_wrapped_for_lambda(tmp_path: Path, tail: str, expected: set) -> None:
+    write(tmp_path, {"app.py": APP_ROUTE.format(tail=tail)})
+    assert codes(tmp_path) == expected
+
+
+def test_handler_named_by_template_or_option_is_an_assignment(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "template.yaml": """
+                Resources:
+                  Api:
+                    Type: AWS::Serverless::Function
+                    Properties:
+                      CodeUri: src/
+                      Handler: app.entry
+                      Runtime: python3.12
+            """,
+            "src/app.py": APP_ROUTE.format(tail="entry = Mangum(app)")
+            .replace("from mangum import Mangum", "from mangum import Mangum as M")
+            .replace("Mangum(app)", "M(app)"),
+        },
+    )
+    assert codes(tmp_path) == {("app.py", 10, "FDS201")}
+    # --handler naming the assignment is not "matches no function"
+    result = lint([tmp_path / "src"], config=Config(), handlers=["src/app.entry"])
+    assert [f.code for f in result.findings] == ["FDS201"]
+
+
+def test_class_instances_methods_and_chalice_as_handlers(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            # handler = Handler(): Lambda calls Handler.__call__
+            "callable.py": """
+                import boto3
+
+                class Handler:
+                    def __init__(self):
+                        self.region = "eu-west-1"
+
+                    def __call__(self, event, context):
+                        return boto3.client("s3").list_buckets()
+
+                handler = Handler()
+            """,
+            # lambda_handler = Service.handle: a method named as the handler
+            "method.py": """
+                import boto3
+
+                class Service:
+                    @staticmethod
+                    def handle(event, context):
+                        return boto3.client("sts").get_caller_identity()
+
+                lambda_handler = Service.handle
+            """,
+            # Chalice: the app object is the handler; its routes run per invocation
+            "chalice_app.py": """
+                import boto3
+                from chalice import Chalice
+
+                app = Chalice(app_name="orders")
+
+                @app.route("/orders/{oid}")
+                def get_order(oid):
+                    return boto3.resource("dynamodb").Table("orders").get_item(Key={"id": oid})
+            """,
+        },
+    )
+    assert codes(tmp_path) == {
+        ("callable.py", 9, "FDS201"),
+        ("method.py", 7, "FDS201"),
+        ("chalice_app.py", 9, "FDS201"),
+    }
+
+
+def test_routers_included_from_other_modules(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "main.py": """
+                from fastapi import FastAPI
+                from mangum import Mangum
+
+                from routes import router
+                import admin
+
+                app = FastAPI()
+                app.include_router(router)
+                app.include_router(admin.router)
+                handler = Mangum(app)
+            """,
+            "routes.py": """
+                import boto3
+                from fastapi import APIRouter
+
+                router = APIRouter()
+
+                @router.get("/items")
+                def items():
+                    return boto3.resource("dynamodb").Table("items").scan()
+            """,
+            "admin.py": """
+                import boto3
+                from fastapi import APIRouter
+
+                router = APIRouter()
+
+                @router.post("/reset")
+                def reset():
+                    return boto3.client("s3").list_buckets()
+            """,
+            # routes of a module no Lambda app includes are not per-invocation code
+            "unused.py": """
+                import boto3
+                from fastapi import APIRouter
+
+                router = APIRouter()
+
+                @router.get("/x")
+                def x():
+                    return boto3.client("s3")
+            """,
+        },
+    )
+    assert codes(tmp_path) == {("routes.py", 9, "FDS201"), ("admin.py", 9, "FDS201")}

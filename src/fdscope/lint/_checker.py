@@ -104,6 +104,10 @@ class Module:
         self._with_parents: set[int] = set()
         self._by_node: dict[int, FunctionFacts] = {}
         self._calls_done: set[int] = set()
+        # module-level ``name = value``: (kind, qualified target, dotted positional args), where
+        # kind is "call" (``handler = Mangum(app)``) or "ref" (``lambda_handler = Service.handle``)
+        self.assigned: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        self.included: list[str] = []  # ``app.include_router(x)`` / ``register_blueprint(x)``
         self._collect_module()
 
     # ---- module facts -------------------------------------------------------------------
@@ -112,6 +116,7 @@ class Module:
         self._index()
         for stmt in tree.body:
             self._module_bindings(stmt)
+            self._module_entry(stmt)
         for stmt in tree.body:
             if isinstance(stmt, _FUNCS):
                 self._add_function(stmt, stmt.name)
@@ -212,6 +217,32 @@ class Module:
         if key not in self._with_parents:
             self._with_parents.add(key)
             _parents(scope)
+
+    def _module_entry(self, stmt: ast.stmt) -> None:
+        """Record what a module-level name is bound to, and the routers an app includes."""
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+        ):
+            value = stmt.value
+            name = stmt.targets[0].id
+            if isinstance(value, ast.Call):
+                target = self.qualify(value.func)
+                if target is not None:
+                    args = tuple(d for a in value.args if (d := dotted(a)) is not None)
+                    self.assigned[name] = ("call", target, args)
+            elif (ref := dotted(value)) is not None:
+                self.assigned[name] = ("ref", ref, ())
+        elif (
+            isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Attribute)
+            and stmt.value.func.attr in ("include_router", "register_blueprint", "mount")
+        ):
+            for a in stmt.value.args:
+                if (d := dotted(a)) is not None:
+                    self.included.append(d)
 
     def _module_bindings(self, stmt: ast.stmt) -> None:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

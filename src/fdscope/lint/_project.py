@@ -20,6 +20,7 @@ from fdscope.lint._config import DEFAULT_EXCLUDE, Config, find_pyproject, load_c
 from fdscope.lint._errors import HandlerNotFound, LintConfigError
 from fdscope.lint._handlers import HandlerRef, discover, from_cdk, parse_handler
 from fdscope.lint._rules import RULES
+from fdscope.lint._specs import SPECS
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
 _EVENT = ("event", "evt", "_event", "events")
@@ -209,9 +210,29 @@ class _Project:
                 except ValueError:
                     continue
             assert f.module is not None
-            if ref.function in f.module.functions:
+            if ref.function in f.module.functions or ref.function in f.module.assigned:
                 hits.append((f, ref.function))
         return hits
+
+    def included(self, f: _File) -> list[_File]:
+        """Modules whose routers or blueprints ``f``'s app includes (``app.include_router(r)``)."""
+        module = f.module
+        assert module is not None
+        out: list[_File] = []
+        for name in module.included:
+            head, _, rest = name.partition(".")
+            target = module.imports.get(head)
+            if target is None:
+                continue
+            # ``import routes`` / routes.router; ``from routes import router``; ``from . import r``
+            candidates = [target] if rest else [target, target.rpartition(".")[0]]
+            for cand in candidates:
+                level = len(cand) - len(cand.lstrip("."))
+                hit = self.module_file(cand.lstrip("."), f.path, level)
+                if hit is not None and hit is not f:
+                    out.append(hit)
+                    break
+        return out
 
     def resolve_call(self, f: _File, facts: FunctionFacts, name: str) -> tuple[_File, str] | None:
         """The project function a call inside ``facts`` reaches, if any."""
@@ -260,6 +281,34 @@ class _Project:
         if f"{rest}.__init__" in other.module.functions:
             return other, f"{rest}.__init__"
         return None
+
+
+# web apps and their Lambda adapters: ``handler = Mangum(app)`` runs the app's routes
+_APPS = frozenset(name for name, spec in SPECS.items() if spec.per_call == "FDS205")
+# those that only run on Lambda: their module's routes are per-invocation code by themselves
+_LAMBDA_APPS = frozenset({"mangum.Mangum", "apig_wsgi.make_lambda_handler", "chalice.Chalice"})
+
+
+def _entries(module: Module, name: str, depth: int = 0) -> tuple[list[str], bool]:
+    """What a module-level handler that is not a ``def`` runs: (functions, the app's routes).
+
+    ``handler = Mangum(app)`` / ``app = Chalice(...)``: the routes; ``handler = Handler()``:
+    ``Handler.__call__``; ``lambda_handler = Service.handle``: that method.
+    """
+    bound = module.assigned.get(name)
+    if bound is None or depth > 3:
+        return [], False
+    kind, target, args = bound
+    if kind == "ref":
+        if target in module.functions:
+            return [target], False
+        return _entries(module, target, depth + 1) if target != name else ([], False)
+    if target in _APPS:
+        return [], True
+    if f"{target}.__call__" in module.functions:
+        return [f"{target}.__call__"], False
+    routes = any(_entries(module, a, depth + 1)[1] for a in args if a != name)
+    return [], routes
 
 
 def _is_handler_signature(facts: FunctionFacts) -> bool:
@@ -378,9 +427,18 @@ def _analyse(
             raise HandlerNotFound(f"handler {text!r} matches no function in the given paths")
         refs.append(ref)
     starts: dict[tuple[Path, str], str] = {}
+    route_files: list[_File] = []  # modules whose route functions run per invocation
     for ref in refs:
         for f, func in project.find_ref(ref):
-            starts.setdefault((real(f.path), func), ref.origin)
+            assert f.module is not None
+            if func in f.module.functions:
+                starts.setdefault((real(f.path), func), ref.origin)
+                continue
+            entries, routes = _entries(f.module, func)
+            for entry in entries:
+                starts.setdefault((real(f.path), entry), ref.origin)
+            if routes:
+                route_files.append(f)
     for f in files:
         if f.module is None:
             continue
@@ -391,10 +449,29 @@ def _analyse(
         ]
         for facts in module_handlers:
             starts.setdefault((real(f.path), facts.qualname), "name")
-        if module_handlers or any(p == real(f.path) for p, _ in starts):
-            for name, facts in f.module.functions.items():
-                if facts.is_route:
-                    starts.setdefault((real(f.path), name), "route")
+        # ``handler = Mangum(app)``, ``handler = Handler()`` (its __call__), ``handler = S.handle``
+        routes = False
+        for name, (kind, target, _args) in f.module.assigned.items():
+            if name in config.handler_names and name not in f.module.functions:
+                entries, entry_routes = _entries(f.module, name)
+                for entry in entries:
+                    starts.setdefault((real(f.path), entry), "name")
+                routes = routes or entry_routes
+            elif kind == "call" and target in _LAMBDA_APPS:
+                routes = True  # an app or adapter that only ever runs on Lambda
+        if routes or module_handlers or any(p == real(f.path) for p, _ in starts):
+            route_files.append(f)
+    seen_routes: set[Path] = set()
+    while route_files:
+        f = route_files.pop()
+        if real(f.path) in seen_routes:
+            continue
+        seen_routes.add(real(f.path))
+        assert f.module is not None
+        for name, facts in f.module.functions.items():
+            if facts.is_route:
+                starts.setdefault((real(f.path), name), "route")
+        route_files.extend(project.included(f))
     findings.extend(_follow(project, starts, config.follow_depth))
     # filters: config and noqa
     lines_of = {f.shown: f.lines for f in files}
