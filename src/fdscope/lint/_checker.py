@@ -742,6 +742,8 @@ class Module:
         closed_finally = closed = managed = escaped = started = read = commit_with = False
         start_node: ast.AST | None = None
         first_close: int | None = None
+        closed_always = False  # a close() on every path (else: each one is on a branch)
+        branches: set[tuple[int, str]] = set()
         kept: str | None = None
         body_read = False
         for node, inner in self._uses(name, scope):
@@ -778,6 +780,11 @@ class Module:
                     if isinstance(call_up, ast.Call) and up is call_up.func:
                         closed = True
                         closed_finally = closed_finally or _in_finally(up, scope)
+                        branch = _only_on_branch(up, call, name, scope)
+                        if branch is None:
+                            closed_always = True
+                        else:
+                            branches.add(branch)
                         line = getattr(up, "lineno", 0)
                         first_close = line if first_close is None else min(first_close, line)
                     elif isinstance(call_up, ast.Call):
@@ -813,6 +820,8 @@ class Module:
                     kept = k
                 elif callee in NON_OWNING or (rule == "FDS103" and callee.startswith("os.")):
                     pass
+                elif callee in _ITERATORS and _iterated(up):
+                    pass  # for n, line in enumerate(f): reads it, keeps nothing
                 else:
                     escaped = True
                 continue
@@ -828,6 +837,8 @@ class Module:
                     else:
                         escaped = True
                 continue
+            if _iterated(cur):
+                continue  # for line in f: reads it
             if isinstance(
                 up,
                 (
@@ -878,25 +889,36 @@ class Module:
             elif not (read or closed):
                 self._add(call, "FDS109", disp, "is never read or closed")
         elif rule == "FDS108":
+            both = any((i, "orelse") in branches for i, b in branches if b == "body")
             if not closed:
                 self._add(call, "FDS108", disp, f"kept in {name!r} is never closed")
-            elif not closed_finally and self._early_exit(call, first_close, scope):
+            elif not closed_finally and not closed_always and not both:
                 self._add(
                     call,
                     "FDS108",
                     disp,
-                    f"kept in {name!r} is closed, but a return or raise before close() skips it",
+                    f"kept in {name!r} is closed on one branch only; the other leaves it open",
+                )
+            elif not closed_finally and (exit_line := self._early_exit(call, first_close, scope)):
+                self._add(
+                    call,
+                    "FDS108",
+                    disp,
+                    f"kept in {name!r} is closed, but the return or raise at line {exit_line} "
+                    "skips the close()",
                 )
 
-    def _early_exit(self, call: ast.AST, close_line: int | None, scope: ast.AST) -> bool:
-        """A ``return``/``raise`` between the creation and the first close (outside ``finally``)."""
+    def _early_exit(self, call: ast.AST, close_line: int | None, scope: ast.AST) -> int | None:
+        """The first ``return``/``raise`` between the creation and the first close, if any."""
         if close_line is None:
-            return False
+            return None
         start = getattr(call, "end_lineno", None) or getattr(call, "lineno", 0)
-        for node in _walk_scope(scope):
-            if isinstance(node, (ast.Return, ast.Raise)) and start < node.lineno < close_line:
-                return True
-        return False
+        lines = [
+            node.lineno
+            for node in _walk_scope(scope)
+            if isinstance(node, (ast.Return, ast.Raise)) and start < node.lineno < close_line
+        ]
+        return min(lines) if lines else None
 
     def _track_sequence(
         self, call: ast.Call, name: str, spec: Spec, disp: str, scope: ast.AST
@@ -1073,6 +1095,8 @@ class Module:
 
 # connections whose ``with`` block ends a transaction and leaves the connection open
 _COMMIT_ONLY = frozenset({"sqlite3.connect", "psycopg2.connect"})
+# wrappers that only iterate their argument when looped over: ``for n, x in enumerate(f)``
+_ITERATORS = frozenset({"enumerate", "zip", "reversed", "sorted", "itertools.islice"})
 # archives and compressed streams that open a path themselves, or wrap a file object
 _WRAPPERS = frozenset(
     {
@@ -1149,6 +1173,37 @@ def _guard_clause(node: ast.AST, scope: ast.AST, names: Callable[[ast.AST], bool
                     return True
         prev, cur = cur, parent(cur)
     return False
+
+
+def _iterated(node: ast.AST) -> bool:
+    """``node`` is what a ``for`` loop or a comprehension iterates over."""
+    up = parent(node)
+    return isinstance(up, (ast.For, ast.AsyncFor, ast.comprehension)) and up.iter is node
+
+
+def _only_on_branch(
+    close: ast.AST, creation: ast.AST, name: str, scope: ast.AST
+) -> tuple[int, str] | None:
+    """The ``if`` branch (id of the if, "body"/"orelse") a close() depends on; None if none.
+
+    An ``if`` that also holds the creation, or that tests the resource itself
+    (``if f is not None: f.close()``), does not count.
+    """
+    holders: set[int] = set()
+    cur: ast.AST | None = creation
+    while cur is not None and cur is not scope:
+        holders.add(id(cur))
+        cur = parent(cur)
+    cur, prev = parent(close), close
+    while cur is not None and cur is not scope:
+        if id(cur) in holders:
+            return None
+        if isinstance(cur, ast.If) and prev is not cur.test:
+            tests_it = any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(cur.test))
+            if not tests_it:
+                return id(cur), "body" if any(prev is s for s in cur.body) else "orelse"
+        prev, cur = cur, parent(cur)
+    return None
 
 
 def _in_finally(node: ast.AST, scope: ast.AST) -> bool:
