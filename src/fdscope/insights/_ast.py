@@ -57,9 +57,17 @@ class Unary(Node):
 
 @dataclass(frozen=True)
 class Binary(Node):
-    op: str  # + - * / % ^ = != < <= > >= and or
+    op: str  # + - * / % ^ = != < <= > >=
     left: Node
     right: Node
+
+
+@dataclass(frozen=True)
+class Logical(Node):
+    """``and`` / ``or`` over two or more operands: a chain is one node, not a deep tree."""
+
+    op: str  # "and" or "or"
+    operands: tuple[Node, ...]
 
 
 @dataclass(frozen=True)

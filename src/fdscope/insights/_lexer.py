@@ -171,12 +171,63 @@ def _regex(query: str, i: int) -> tuple[int, str]:
             j += 2
             continue
         if c == "/":
+            _check_re2(query, i + 1, j)
             return j + 1, "".join(out)
         if c == "\n":
             break
         out.append(c)
         j += 1
     raise QuerySyntaxError("unterminated regular expression", query, i, expected="a closing /")
+
+
+# what Python's re reads but RE2 (DuckDB) and CloudWatch's engine (Hyperscan: "no
+# lookaround, no backreferences", https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html)
+# do not
+_NO_RE2 = (
+    ("(?=", "lookahead (?=...)"),
+    ("(?!", "negative lookahead (?!...)"),
+    ("(?<=", "lookbehind (?<=...)"),
+    ("(?<!", "negative lookbehind (?<!...)"),
+    ("(?>", "atomic group (?>...)"),
+    ("(?P=", "backreference (?P=name)"),
+    ("(?(", "conditional (?(...)...)"),
+    ("(?#", "comment (?#...)"),
+)
+
+
+def _check_re2(query: str, start: int, end: int) -> None:
+    """Reject, with a caret, what a /regex/ between ``start`` and ``end`` cannot hold."""
+    j, in_class = start, False
+    while j < end:
+        c = query[j]
+        if c == "\\" and j + 1 < end:
+            nxt = query[j + 1]
+            if nxt in "123456789" or (nxt == "k" and j + 2 < end and query[j + 2] in "<{'"):
+                raise QuerySyntaxError(
+                    "backreferences are not supported in a regular expression",
+                    query,
+                    j,
+                    expected="a regular expression without \\1 or \\k<name>",
+                )
+            j += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if query.startswith("[^]", j) or query.startswith("[]", j):
+                j += 2 if query[j + 1] == "]" else 3
+                continue
+        elif c == "(":
+            for text, what in _NO_RE2:
+                if query.startswith(text, j):
+                    raise QuerySyntaxError(
+                        f"{what} is not supported in a regular expression",
+                        query,
+                        j,
+                        expected="a regular expression without lookaround or backreferences",
+                    )
+        j += 1
 
 
 def _number(query: str, i: int) -> tuple[int, Token]:

@@ -44,6 +44,9 @@ COMMANDS = (
 )
 CLOUD_ONLY = ("source", "diff", "anomaly", "lookup", "join")
 _COMPARE = ("=", "==", "!=", "<", "<=", ">", ">=")
+_ARITH = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2}
+MAX_NESTING = 100  # parentheses, lists and calls inside one another
+MAX_DEPTH = 200  # operations inside one another (a chain of and/or is one)
 # words that end an expression list item
 _RESERVED = frozenset(
     {"as", "by", "and", "or", "not", "like", "in", "asc", "desc", "into", "offset"}
@@ -60,6 +63,7 @@ class _Parser:
         self.text = text
         self.toks = tokens
         self.i = 0
+        self.nesting = 0
 
     # ---- helpers ---------------------------------------------------------------------
     @property
@@ -323,38 +327,57 @@ class _Parser:
             self.advance()
 
     # ---- expressions -----------------------------------------------------------------
+    # Loops, not one call per operator: a chain of 1,000 `or`s is one n-ary node, and a
+    # parenthesis costs six Python frames, so deep nesting meets MAX_NESTING (a query
+    # error) long before Python's recursion limit.
     def expr(self) -> A.Node:
-        return self.or_expr()
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING + 1:  # the outermost expression is not nested
+                raise self.error(
+                    f"expression nested too deeply (more than {MAX_NESTING} levels of "
+                    "parentheses, lists and function calls)"
+                )
+            node = self.logic()
+        finally:
+            self.nesting -= 1
+        if self.nesting == 0:
+            _check_depth(self.text, node)
+        return node
 
-    def or_expr(self) -> A.Node:
-        left = self.and_expr()
-        while self.tok.is_word("or"):
+    def logic(self) -> A.Node:
+        """``or`` of ``and`` of (``not``) comparisons, each chain one :class:`A.Logical`."""
+        ors: list[A.Node] = []
+        ands = [self.not_expr()]
+        while True:
+            if self.tok.is_word("and"):
+                self.advance()
+                ands.append(self.not_expr())
+                continue
+            ors.append(_logical("and", ands))
+            if not self.tok.is_word("or"):
+                return _logical("or", ors)
             self.advance()
-            right = self.and_expr()
-            left = A.Binary(left.start, right.end, "or", left, right)
-        return left
-
-    def and_expr(self) -> A.Node:
-        left = self.not_expr()
-        while self.tok.is_word("and"):
-            self.advance()
-            right = self.not_expr()
-            left = A.Binary(left.start, right.end, "and", left, right)
-        return left
+            ands = [self.not_expr()]
 
     def not_expr(self) -> A.Node:
-        if self.tok.is_word("not") or self.is_op("!"):
-            t = self.advance()
-            operand = self.not_expr()
-            return A.Unary(t.start, operand.end, "not", operand)
-        return self.comparison()
+        nots: list[Token] = []
+        while self.tok.is_word("not") or self.is_op("!"):
+            nots.append(self.advance())
+        node = self.comparison()
+        if nots:  # `not not x` is the truth of x: one or two nots, however many are written
+            odd = len(nots) % 2 == 1
+            node = A.Unary(nots[0].start if odd else nots[-1].start, node.end, "not", node)
+            if not odd:
+                node = A.Unary(nots[0].start, node.end, "not", node)
+        return node
 
     def comparison(self) -> A.Node:
-        left = self.additive()
+        left = self.arith()
         t = self.tok
         if t.kind == OP and t.value in _COMPARE:
             self.advance()
-            right = self.additive()
+            right = self.arith()
             op = "=" if t.value == "==" else t.value
             return A.Binary(left.start, right.end, op, left, right)
         negated = False
@@ -383,7 +406,7 @@ class _Parser:
             items: list[A.Node] = []
             if not self.is_op(close[opener]):
                 while True:
-                    items.append(self.additive())
+                    items.append(self.arith())
                     if not self.is_op(","):
                         break
                     self.advance()
@@ -391,40 +414,32 @@ class _Parser:
             return A.In(left.start, end, left, tuple(items), negated)
         return left
 
-    def additive(self) -> A.Node:
-        left = self.multiplicative()
-        while self.is_op("+", "-"):
+    def arith(self, level: int = 1) -> A.Node:
+        """``+ -`` (level 1) and ``* / %`` (level 2), left-associative, by precedence climbing."""
+        left = self.signed()
+        while self.tok.kind == OP and _ARITH.get(self.tok.value, 0) >= level:
             op = self.advance().value
-            right = self.multiplicative()
+            right = self.arith(_ARITH[op] + 1)
             left = A.Binary(left.start, right.end, op, left, right)
         return left
 
-    def multiplicative(self) -> A.Node:
-        left = self.unary()
-        while self.is_op("*", "/", "%"):
-            op = self.advance().value
-            right = self.unary()
-            left = A.Binary(left.start, right.end, op, left, right)
-        return left
-
-    def unary(self) -> A.Node:
-        if self.is_op("-", "+"):
-            t = self.advance()
-            operand = self.unary()
-            if t.value == "+":
-                return operand
-            if isinstance(operand, A.Literal) and operand.kind == "num":
-                return A.Literal(t.start, operand.end, "num", "-" + operand.value, -operand.number)
-            return A.Unary(t.start, operand.end, "-", operand)
-        return self.power()
-
-    def power(self) -> A.Node:
-        base = self.primary()
-        if self.is_op("^"):
+    def signed(self) -> A.Node:
+        """Signs, then ``a ^ b ^ c`` (right-associative; ``-a ^ b`` is ``-(a ^ b)``)."""
+        chain: list[tuple[list[Token], A.Node]] = []
+        while True:
+            signs: list[Token] = []
+            while self.is_op("-", "+"):
+                signs.append(self.advance())
+            chain.append((signs, self.primary()))
+            if not self.is_op("^"):
+                break
             self.advance()
-            exp = self.unary()
-            return A.Binary(base.start, exp.end, "^", base, exp)
-        return base
+        signs, node = chain.pop()
+        node = _apply_signs(signs, node)
+        while chain:
+            signs, base = chain.pop()
+            node = _apply_signs(signs, A.Binary(base.start, node.end, "^", base, node))
+        return node
 
     def primary(self) -> A.Node:
         t = self.tok
@@ -512,6 +527,63 @@ class _Parser:
                 f"{spec.name}() takes {want} arguments, got {n}", t, expected=f"{want} arguments"
             )
         return A.Call(t.start, end, spec.name, tuple(args), star)
+
+
+def _logical(op: str, operands: list[A.Node]) -> A.Node:
+    if len(operands) == 1:
+        return operands[0]
+    flat: list[A.Node] = []
+    for o in operands:  # (a or b) or c is one chain too
+        flat.extend(o.operands if isinstance(o, A.Logical) and o.op == op else (o,))
+    return A.Logical(flat[0].start, flat[-1].end, op, tuple(flat))
+
+
+def _apply_signs(signs: list[Token], node: A.Node) -> A.Node:
+    minus = [t for t in signs if t.value == "-"]
+    if not minus:
+        return node
+    odd = len(minus) % 2 == 1
+    if isinstance(node, A.Literal) and node.kind == "num":
+        if not odd:
+            return node
+        return A.Literal(minus[0].start, node.end, "num", "-" + node.value, -node.number)
+    # `- - x` is x as a number: one or two minus signs, however many are written
+    node = A.Unary(minus[0].start if odd else minus[-1].start, node.end, "-", node)
+    return node if odd else A.Unary(minus[0].start, node.end, "-", node)
+
+
+def children(node: A.Node) -> tuple[A.Node, ...]:
+    """The sub-expressions of an expression node."""
+    if isinstance(node, A.Binary):
+        return (node.left, node.right)
+    if isinstance(node, A.Logical):
+        return node.operands
+    if isinstance(node, (A.Unary, A.Match)):
+        return (node.operand,)
+    if isinstance(node, A.In):
+        return (node.operand, *node.items)
+    if isinstance(node, A.Call):
+        return node.args
+    if isinstance(node, A.ListExpr):
+        return node.items
+    return ()
+
+
+def _check_depth(text: str, node: A.Node) -> None:
+    """Raise a query error for an expression more than MAX_DEPTH operations deep (iteratively:
+    the planner and DuckDB recurse over the tree, and DuckDB stops at 1,000 levels)."""
+    stack = [(node, 1)]
+    while stack:
+        n, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise QuerySyntaxError(
+                f"expression nested too deeply (more than {MAX_DEPTH} operations inside one "
+                "another)",
+                text,
+                n.start,
+                expected="a shorter expression (a list of values: x in [...])",
+            )
+        stack.extend((c, depth + 1) for c in children(n))
 
 
 def _duration_literal(t: Token) -> A.Literal:

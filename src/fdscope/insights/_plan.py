@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from fdscope.insights import _ast as A
 from fdscope.insights._errors import QuerySyntaxError, closest
 from fdscope.insights._functions import ANY, BOOL, JSON, NUM, STR, TS, lookup
+from fdscope.insights._parser import children
 from fdscope.insights._sql import DuckDB, sql_ident, sql_number, sql_string
 
 NULLT = "null"
@@ -554,11 +555,12 @@ class Planner:
             if node.op == "not":
                 return V(f"(NOT {self.truth(v)})", BOOL)
             return V(f"(- {self.num(v)})", NUM)
+        if isinstance(node, A.Logical):
+            terms = [self.truth(e(o, aggs=aggs, post=post)) for o in node.operands]
+            return V("(" + f" {node.op.upper()} ".join(terms) + ")", BOOL)
         if isinstance(node, A.Binary):
             a = e(node.left, aggs=aggs, post=post)
             b = e(node.right, aggs=aggs, post=post)
-            if node.op in ("and", "or"):
-                return V(f"({self.truth(a)} {node.op.upper()} {self.truth(b)})", BOOL)
             if node.op in ("=", "!=", "<", "<=", ">", ">="):
                 return V(self.compare(node.op, a, b), BOOL)
             return self.arith(node.op, a, b)
@@ -731,8 +733,8 @@ class Planner:
                 f"CAST(coalesce({d.CONTAINS.format(self.text(args[0]), self.text(args[1]))}, FALSE) AS INTEGER)",
                 NUM,
             )
-        if name == "frommillis":
-            return V(d.TO_INT.format(self.num(args[0])), TS)
+        if name == "frommillis":  # out of range: absent, as an unparsable time is
+            return V(d.TRY_INT.format(self.num(args[0])), TS)
         if name == "tomillis":
             return V(self.num(args[0]), NUM)
         if name == "now":
@@ -847,19 +849,14 @@ def _canon(x: object) -> object:
 
 
 def _has_agg(node: A.Node) -> bool:
-    if isinstance(node, A.Call):
-        spec = lookup(node.name)
-        if spec is not None and spec.aggregate:
-            return True
-        return any(_has_agg(a) for a in node.args)
-    if isinstance(node, A.Binary):
-        return _has_agg(node.left) or _has_agg(node.right)
-    if isinstance(node, A.Unary):
-        return _has_agg(node.operand)
-    if isinstance(node, A.Match):
-        return _has_agg(node.operand)
-    if isinstance(node, A.In):
-        return _has_agg(node.operand) or any(_has_agg(i) for i in node.items)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.Call):
+            spec = lookup(n.name)
+            if spec is not None and spec.aggregate:
+                return True
+        stack.extend(children(n))
     return False
 
 

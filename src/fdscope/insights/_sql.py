@@ -48,6 +48,7 @@ class DuckDB:
     NAME = "duckdb"
     TO_NUMBER = "TRY_CAST({0} AS DOUBLE)"
     TO_INT = "CAST({0} AS BIGINT)"
+    TRY_INT = "TRY_CAST({0} AS BIGINT)"
     NUM_TEXT = "_fd_num_text({0})"
     TS_TEXT = "_fd_ts_text({0})"
     JSON_TEXT = "json_extract_string({0}, '$')"  # a JSON string as its bare text
@@ -81,7 +82,9 @@ class DuckDB:
     POWER = "power({0}, {1})"
     FLOOR_TO = "(({0} // {1}) * {1})"
     CEIL_TO = "((({0} + {1} - 1) // {1}) * {1})"
-    CALENDAR_FLOOR = "epoch_ms(date_trunc({1}, make_timestamp({0} * 1000)))"
+    CALENDAR_FLOOR = (
+        "CASE WHEN abs({0}) < 9e15 THEN epoch_ms(date_trunc({1}, make_timestamp({0} * 1000))) END"
+    )
     CALENDAR_UNIT = {-1: "month", -3: "quarter", -12: "year"}
     NOW_SECONDS = "CAST(epoch(get_current_timestamp()) AS BIGINT)"
     IP_VALID = "_fd_ip_valid({0}, {1})"
@@ -108,8 +111,9 @@ class DuckDB:
         "CREATE OR REPLACE TEMP MACRO _fd_num_text(x) AS CASE WHEN x IS NULL THEN NULL "
         "WHEN isfinite(x) AND x = trunc(x) AND abs(x) < 1e15 THEN CAST(CAST(x AS BIGINT) AS VARCHAR) "
         "ELSE CAST(CAST(x AS DOUBLE) AS VARCHAR) END",
-        "CREATE OR REPLACE TEMP MACRO _fd_ts_text(ms) AS "
-        "strftime(make_timestamp(CAST(ms AS BIGINT) * 1000), '%Y-%m-%d %H:%M:%S.%g')",
+        # a time out of DuckDB's range (fromMillis(99999999999999999)) is absent, not an error
+        "CREATE OR REPLACE TEMP MACRO _fd_ts_text(ms) AS CASE WHEN abs(ms) < 9e15 THEN "
+        "strftime(make_timestamp(CAST(ms AS BIGINT) * 1000), '%Y-%m-%d %H:%M:%S.%g') END",
         # AWS's natural sort: digit runs compare by length, then value (a 3-digit length
         # prefix does both); other runs by code point
         "CREATE OR REPLACE TEMP MACRO _fd_natkey(x) AS array_to_string(list_transform("
