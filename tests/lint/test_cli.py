@@ -184,3 +184,12 @@ def test_symbolic_link_loops_and_dangling_links(
     # named on the command line: not a file to check, a usage error
     assert run("tree/l1.py")[0] == 2
     assert run("tree/dangling.py")[0] == 2
+
+
+def test_syntax_error_is_reported_where_it_is() -> None:
+    # SARIF and editors annotate the finding's line: the error's, not the file's first
+    (finding,) = lint_source("import os\n\ndef f(:\n    pass\n", "broken.py")
+    assert finding.code == "FDS001"
+    assert (finding.line, finding.col) == (3, 6)
+    (finding,) = lint_source(b"x = 1\x00\n", "nul.py")
+    assert (finding.line, finding.col) == (1, 0)

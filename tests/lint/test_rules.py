@@ -91,6 +91,10 @@ CASES = [
     ("import os\ndef f():\n    fd = os.open('x', 0)  # noqa: FDS103\n", {}),
     # noqa for another code does not
     ("import os\ndef f():\n    fd = os.open('x', 0)  # noqa: FDS101\n", {3: "FDS103"}),
+    # a prefix, as in the configuration: FDS1 is the whole leak family
+    ("import os\ndef f():\n    fd = os.open('x', 0)  # noqa: FDS1\n", {}),
+    # a prefix of another family does not
+    ("import os\ndef f():\n    fd = os.open('x', 0)  # noqa: FDS2\n", {3: "FDS103"}),
     # a bare noqa silences everything on the line
     ("import os\ndef f():\n    fd = os.open('x', 0)  # noqa\n", {}),
 ]

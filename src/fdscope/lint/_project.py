@@ -70,6 +70,7 @@ class _File:
     shown: str
     module: Module | None
     lines: list[str]
+    error_at: tuple[int, int] = (1, 0)  # where FDS001 points: (line, 0-based column)
 
 
 def real(path: Path) -> Path:
@@ -142,7 +143,8 @@ def _parse_bytes(data: bytes, path: Path, shown: str) -> tuple[_File, str | None
             tree = ast.parse(data, filename=str(path))
     except SyntaxError as exc:
         where = f" (line {exc.lineno})" if exc.lineno else ""
-        return _File(path, shown, None, lines), f"{exc.msg}{where}"
+        at = (max(exc.lineno or 1, 1), max((exc.offset or 1) - 1, 0))
+        return _File(path, shown, None, lines, at), f"{exc.msg}{where}"
     except (ValueError, RecursionError, MemoryError) as exc:
         return _File(path, shown, None, lines), str(exc) or type(exc).__name__
     module = Module(tree, source)
@@ -166,7 +168,8 @@ def _suppressed(lines: list[str], line: int, code: str) -> bool:
     codes = m.group("codes")
     if not codes:
         return True
-    return code.upper() in {c.strip().upper() for c in codes.split(",")}
+    # a code or a prefix of one, as in the configuration: ``# noqa: FDS1`` = the leak family
+    return any(code.upper().startswith(c.strip().upper()) for c in codes.split(","))
 
 
 class _Project:
@@ -373,8 +376,7 @@ def _analyse(
             errors.append(
                 Finding(
                     shown,
-                    1,
-                    0,
+                    *f.error_at,
                     "FDS001",
                     RULES["FDS001"].message.format(name=version, call=error),
                     RULES["FDS001"].hint,
