@@ -168,7 +168,7 @@ def _suppressed(lines: list[str], line: int, code: str) -> bool:
     codes = m.group("codes")
     if not codes:
         return True
-    # a code or a prefix of one, as in the configuration: ``# noqa: FDS1`` = the leak family
+    # a code or a prefix of one, as in the configuration (FDS1 = the leak family)
     return any(code.upper().startswith(c.strip().upper()) for c in codes.split(","))
 
 
