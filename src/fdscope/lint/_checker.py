@@ -312,6 +312,8 @@ class Module:
                     return None
                 if spec.label in _WRAPPERS and self._wraps_file_object(call, scope):
                     return None
+                if spec.label in _POOLED and any(k.arg == "connection_pool" for k in call.keywords):
+                    return None  # a client over a shared pool opens no connection of its own
                 if spec.label in ("threading.Thread", "threading.Timer"):
                     if scope is not None and isinstance(scope, _FUNCS):
                         self.ensure_parents(scope)
@@ -1097,6 +1099,7 @@ class Module:
 _COMMIT_ONLY = frozenset({"sqlite3.connect", "psycopg2.connect"})
 # wrappers that only iterate their argument when looped over: ``for n, x in enumerate(f)``
 _ITERATORS = frozenset({"enumerate", "zip", "reversed", "sorted", "itertools.islice"})
+_POOLED = frozenset({"redis.Redis", "redis.StrictRedis", "redis.asyncio.Redis"})
 # archives and compressed streams that open a path themselves, or wrap a file object
 _WRAPPERS = frozenset(
     {

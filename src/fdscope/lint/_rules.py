@@ -52,7 +52,8 @@ _RULES = (
         "{call} returns a bare descriptor that is never closed",
         "close it with os.close(fd) in a `finally:`, or wrap it at once with os.fdopen(fd)",
         "`tempfile.mkstemp`, `os.open`, `os.pipe`, `os.dup`, `os.openpty`, `os.memfd_create`, "
-        "`os.eventfd`: integers nothing ever finalizes.",
+        "`os.eventfd`: integers nothing ever finalizes (`mmap.mmap(fd, ...)` duplicates the "
+        "descriptor: the original still needs `os.close`).",
     ),
     Rule(
         "FDS104",
@@ -143,7 +144,8 @@ _RULES = (
         "{call} built per invocation{name}",
         "connect once at module scope (lazily, with a reconnect on error) and reuse it",
         "Database connections and engines (psycopg, psycopg2, pymysql, mysql-connector, "
-        "SQLAlchemy create_engine, redis, pymongo) created inside a handler.",
+        "SQLAlchemy create_engine, redis, pymongo) created inside a handler; "
+        "`redis.Redis(connection_pool=POOL)` over a shared pool is not.",
     ),
     Rule(
         "FDS204",

@@ -204,13 +204,14 @@ NON_OWNING = frozenset(
     asyncio.set_event_loop os.write os.read os.fstat os.lseek os.fsync os.ftruncate os.fchmod
     os.fchown os.set_inheritable os.set_blocking os.get_inheritable os.get_blocking os.readv
     os.writev os.sendfile os.pread os.pwrite os.isatty os.ttyname os.fdatasync os.posix_fallocate
-    os.dup2 os.login_tty fcntl.fcntl fcntl.flock fcntl.ioctl fcntl.lockf select.select
+    os.dup2 os.login_tty mmap.mmap fcntl.fcntl fcntl.flock fcntl.ioctl fcntl.lockf select.select
     json.dump json.load pickle.dump pickle.load marshal.dump marshal.load yaml.safe_load
     yaml.load yaml.dump yaml.safe_dump csv.reader csv.writer csv.DictReader csv.DictWriter
     shutil.copyfileobj logging.debug logging.info logging.warning logging.error
     logging.exception""".split()  # noqa: SIM905
 )
-# callees that hand a bare descriptor over to an object that closes it
+# callees that hand a bare descriptor over to an object that closes it (not mmap.mmap: it
+# duplicates the descriptor, and the original still has to be closed)
 FD_TAKERS = frozenset(
     {
         "os.close",
@@ -221,7 +222,6 @@ FD_TAKERS = frozenset(
         "io.FileIO",
         "socket.socket",
         "socket.fromfd",
-        "mmap.mmap",
         "asyncio.open_connection",
     }
 )
