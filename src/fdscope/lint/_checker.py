@@ -404,8 +404,11 @@ class Module:
         spec, label = found
         if isinstance(scope, _FUNCS):
             self.ensure_parents(scope)
-        if spec.per_call and isinstance(scope, _FUNCS):
-            facts = self._by_node.get(id(scope))
+        if spec.per_call and isinstance(scope, (*_FUNCS, ast.Lambda)):
+            # a nested function or lambda runs when (and as often as) its top-level function does
+            facts = self._by_node.get(id(scope)) or self.functions.get(self._top.get(id(scope), ""))
+            if facts is not None and facts.node is not scope:
+                self.ensure_parents(facts.node)
             if facts is not None and not self._lazy(call, scope):
                 facts.creations.append(Creation(call.lineno, call.col_offset, spec.per_call, label))
         if not isinstance(scope, (_FUNCS + (ast.Lambda,))):
@@ -687,9 +690,9 @@ class Module:
             prev, cur = cur, parent(cur)
         return False
 
-    def _lazy(self, call: ast.Call, scope: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    def _lazy(self, call: ast.Call, scope: ast.AST) -> bool:
         """A creation done once: in a cached function, or under a test of module state."""
-        for deco in scope.decorator_list:
+        for deco in getattr(scope, "decorator_list", ()):
             target = deco.func if isinstance(deco, ast.Call) else deco
             q = self.qualify(target) or ""
             if q in CACHE_DECORATORS or q.rsplit(".", 1)[-1] in ("cache", "lru_cache", "cached"):
