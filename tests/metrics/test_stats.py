@@ -42,19 +42,77 @@ def test_basic_statistics_match_plain_python(vals: list[float]) -> None:
     assert compute("p99.9", vals) == ref_nearest(vals, 99.9)
 
 
+def ref_trim(vals: list[float], lo_p: int, hi_p: int) -> tuple[list[float], list[float]]:
+    """(kept, winsorized) by CloudWatch's wording, straight on the sorted list.
+
+    CloudWatch statistics definitions (docs.aws.amazon.com/AmazonCloudWatch/latest/
+    monitoring/Statistics-definitions.html): "TM(2%:98%) calculates the average after
+    removing the lowest 2% of data points and the highest 2%"; "WM(10%:90%) calculates
+    the average while treating the highest 10% of data points as the value of the 90%
+    boundary, and treating the lowest 10% of data points as the value of the 10%
+    boundary".  A data point is removed when it lies wholly in the removed share: the
+    lowest floor(n*a/100) and the highest n - ceil(n*b/100), counted by rank (ties too).
+    """
+    s = sorted(vals)
+    n = len(s)
+    lo, hi = n * lo_p // 100, -(-n * hi_p // 100)
+    kept = s[lo:hi]
+    if not kept:
+        return [], []
+    return kept, [kept[0]] * lo + kept + [kept[-1]] * (n - hi)
+
+
 @given(values_st, st.integers(0, 100), st.integers(0, 100))
 def test_percent_bounded_statistics_match_plain_python(vals: list[float], a: int, b: int) -> None:
     lo_p, hi_p = sorted((a, b))
-    lo = None if lo_p == 0 else ref_nearest(vals, lo_p)
-    hi = ref_nearest(vals, hi_p)
-    inside = [v for v in vals if (lo is None or v > lo) and v <= hi]
+    inside, winsorized = ref_trim(vals, lo_p, hi_p)
     name = f"({lo_p}%:{hi_p}%)"
     assert compute("TC" + name, vals) == len(inside)
     assert compute("TS" + name, vals) == sum(inside)
     tm = compute("TM" + name, vals)
     assert (tm is None) if not inside else tm == pytest.approx(sum(inside) / len(inside))
-    clamped = [min(max(v, lo if lo is not None else v), hi) for v in vals]
-    assert compute("WM" + name, vals) == pytest.approx(sum(clamped) / len(clamped))
+    wm = compute("WM" + name, vals)
+    assert (wm is None) if not inside else wm == pytest.approx(sum(winsorized) / len(vals))
+
+
+@given(
+    st.lists(st.tuples(st.integers(-50, 50), st.integers(0, 6)), min_size=1, max_size=20),
+    st.sampled_from(["TM(10%:90%)", "IQM", "WM(5%:95%)", "TC(20%:70%)", "TS(:90%)", "tm99"]),
+)
+def test_percent_bounds_count_weighted_samples(pairs: list[tuple[int, int]], name: str) -> None:
+    # Values/Counts: a count of k is k data points in the trimming too
+    vals, counts = [float(v) for v, _ in pairs], [float(c) for _, c in pairs]
+    expanded = [v for v, c in pairs for _ in range(c)]
+    got = compute(name, vals, counts)
+    want = compute(name, [float(v) for v in expanded]) if expanded else None
+    assert got == pytest.approx(want) if want is not None else got is None
+
+
+@pytest.mark.parametrize(
+    ("values", "counts", "stat", "expected"),
+    [
+        # the reviewer's hand computation: 10x1, 20x8, 30x1, 1000x10 (n=20): TM(10%:90%)
+        # drops 10 and one 20 below, two 1000s above: (7*20 + 30 + 8*1000) / 16
+        ([10, 20, 30, 1000], [1, 8, 1, 10], "TM(10%:90%)", 510.625),
+        # IQM keeps ranks 6..15: (4*20 + 30 + 5*1000) / 10
+        ([10, 20, 30, 1000], [1, 8, 1, 10], "IQM", 511.0),
+        # 10..100 plus 1000 (n=11): 1.1 points a side, so one is removed from each end
+        ([*range(10, 101, 10), 1000], None, "TM(10%:90%)", 60.0),
+        ([5] * 10, None, "TM(10%:90%)", 5.0),  # a constant period keeps its value
+        ([5] * 10, None, "IQM", 5.0),
+        ([7], None, "IQM", 7.0),  # one sample: nothing is wholly in the trimmed shares
+        ([7], None, "TM(10%:90%)", 7.0),
+        ([7], None, "WM(10%:90%)", 7.0),
+        ([7], None, "TC(10%:90%)", 1.0),
+        ([1, 1, 1, 1], None, "IQM", 1.0),  # a Count metric of 1s
+        # WM: the two lowest become the lowest kept (3), the two highest the highest (8)
+        (list(range(1, 11)), None, "WM(20%:80%)", (3 + 3 + 3 + 4 + 5 + 6 + 7 + 8 + 8 + 8) / 10),
+    ],
+)
+def test_percent_bounds_hand_computed(
+    values: list[float], counts: list[float] | None, stat: str, expected: float
+) -> None:
+    assert compute(stat, values, counts) == pytest.approx(expected)
 
 
 @given(values_st, st.integers(-1000, 1000), st.integers(-1000, 1000))
@@ -74,10 +132,10 @@ def test_bound_rules_lower_exclusive_upper_inclusive() -> None:
     assert compute("TC(150:1000)", vals) == 2
     assert compute("TM(150:1000)", vals) == 600.0
     assert compute("PR(100:200)", vals) == 40.0  # 150 and 200 of five
-    # percent: p20 of 5 values is the first (100): excluded; p60 is 200: included
+    # percent: the lowest 20% of 5 samples is one (100), the highest 40% two
     assert compute("TC(20%:60%)", vals) == 2
     assert compute("TS(20%:60%)", vals) == 350.0
-    # a 0% lower bound keeps the minimum (it means "from the smallest")
+    # a 0% lower bound removes nothing
     assert compute("TC(0%:60%)", vals) == 3 == compute("tc60", vals)
     # percent and absolute give different answers on the same numbers
     assert compute("TC(20:60)", vals) == 0

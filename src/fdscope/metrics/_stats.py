@@ -5,9 +5,10 @@ case): ``SampleCount``, ``Sum``, ``Average``, ``Minimum``, ``Maximum``, ``pNN``
 (up to 10 decimals), ``IQM``, and ``TM``/``WM``/``TC``/``TS`` either as ``tm90``
 (= ``TM(:90%)``) or with bounds ``TM(10%:90%)``, ``TM(150:1000)``, ``TM(:95%)``,
 ``TM(5%:)``, and ``PR(100:2000)``/``PR(:300)`` (absolute bounds only).
-A value is inside bounds when ``lower < value <= upper`` (lower exclusive,
-upper inclusive); percent bounds are turned into values with
-:func:`fdscope.metrics.percentile`, and a lower bound of 0% means no lower bound.
+Absolute bounds: a value is inside when ``lower < value <= upper`` (lower
+exclusive, upper inclusive).  Percent bounds trim samples by rank, as
+CloudWatch words it ("removing the lowest 2% of data points and the highest
+2%"): see :func:`_trim`.
 """
 
 from __future__ import annotations
@@ -119,21 +120,43 @@ def parse_statistic(name: str) -> Statistic:
     )
 
 
-def _limits(
-    pairs: Sequence[tuple[float, float]], stat: Statistic
-) -> tuple[float | None, float | None]:
-    """(lower, upper) value limits of a bounded statistic over sorted weighted pairs."""
+def _limits(stat: Statistic) -> tuple[float | None, float | None]:
+    """(lower, upper) value limits of a statistic with absolute bounds."""
+    lo, hi = stat.lower, stat.upper
+    return (None if lo is None else float(lo.value)), (None if hi is None else float(hi.value))
 
-    def one(b: Bound | None, is_lower: bool) -> float | None:
-        if b is None:
-            return None
-        if not b.percent:
-            return float(b.value)
-        if is_lower and b.value == 0:
-            return None  # 0% means "from the smallest", not "above the smallest"
-        return _weighted_sorted(pairs, b.value)
 
-    return one(stat.lower, True), one(stat.upper, False)
+def _percent(stat: Statistic) -> bool:
+    return any(b is not None and b.percent for b in (stat.lower, stat.upper))
+
+
+def _trim(
+    pairs: Sequence[tuple[float, float]], stat: Statistic, n: float
+) -> tuple[list[tuple[float, float]], float, float]:
+    """Percent bounds: (kept pairs, weight trimmed below, weight trimmed above).
+
+    CloudWatch: ``TM(2%:98%)`` is the mean "after removing the lowest 2% of data
+    points and the highest 2%".  Samples are ranked by value (a count of ``k`` is
+    ``k`` samples); the lowest ``floor(n*a/100)`` and all above rank
+    ``ceil(n*b/100)`` are removed, so a sample is removed only when it lies wholly
+    in the trimmed share, ties are cut by rank (not by value), and one sample or a
+    constant period keeps its value.  The upper cut is the nearest-rank ``p(b)``.
+    """
+    a = stat.lower.value if stat.lower is not None else Fraction(0)
+    b = stat.upper.value if stat.upper is not None else Fraction(100)
+    nf = Fraction(n)
+    lo_cut = float(math.floor(nf * a / 100))
+    hi_cut = float(min(Fraction(math.ceil(nf * b / 100)), nf))
+    kept = []
+    cum = 0.0
+    for v, c in pairs:
+        start, cum = cum, cum + c
+        w = min(cum, hi_cut) - max(start, lo_cut)
+        if w > 0:
+            kept.append((v, w))
+        if cum >= hi_cut:
+            break
+    return kept, lo_cut, max(n - hi_cut, 0.0)
 
 
 def compute(
@@ -176,14 +199,24 @@ def compute_sorted(st: Statistic, pairs: Sequence[tuple[float, float]]) -> float
     if k == "p":
         assert st.p is not None
         return _weighted_sorted(pairs, st.p)
-    lo, hi = _limits(pairs, st)
-    if k == "WM":
-        clamped = [
-            ((lo if lo is not None and v < lo else hi if hi is not None and v > hi else v), c)
-            for v, c in pairs
-        ]
-        return math.fsum(v * c for v, c in clamped) / n
-    inside = [(v, c) for v, c in pairs if (lo is None or v > lo) and (hi is None or v <= hi)]
+    if _percent(st):
+        inside, below, above = _trim(pairs, st, n)
+        if k == "WM":
+            if not inside:
+                return None
+            total = math.fsum(
+                [v * c for v, c in inside] + [inside[0][0] * below, inside[-1][0] * above]
+            )
+            return total / n
+    else:
+        lo, hi = _limits(st)
+        if k == "WM":
+            clamped = [
+                ((lo if lo is not None and v < lo else hi if hi is not None and v > hi else v), c)
+                for v, c in pairs
+            ]
+            return math.fsum(v * c for v, c in clamped) / n
+        inside = [(v, c) for v, c in pairs if (lo is None or v > lo) and (hi is None or v <= hi)]
     w = math.fsum(c for _, c in inside)
     if k == "TC":
         return w
