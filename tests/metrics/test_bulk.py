@@ -113,3 +113,47 @@ def test_cli_plot_with_the_bulk_engine(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     svg = out.read_text()
     assert "<svg" in svg and "threshold 300" in svg and "ALARM" in svg
+
+
+def _write_prefixed_events(path: Path, seed: int) -> None:
+    """Log events (as `logs pull` writes them) whose messages carry Lambda's text prefix."""
+    rng = random.Random(seed)
+    t0 = 1_767_225_600_000
+    with path.open("w") as f:
+        for i in range(300):
+            ts = t0 + i * rng.randint(1000, 9000)
+            rec = {
+                "_aws": {
+                    "Timestamp": ts,
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": "fdscope",
+                            "Dimensions": [["function_name"]],
+                            "Metrics": [{"Name": "duration", "Unit": "Milliseconds"}],
+                        }
+                    ],
+                },
+                "function_name": "api",
+                "duration": [round(rng.lognormvariate(5, 0.6), 1) for _ in range(3)],
+            }
+            doc = json.dumps(rec)
+            if i % 3 == 0:  # Node console.log: <ISO>\t<request id>\tINFO\t{...}
+                msg = f"2026-01-01T00:00:00.000Z\treq-{i}\tINFO\t{doc}\n"
+            elif i % 3 == 1:  # Python logging in the Lambda runtime: [INFO]\t<ISO>\t<id>\t{...}
+                msg = f"[INFO]\t2026-01-01T00:00:00.000Z\treq-{i}\t{doc}\n"
+            else:
+                msg = doc + "\n"
+            f.write(json.dumps({"timestamp": ts, "message": msg, "logStreamName": "s"}) + "\n")
+            f.write(json.dumps({"timestamp": ts, "message": f"END RequestId: req-{i}\n"}) + "\n")
+
+
+def test_bulk_reads_emf_after_a_lambda_text_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "pulled.jsonl"
+    _write_prefixed_events(path, 6)
+    series = find_series(build_series(load_datapoints(path)), "duration")
+    assert len(series) == 900  # the standard-library parser reads every record
+    want = aggregate(series, 60, ["SampleCount", "Maximum", "p99"])
+    got = bulk_aggregate([path], "duration", 60, ["SampleCount", "Maximum", "p99"])
+    assert [(b.start, b.sample_count, b.stats) for b in got] == [
+        (b.start, b.sample_count, b.stats) for b in want
+    ]

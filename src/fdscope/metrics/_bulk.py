@@ -2,7 +2,8 @@
 
 For files too large for the standard-library parser: each line a JSON object,
 either an EMF record (as the monitor prints it) or a log event whose
-``message`` holds one (``events.jsonl`` of a run, CloudWatch export lines);
+``message`` holds one (``events.jsonl`` of a run, CloudWatch export lines,
+``logs pull``), also after a Lambda text prefix (``<time>\t<request id>\tINFO\t{...}``);
 other lines are skipped.  Each record counts once (not once per dimension
 set); arrays are samples, ``{"Values", "Counts"}`` weighted samples.  Same
 statistics, same percentile definition as :func:`fdscope.metrics.aggregate`.
@@ -119,8 +120,12 @@ def bulk_aggregate(
         source = """
             SELECT TRY_CAST(j ->> '$._aws.Timestamp' AS BIGINT) AS ts, j -> ? AS m, j FROM (
                 SELECT CASE WHEN json_exists(json, '$._aws') THEN json
-                            ELSE TRY_CAST(json ->> '$.message' AS JSON) END AS j
-                FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true)
+                            -- Lambda may prepend time, request id and level to the document
+                            -- (Node console.log, Python logging): read from the first '{',
+                            -- as fdscope.emf.parse_message does
+                            ELSE TRY_CAST(substr(msg, strpos(msg, '{')) AS JSON) END AS j
+                FROM (SELECT json, json ->> '$.message' AS msg
+                      FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true))
             ) WHERE j IS NOT NULL"""
         params = ["$." + json.dumps(metric), files]
         if namespace is not None:
