@@ -258,3 +258,164 @@ def test_plugin_load_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+KEEP_ALIVE_CONFTEST = """
+import http.client, http.server, threading, pytest
+
+class _H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the accepted socket stays open between tests
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+
+@pytest.fixture(scope="session")
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+@pytest.fixture(scope="session")
+def pool(server):
+    import urllib3
+    p = urllib3.PoolManager()
+    yield p
+    p.clear()
+
+@pytest.fixture(scope="module")
+def conn(server):
+    c = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
+    yield c
+    c.close()
+"""
+
+KEEP_ALIVE_TESTS = """
+import http.client
+KEEP = []
+
+def test_pool_1(pool, server):
+    assert pool.request("GET", f"http://127.0.0.1:{server.server_address[1]}/").data == b"ok"
+
+def test_pool_2(pool, server):
+    assert pool.request("GET", f"http://127.0.0.1:{server.server_address[1]}/").data == b"ok"
+
+def test_conn_1(conn):
+    conn.request("GET", "/")
+    assert conn.getresponse().read() == b"ok"
+
+def test_conn_2(conn):
+    conn.request("GET", "/")
+    assert conn.getresponse().read() == b"ok"
+
+def test_leaks_a_connection_to_the_server(server):
+    c = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
+    c.request("GET", "/")
+    assert c.getresponse().read() == b"ok"
+    KEEP.append(c)
+"""
+
+
+def _keep_alive_suite(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("urllib3")
+    pytester.makeconftest(KEEP_ALIVE_CONFTEST)
+    pytester.makepyfile(test_keep_alive=KEEP_ALIVE_TESTS)
+
+
+def _assert_only_the_true_leak(result: pytest.RunResult) -> None:
+    result.assert_outcomes(passed=5, errors=1)
+    out = result.stdout.str()
+    errors = [line for line in result.stdout.lines if "ERROR at teardown" in line]
+    assert len(errors) == 1 and "test_leaks_a_connection_to_the_server" in errors[0], out
+    assert "in test_leaks_a_connection_to_the_server via" in out
+
+
+def test_keep_alive_session_server_accepted_socket_is_not_blamed(
+    pytester: pytest.Pytester,
+) -> None:
+    # the server's thread accepts the session/module client's connection lazily, during the
+    # first test that uses it: that accepted socket is the fixtures' connection, not a leak;
+    # a test that leaks its own connection to the same server is still caught
+    _keep_alive_suite(pytester)
+    _assert_only_the_true_leak(_run(pytester, "--fd-leaks=fail"))
+
+
+def test_keep_alive_session_server_under_xdist(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    _keep_alive_suite(pytester)
+    result = pytester.runpytest_subprocess(
+        *_QUIET, "-n", "2", "--fd-leaks=fail", "-p", "no:cacheprovider"
+    )
+    _assert_only_the_true_leak(result)
+
+
+def test_second_open_of_a_file_a_session_fixture_holds_is_a_leak(
+    pytester: pytest.Pytester,
+) -> None:
+    # ownership is per descriptor, not per file: a handler added per test on the log file a
+    # session fixture holds open leaks a descriptor of its own
+    log = pytester.path / "app.log"
+    pytester.makepyfile(
+        test_same=f"""
+        import logging, pytest
+        P = {str(log)!r}
+
+        @pytest.fixture(scope="session")
+        def session_log():
+            f = open(P, "a")
+            yield f
+            f.close()
+
+        def test_uses_log(session_log):
+            session_log.write("x")
+
+        def test_leaks_same_file(session_log):
+            logging.getLogger("app").addHandler(logging.FileHandler(P))
+
+        def test_uses_log_again(session_log):
+            session_log.write("y")
+        """
+    )
+    result = _run(pytester, "--fd-leaks=fail")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks_same_file*", "*app.log*"])
+
+
+def test_bad_ignore_pattern_on_the_command_line_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = _run(pytester, "--fd-leaks=fail", "--fd-leaks-ignore=pipe")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert "'pipe' must start with kind:, path: or endpoint:" in result.stderr.str()
+
+
+def test_marker_with_an_unknown_mode_is_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marker="""
+        import pytest
+
+        @pytest.mark.fd_leaks("fial")
+        def test_typo(tmp_path):
+            pass
+
+        @pytest.mark.fd_leaks(ignore=["pipe"])
+        def test_bad_ignore(tmp_path):
+            pass
+
+        def test_fine():
+            pass
+        """
+    )
+    result = _run(pytester, "--fd-leaks=fail")
+    result.assert_outcomes(passed=1, errors=2)
+    out = result.stdout.str()
+    assert "mode 'fial' is not one of off, warn, fail" in out
+    assert "'pipe' must start with kind:, path: or endpoint:" in out
+    assert "INTERNALERROR" not in out

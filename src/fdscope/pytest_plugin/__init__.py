@@ -68,10 +68,16 @@ def pytest_configure(config: Any) -> None:
     if mode == "off":
         return
     _skip_assert_rewriting(config)
-    from fdscope.pytest_plugin._plugin import FdLeakChecker
+    from fdscope.pytest_plugin._plugin import FdLeakChecker, IgnorePatternError
 
     patterns = list(config.getini("fd_leaks_ignore")) + list(config.getoption("fd_leaks_ignore"))
-    config.pluginmanager.register(FdLeakChecker(mode, patterns), "fdscope-fd-leaks")
+    try:
+        checker = FdLeakChecker(mode, patterns)
+    except IgnorePatternError as exc:  # a usage error, like a bad --fd-leaks value
+        import pytest
+
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(checker, "fdscope-fd-leaks")
 
 
 def _skip_assert_rewriting(config: Any) -> None:

@@ -32,6 +32,13 @@ class IgnorePatternError(FdscopeError):
     """An ``fd_leaks_ignore`` pattern is not ``kind:``, ``path:`` or ``endpoint:``."""
 
 
+class MarkerError(FdscopeError):
+    """An ``fd_leaks`` marker names a mode outside off|warn|fail, or a bad ignore pattern."""
+
+
+_MODES = ("off", "warn", "fail")
+
+
 @dataclass(frozen=True, slots=True)
 class Leak:
     """One handle a test opened and left open, with where it was created (None if unknown)."""
@@ -118,7 +125,9 @@ class FdLeakChecker:
         self.mode = mode
         self.rules = parse_ignore(patterns)
         self.before: dict[str, dict[int, Key]] = {}
-        self.owned: set[Key] = set()  # handles opened by wider-scoped fixtures' setup
+        # handles opened by wider-scoped fixtures' setup, as (fd, identity): the descriptor,
+        # not the file, so a second open of a file such a fixture holds is still the test's
+        self.owned: set[tuple[int, Key]] = set()
         self.leaks: dict[str, list[Leak]] = {}
         self.started_tracking = False
         self.proc = os.path.isdir(_FD_DIR)
@@ -162,9 +171,28 @@ class FdLeakChecker:
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: Any) -> Any:
-        if self._mode_for(item) != "off":
-            self.before[item.nodeid] = self._keys()
+        try:
+            mode = self._mode_for(item)
+            self._marker_rules(item)
+        except MarkerError:
+            mode = "off"  # reported by pytest_runtest_setup_marker as this test's setup error
+        if mode != "off":
+            keys = self._keys()
+            # a descriptor a fixture owned and closed may come back under its number
+            self.owned = {(fd, key) for fd, key in self.owned if keys.get(fd) == key}
+            self.before[item.nodeid] = keys
         yield
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_setup")
+    def pytest_runtest_setup_marker(self, item: Any) -> None:
+        try:
+            self._mode_for(item)
+            self._marker_rules(item)
+        except MarkerError as exc:
+            error = str(exc)
+        else:
+            return
+        pytest.fail(error, pytrace=False)
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Any:
@@ -175,7 +203,7 @@ class FdLeakChecker:
         yield
         after = self._keys()
         for fd in new_fds(before, after):
-            self.owned.add(after[fd])
+            self.owned.add((fd, after[fd]))
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item: Any, nextitem: Any) -> Any:
@@ -209,19 +237,35 @@ class FdLeakChecker:
         if marker is not None:
             mode = marker.kwargs.get("mode", marker.args[0] if marker.args else None)
             if mode is not None:
+                if mode not in _MODES:
+                    raise MarkerError(
+                        f"@pytest.mark.fd_leaks: mode {mode!r} is not one of off, warn, fail"
+                    )
                 return str(mode)
         return self.mode
+
+    def _marker_rules(self, item: Any) -> list[tuple[str, str]]:
+        marker = item.get_closest_marker("fd_leaks")
+        if marker is None:
+            return []
+        ignore = marker.kwargs.get("ignore", ())
+        if isinstance(ignore, str):
+            ignore = [ignore]
+        try:
+            return parse_ignore(list(ignore))
+        except IgnorePatternError as exc:
+            raise MarkerError(f"@pytest.mark.fd_leaks: {exc}") from None
 
     # ---- the check ------------------------------------------------------------------------
     def _check(self, item: Any, before: dict[int, Key]) -> list[Leak]:
         after = self._keys()
 
-        fresh = [fd for fd in new_fds(before, after) if after[fd] not in self.owned]
+        fresh = [fd for fd in new_fds(before, after) if (fd, after[fd]) not in self.owned]
         if not fresh:
             return []
         gc.collect()  # garbage in reference cycles is not a leak of this test
         after = self._keys()
-        fresh = [fd for fd in new_fds(before, after) if after[fd] not in self.owned]
+        fresh = [fd for fd in new_fds(before, after) if (fd, after[fd]) not in self.owned]
         if not fresh:
             return []
         fresh = [fd for fd in fresh if not _held_by_wider_fixture(item, fd)]
@@ -231,10 +275,8 @@ class FdLeakChecker:
 
         snap = handles.snapshot()
         by_fd = {h.fd: h for h in snap.handles}
-        rules = list(self.rules)
-        marker = item.get_closest_marker("fd_leaks")
-        if marker is not None:
-            rules += parse_ignore(list(marker.kwargs.get("ignore", ())))
+        fresh = _peers_not_owned(fresh, by_fd)
+        rules = list(self.rules) + self._marker_rules(item)
         leaks: list[Leak] = []
         for fd in fresh:
             handle = by_fd.get(fd)
@@ -242,6 +284,35 @@ class FdLeakChecker:
                 continue
             leaks.append(Leak(fd, handle.describe(), _site(handle)))
         return leaks
+
+
+def _peers_not_owned(fresh: list[int], by_fd: dict[int, Any]) -> list[int]:
+    """Drop the sockets whose other end, in this process, is not the test's.
+
+    A connection belongs to whoever holds its other end: a session server's thread accepts
+    the connection of a session client lazily, during the first test that uses them, and that
+    accepted socket is the fixtures' as much as the client's is. A socket counts as set aside
+    when its peer (a TCP socket with the mirrored addresses, a unix socket's ``peer_fd``) is
+    held here and is not among the test's new handles; a connection the test leaks to a
+    session server is still reported, both ends of it.
+    """
+    new = set(fresh)
+    ends: dict[tuple[str, str], list[int]] = {}
+    for h in by_fd.values():
+        if h.local and h.remote and h.family in ("inet", "inet6"):
+            ends.setdefault((h.local, h.remote), []).append(h.fd)
+    out: list[int] = []
+    for fd in fresh:
+        h = by_fd.get(fd)
+        peers: list[int] = []
+        if h is not None and h.family in ("inet", "inet6") and h.local and h.remote:
+            peers = ends.get((h.remote, h.local), [])
+        elif h is not None and h.family == "unix" and h.peer_fd is not None:
+            peers = [h.peer_fd]
+        if peers and not any(p in new for p in peers):
+            continue
+        out.append(fd)
+    return out
 
 
 def _site(handle: Any) -> str | None:
