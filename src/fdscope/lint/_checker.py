@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fdscope.lint._specs import (
+    ACCEPT,
     AWS_METHOD,
     CACHE_DECORATORS,
     EVICTORS,
@@ -327,6 +328,8 @@ class Module:
                 return STREAM, f"{dotted(func) or func.attr}(stream=True)"
             if func.attr == "stream" and qual and qual.split(".")[0] in ("httpx",):
                 return STREAM, qual
+            if func.attr == "accept" and not call.args and self._socket_receiver(func.value, scope):
+                return ACCEPT, f"{dotted(func) or 'accept'}()"
             if func.attr == "get_object" and call.args == [] and self._aws_receiver(func.value):
                 return STREAM, f"{dotted(func) or 'get_object'}()"
         return None
@@ -349,16 +352,40 @@ class Module:
             return False
         if "s3" in name.rsplit(".", 1)[-1].lower():
             return True
+        return any(self._aws_receiver(value) for value in self._values_of(name))
+
+    def _values_of(self, name: str) -> list[ast.Call]:
+        """Calls assigned to ``name`` anywhere in the module (``x = f()``, ``with f() as x``)."""
         if self._assigned is None:
             self._assigned = {}
             for sub in ast.walk(self.tree):
-                if isinstance(sub, (ast.Assign, ast.AnnAssign)) and isinstance(sub.value, ast.Call):
-                    targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
-                    for t in targets:
-                        key = dotted(t)
-                        if key is not None:
-                            self._assigned.setdefault(key, []).append(sub.value)
-        return any(self._aws_receiver(value) for value in self._assigned.get(name, ()))
+                for target, value in _bindings(sub):
+                    key = dotted(target)
+                    if key is not None and isinstance(value, ast.Call):
+                        self._assigned.setdefault(key, []).append(value)
+        return self._assigned.get(name, [])
+
+    def _socket_receiver(self, node: ast.AST, scope: ast.AST | None) -> bool:
+        """A socket made in this module (``socket.create_server(...)``, ...): a local of the
+        function, a module-level name, or an attribute (``self.sock``) assigned one."""
+        name = dotted(node)
+        if name is None:
+            return False
+        if isinstance(node, ast.Name):
+            if scope is None:
+                return False
+            where = scope if node.id in self._locals(scope) else self.tree
+            values = [
+                value
+                for sub in _walk_scope(where)
+                for target, value in _bindings(sub)
+                if isinstance(target, ast.Name) and target.id == node.id
+            ]
+        else:
+            values = list(self._values_of(name))
+        return any(
+            isinstance(v, ast.Call) and (self.qualify(v.func) or "") in _LISTENERS for v in values
+        )
 
     _assigned: dict[str, list[ast.Call]] | None = None
 
@@ -1065,6 +1092,11 @@ class Module:
         first_yield = min(y.lineno for y in yields)
         closers: set[str] = set()
         for n in _walk_scope(fn):
+            if isinstance(n, (ast.With, ast.AsyncWith)) and any(
+                y.lineno >= n.lineno and y.lineno <= (n.end_lineno or n.lineno) for y in yields
+            ):
+                # ``async with client:`` around the yield closes it after the yield
+                closers.update(ast.unparse(item.context_expr) for item in n.items)
             if (
                 isinstance(n, ast.Call)
                 and isinstance(n.func, ast.Attribute)
@@ -1102,6 +1134,7 @@ class Module:
 _COMMIT_ONLY = frozenset({"sqlite3.connect", "psycopg2.connect"})
 # wrappers that only iterate their argument when looped over: ``for n, x in enumerate(f)``
 _ITERATORS = frozenset({"enumerate", "zip", "reversed", "sorted", "itertools.islice"})
+_LISTENERS = frozenset({"socket.socket", "socket.create_server", "socket.fromfd"})
 _POOLED = frozenset({"redis.Redis", "redis.StrictRedis", "redis.asyncio.Redis"})
 # archives and compressed streams that open a path themselves, or wrap a file object
 _WRAPPERS = frozenset(
@@ -1179,6 +1212,17 @@ def _guard_clause(node: ast.AST, scope: ast.AST, names: Callable[[ast.AST], bool
                     return True
         prev, cur = cur, parent(cur)
     return False
+
+
+def _bindings(node: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    """(target, value) pairs ``node`` binds: ``x = v``, ``x: T = v``, ``with v as x``."""
+    if isinstance(node, ast.Assign):
+        return [(t, node.value) for t in node.targets]
+    if isinstance(node, ast.AnnAssign):
+        return [(node.target, node.value)] if node.value is not None else []
+    if isinstance(node, ast.withitem) and node.optional_vars is not None:
+        return [(node.optional_vars, node.context_expr)]
+    return []
 
 
 def _iterated(node: ast.AST) -> bool:

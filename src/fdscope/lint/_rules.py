@@ -98,8 +98,10 @@ _RULES = (
         "leak",
         "{call} {name}",
         "use `with ...:` (or contextlib.closing / ExitStack), or close it in a `finally:`",
-        "`open()`, sockets, selectors, `tempfile` objects and HTTP clients (requests, httpx, "
-        "aiohttp, urllib3) outside a `with` block with no `close()` sure to run.",
+        "`open()`, sockets (also the connection of `srv.accept()` on a socket made in the "
+        "module, and the writer of `asyncio.open_connection`), selectors, `tempfile` objects "
+        "and HTTP clients (requests, httpx, aiohttp, urllib3) outside a `with` block with no "
+        "`close()` sure to run.",
     ),
     Rule(
         "FDS109",

@@ -79,6 +79,8 @@ def _table() -> dict[str, Spec]:
         rule="FDS108",
     )
     add("socket.socketpair", rule="FDS108", fds=(0, 1))
+    # (reader, writer): the writer owns the transport and its socket
+    add("asyncio.open_connection asyncio.open_unix_connection", rule="FDS108", fds=(1,))
     add("tempfile.TemporaryDirectory", rule=None, closers=frozenset({"cleanup"}))
     # HTTP clients: cost per invocation (FDS202) and descriptors when never closed (FDS108)
     add(
@@ -152,6 +154,8 @@ SPECS: dict[str, Spec] = _table()
 
 # a method call with a string literal service name: ``session.client("s3")``
 AWS_METHOD = Spec("client", rule=None, per_call="FDS201")
+# ``conn, addr = srv.accept()`` on a socket: the connection is a new descriptor
+ACCEPT = Spec("accept", rule="FDS108", fds=(0,))
 # ``requests.get(..., stream=True)`` and friends; ``x.get_object(...)`` (boto3 StreamingBody)
 STREAM = Spec("stream", rule="FDS109")
 STREAM_READERS = frozenset(
