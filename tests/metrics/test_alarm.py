@@ -109,20 +109,55 @@ def test_evaluate_over_a_recorded_series_gives_the_timeline_and_transitions() ->
     rule = AlarmRule(threshold=100, evaluation_periods=3, datapoints_to_alarm=3)
     h = evaluate(_series(vals), rule)
     states = [e.state for e in h.evaluations]
-    expected = evaluate_sequence([None if v is None else v > 100 for v in vals], rule)
+    # without an end, evaluation goes on until the last datapoint has left the
+    # evaluation range (R = N + 2 = 5 more minutes)
+    padded = vals + [None] * 5
+    expected = evaluate_sequence([None if v is None else v > 100 for v in padded], rule)
     assert states == expected
     # 200, 250, 300 are 3 of 3; the good 10 ends it; five silent minutes are INSUFFICIENT
-    assert states[3:6] == [OK, ALARM, OK] and states[-2:] == [INSUFFICIENT_DATA, OK]
+    assert states[3:6] == [OK, ALARM, OK] and states[10:12] == [INSUFFICIENT_DATA, OK]
+    assert states[-1] == INSUFFICIENT_DATA  # silent again after the last 10
     assert [(t.old, t.new) for t in h.transitions] == [
         (INSUFFICIENT_DATA, OK),
         (OK, ALARM),
         (ALARM, OK),
         (OK, INSUFFICIENT_DATA),
         (INSUFFICIENT_DATA, OK),
+        (OK, INSUFFICIENT_DATA),
     ]
     t0 = h.evaluations[0].time  # the end of the first minute
     assert h.alarm_ranges() == [(t0 + 4 * 60_000, t0 + 5 * 60_000)]
     assert h.alarms == 1
+
+
+# docs/metrics.md's worked case: one good minute, four silent, one slow, then silence
+WORKED: list[float | None] = [10, None, None, None, None, 500]
+
+
+@pytest.mark.parametrize(
+    ("policy", "final"),
+    [("missing", ALARM), ("breaching", ALARM), ("notBreaching", OK), ("ignore", OK)],
+)
+def test_replay_goes_on_after_the_function_falls_silent(policy: str, final: str) -> None:
+    rule = AlarmRule(threshold=100, evaluation_periods=3, treat_missing_data=policy)
+    h = evaluate(_series(WORKED), rule)
+    t_slow_end = h.evaluations[0].time + 5 * 60_000  # the end of the slow minute
+    # evaluated until the slow minute has left the 5-period range
+    assert h.evaluations[-1].time == t_slow_end + 5 * 60_000
+    if policy == "missing":  # ALARM on one breach, three minutes after it ("--X--")
+        assert [(t.time, t.new) for t in h.transitions][-2:] == [
+            (t_slow_end + 2 * 60_000, ALARM),
+            (t_slow_end + 5 * 60_000, INSUFFICIENT_DATA),
+        ]
+    assert final in {e.state for e in h.evaluations if e.time > t_slow_end}
+
+
+def test_replay_runs_to_the_requested_end() -> None:
+    rule = AlarmRule(threshold=100, evaluation_periods=3, treat_missing_data="breaching")
+    s = _series([10.0])
+    end = s.timestamps[0] - s.timestamps[0] % 60_000 + 30 * 60_000
+    h = evaluate(s, rule, end=end)
+    assert h.evaluations[-1].time == end and h.evaluations[-1].state == ALARM
 
 
 def test_five_minute_period_slides_each_minute() -> None:

@@ -206,3 +206,20 @@ def test_errors_are_one_red_line(
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_alarm_without_end_evaluates_after_the_data_stops(tmp_path: Path, engine: str) -> None:
+    # docs/metrics.md's worked case: a good minute, four silent, a slow one, then silence
+    pytest.importorskip("duckdb")
+    path = tmp_path / "worked.emf"
+    path.write_text(_emf(T0 + 5_000, 5, 1) + "\n" + _emf(T0 + 5 * 60_000 + 5_000, 50, 1) + "\n")
+    args = ["alarm", str(path), "--metric", "duration", "--threshold", "10", "-n", "3",
+            "--engine", engine, "--format", "json"]  # fmt: skip
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    states = {r["time"]: r["state"] for r in rows}
+    assert states["2026-01-01T00:07:00Z"] == "OK"  # the breach is too young
+    assert states["2026-01-01T00:08:00Z"] == "ALARM"  # three minutes after it: "--X--"
+    assert rows[-1]["time"] == "2026-01-01T00:11:00Z"  # until it has left the 5-minute range

@@ -387,7 +387,7 @@ def alarm(
     if not do_sweep and rule.period <= 60 and _use_bulk(engine, sources):
         buckets = bulk_aggregate(sources, metric, period, [rule.statistic], namespace=namespace,
                                  dimensions=dims, start=start, end=end)  # fmt: skip
-        _report(history_from_buckets(buckets, rule), metric, fmt)
+        _report(history_from_buckets(buckets, rule, start=start, end=end), metric, fmt)
         return
     s = _pick(_series(sources, start, end), metric, namespace, dims)
     if do_sweep:
@@ -527,7 +527,7 @@ def plot(
             caps = bulk_aggregate(sources, "fd_max", period, ["Maximum"], **kw)
             limit = max((b.stats["Maximum"] or 0.0 for b in caps), default=None) or None
         if rule is not None and rule.period <= 60:
-            ranges = history_from_buckets(buckets, rule).alarm_ranges()
+            ranges = history_from_buckets(buckets, rule, start=start, end=end).alarm_ranges()
         elif rule is not None:
             s = _pick(_series(sources, start, end), metric, namespace, dims)
             ranges = evaluate(s, rule, start=start, end=end).alarm_ranges()

@@ -218,12 +218,14 @@ def window_values(
     *,
     start: int | None = None,
     end: int | None = None,
+    after: int = 0,
 ) -> tuple[list[int], list[float | None]]:
     """Statistic over each period ``[t - period, t)`` for ``t`` every ``step`` s.
 
     Returns (times t in ms, values, None where the period has no samples).
     ``t`` runs from the first period end after the first sample (or ``start``)
-    to the end of the period of the last sample (or ``end``).
+    to the end of the period of the last sample plus ``after`` periods (or to
+    ``end``).
     """
     check_period(step)
     st = parse_statistic(statistic) if isinstance(statistic, str) else statistic
@@ -244,7 +246,7 @@ def window_values(
     if not base:
         return [], []
     first = min(base) + s_ms if start is None else start - start % s_ms
-    last = max(base) + s_ms if end is None else end - end % s_ms
+    last = max(base) + s_ms + after * p_ms if end is None else end - end % s_ms
     times = list(range(first, last + 1, s_ms))
     basic = st.kind in ("SampleCount", "Sum", "Average", "Minimum", "Maximum")
     values: list[float | None] = []
@@ -312,11 +314,14 @@ def evaluate(
     """Evaluate ``rule`` over a recorded series every minute (every period for 10/30 s alarms).
 
     Each evaluation looks at periods ending at its time, so for periods above a
-    minute they overlap, as in CloudWatch.  Returns the state timeline and its
-    transitions (the alarm starts in INSUFFICIENT_DATA).
+    minute they overlap, as in CloudWatch.  Evaluations run up to ``end``, or
+    without it until the last sample has left the evaluation range (its period
+    plus ``rule.range`` periods): CloudWatch goes on evaluating after a function
+    falls silent, and TreatMissingData decides those evaluations.  Returns the
+    state timeline and its transitions (the alarm starts in INSUFFICIENT_DATA).
     """
     times, values = window_values(
-        series, rule.statistic, rule.period, rule.step, start=start, end=end
+        series, rule.statistic, rule.period, rule.step, start=start, end=end, after=rule.range
     )
     return _history_with_stride(times, values, rule)
 
@@ -381,14 +386,16 @@ def sweep(
 
     ``settings`` are (DatapointsToAlarm, EvaluationPeriods) pairs (default the
     rule's own); ``thresholds`` default to :func:`default_thresholds`.  Rates are
-    per day of evaluated time.  Raises AlarmError for an invalid setting.
+    per day of evaluated time, which runs as in :func:`evaluate` (for the widest
+    evaluation range among the settings).  Raises AlarmError for an invalid setting.
     """
+    settings = settings or [(rule.m, rule.n)]
+    widest = max(max(rule.range, n) if rule.evaluation_range else n + 2 for _, n in settings)
     times, values = window_values(
-        series, rule.statistic, rule.period, rule.step, start=start, end=end
+        series, rule.statistic, rule.period, rule.step, start=start, end=end, after=widest
     )
     if thresholds is None:
         thresholds = default_thresholds(values)
-    settings = settings or [(rule.m, rule.n)]
     span_days = (len(times) * rule.step) / 86_400 if times else 0.0
     rows = []
     for m, n in settings:
@@ -417,12 +424,16 @@ def sweep(
     return rows
 
 
-def history_from_buckets(buckets: Sequence[Any], rule: AlarmRule) -> AlarmHistory:
+def history_from_buckets(
+    buckets: Sequence[Any], rule: AlarmRule, *, start: int | None = None, end: int | None = None
+) -> AlarmHistory:
     """Run ``rule`` over per-period buckets (e.g. from the bulk path), gaps as missing.
 
     Needs buckets of ``rule.period`` seconds with ``rule.statistic`` computed,
     and a period of at most 60 s (longer periods slide each minute: use
-    :func:`evaluate` on the series).  Raises AlarmError otherwise.
+    :func:`evaluate` on the series).  Evaluations run over ``[start, end]`` as
+    in :func:`evaluate` (without ``end``, until the last bucket has left the
+    evaluation range).  Raises AlarmError otherwise.
     """
     if rule.period > 60:
         raise AlarmError("bucket evaluation needs a period of at most 60 s; use evaluate()")
@@ -431,7 +442,8 @@ def history_from_buckets(buckets: Sequence[Any], rule: AlarmRule) -> AlarmHistor
         return AlarmHistory(rule)
     p = rule.period * 1000
     by_start = {b.start: b.stats.get(name) for b in buckets}
-    first, last = min(by_start), max(by_start)
-    times = list(range(first + p, last + p + 1, p))
+    first = min(by_start) + p if start is None else start - start % p
+    last = max(by_start) + p + rule.range * p if end is None else end - end % p
+    times = list(range(first, last + 1, p))
     values = [by_start.get(t - p) for t in times]
     return history_from_values(times, values, rule)
