@@ -193,3 +193,19 @@ def test_syntax_error_is_reported_where_it_is() -> None:
     assert (finding.line, finding.col) == (3, 6)
     (finding,) = lint_source(b"x = 1\x00\n", "nul.py")
     assert (finding.line, finding.col) == (1, 0)
+
+
+def test_exclude_applies_to_named_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the pre-commit hook names every staged file: exclude must hold for them too
+    (tmp_path / "pyproject.toml").write_text('[tool.fdscope.lint]\nexclude = ["tests/*"]\n')
+    for rel in ("src/a.py", "tests/test_a.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(LEAK)
+    monkeypatch.chdir(tmp_path)
+    code, out = run("src/a.py", "tests/test_a.py")
+    assert code == 1
+    assert "src/a.py:4:10: FDS103" in out and "test_a.py" not in out
+    # from elsewhere, patterns are still read from the pyproject.toml's directory
+    monkeypatch.chdir(tmp_path / "src")
+    code, out = run("a.py", "../tests/test_a.py")
+    assert "test_a.py" not in out and "a.py:4:10: FDS103" in out

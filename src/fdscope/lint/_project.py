@@ -97,6 +97,11 @@ def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], li
         if not given.exists():
             raise LintConfigError(f"no such file or directory: {given}")
         if given.is_file():
+            # named files obey ``exclude`` too (the pre-commit hook names every staged file),
+            # matched from the pyproject.toml's directory, else from the working directory
+            base = config.source.parent if config.source is not None else Path.cwd()
+            if config.exclude and _excluded(Path(os.path.abspath(given)), base, config.exclude):
+                continue
             (py if given.suffix in (".py", ".pyi") or given.suffix == "" else other).append(given)
             continue
         for dirpath, dirnames, filenames in os.walk(given):
