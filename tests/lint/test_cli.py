@@ -209,3 +209,10 @@ def test_exclude_applies_to_named_files(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path / "src")
     code, out = run("a.py", "../tests/test_a.py")
     assert "test_a.py" not in out and "a.py:4:10: FDS103" in out
+    # a directory walked below the pyproject.toml: the same patterns hold
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src" / "tests").mkdir()
+    (tmp_path / "src" / "tests" / "t.py").write_text(LEAK)
+    (tmp_path / "pyproject.toml").write_text('[tool.fdscope.lint]\nexclude = ["src/tests/*"]\n')
+    code, out = run("src")
+    assert "src/a.py:4:10: FDS103" in out and "t.py" not in out

@@ -93,13 +93,14 @@ def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], li
     """Python files and deployment files (templates, serverless.yml, CDK .ts/.js) under ``paths``."""
     py: list[Path] = []
     other: list[Path] = []
+    # patterns match from the pyproject.toml's directory (else the working directory) and, for
+    # a directory walked, from that directory
+    base = config.source.parent if config.source is not None else Path.cwd()
     for given in paths:
         if not given.exists():
             raise LintConfigError(f"no such file or directory: {given}")
         if given.is_file():
-            # named files obey ``exclude`` too (the pre-commit hook names every staged file),
-            # matched from the pyproject.toml's directory, else from the working directory
-            base = config.source.parent if config.source is not None else Path.cwd()
+            # named files obey ``exclude`` too (the pre-commit hook names every staged file)
             if config.exclude and _excluded(Path(os.path.abspath(given)), base, config.exclude):
                 continue
             (py if given.suffix in (".py", ".pyi") or given.suffix == "" else other).append(given)
@@ -111,10 +112,14 @@ def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], li
                 if d not in DEFAULT_EXCLUDE
                 and not d.endswith(".egg-info")
                 and not _excluded(Path(dirpath) / d, given, config.exclude)
+                and not _excluded(Path(os.path.abspath(Path(dirpath) / d)), base, config.exclude)
             )
             for name in sorted(filenames):
                 p = Path(dirpath) / name
-                if config.exclude and _excluded(p, given, config.exclude):
+                if config.exclude and (
+                    _excluded(p, given, config.exclude)
+                    or _excluded(Path(os.path.abspath(p)), base, config.exclude)
+                ):
                     continue
                 if name.endswith(".py"):
                     py.append(p)
