@@ -216,6 +216,12 @@ BAD = [
         "validation",
         "target",
     ),  # Values/Counts of different lengths
+    (
+        '{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[["d"]],'
+        '"Metrics":[{"Name":"m"}]}]},"m":1,"d":""}',
+        "validation",
+        "target",
+    ),  # an empty dimension value (CloudWatch wants 1..1,024 characters)
 ]
 
 

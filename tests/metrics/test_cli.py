@@ -223,3 +223,18 @@ def test_alarm_without_end_evaluates_after_the_data_stops(tmp_path: Path, engine
     assert states["2026-01-01T00:07:00Z"] == "OK"  # the breach is too young
     assert states["2026-01-01T00:08:00Z"] == "ALARM"  # three minutes after it: "--X--"
     assert rows[-1]["time"] == "2026-01-01T00:11:00Z"  # until it has left the 5-minute range
+
+
+def test_invalid_emf_records_are_counted_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "bad.emf"
+    good = json.loads(_emf(T0, 5, 1))
+    bad_unit = json.loads(_emf(T0, 5, 1))
+    bad_unit["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "ms"
+    bad_ts = {**good, "_aws": {**good["_aws"], "Timestamp": "2026-01-01T00:00:00Z"}}
+    lines = [json.dumps(good), json.dumps(bad_unit), json.dumps(bad_ts), '{"_aws": {"Time']
+    path.write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(cli, ["metrics", str(path), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    assert "skipped 3 invalid EMF record(s)" in res.stderr
+    assert "_aws.CloudWatchMetrics.Metrics.Unit 1" in res.stderr and "not JSON 1" in res.stderr
+    assert "skipped" not in res.stdout

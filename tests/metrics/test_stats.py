@@ -224,3 +224,10 @@ def test_bucketing_never_loses_or_double_counts(points: list[tuple[int, int]], p
         assert b.start % (period * 1000) == 0  # stamped with the start
         mine = [v for t, v in points if bucket_start(t0 + t, period) == b.start]
         assert b.sample_count == len(mine) and b.stats["Maximum"] == max(mine)
+
+
+def test_a_period_of_counts_zero_is_no_datapoint() -> None:
+    t0 = 1_767_225_600_000
+    s = Series(SeriesKey("ns", "m"), [t0, t0 + 10_000], [5.0, 7.0], [2.0, 0.0])
+    buckets = aggregate(s, 10, ["SampleCount", "Maximum"])
+    assert [(b.start, b.sample_count) for b in buckets] == [(t0, 2.0)]

@@ -41,12 +41,37 @@ def _dims(values: tuple[str, ...]) -> dict[str, str] | None:
     return out
 
 
+_REASONS = {
+    "not_json": "not JSON",
+    "not_an_object": "not a JSON object",
+    "target": "bad metric or dimension member",
+}
+
+
+def skipped_note(pstats: Any) -> str | None:
+    """``skipped 3 invalid EMF record(s): not JSON 1, _aws.Timestamp 2``, or None."""
+    reasons = pstats.parsing_errors + pstats.validation_errors
+    if not reasons:
+        return None
+    why = ", ".join(f"{_REASONS.get(k, k)} {v}" for k, v in reasons.most_common())
+    return (
+        f"skipped {sum(reasons.values())} invalid EMF record(s) ({why}); "
+        "CloudWatch rejects them too (EMFParsingErrors/EMFValidationErrors)"
+    )
+
+
 def _series(sources: tuple[Path, ...], start: int | None, end: int | None) -> list[Any]:
+    from fdscope.emf import ParseStats
     from fdscope.metrics import build_series, load_datapoints
 
     if not sources:
         raise click.UsageError("give at least one log file, directory or run directory")
-    return build_series(load_datapoints(*sources, start=start, end=end))
+    pstats = ParseStats()
+    points = load_datapoints(*sources, start=start, end=end, parse_stats=pstats)
+    note = skipped_note(pstats)
+    if note:
+        click.echo(note, err=True)
+    return build_series(points)
 
 
 _BULK_BYTES = 1024 * 1024

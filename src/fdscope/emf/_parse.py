@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fdscope.emf._spec import (
+    MAX_DIMENSION_VALUE_LEN,
     MAX_DIMENSIONS_PER_SET,
     MAX_METRICS_PER_DIRECTIVE,
     MAX_NAME_LEN,
@@ -159,8 +160,11 @@ def parse_record(doc: dict[str, Any]) -> list[Datapoint]:
             for k in s:
                 _name(ws, k)
                 v = doc.get(k)
-                if not isinstance(v, str):
-                    raise EmfValidationError(k, "dimension target must be a string member")
+                if not isinstance(v, str) or not 1 <= len(v) <= MAX_DIMENSION_VALUE_LEN:
+                    raise EmfValidationError(
+                        k,
+                        f"dimension target must be a string of 1..{MAX_DIMENSION_VALUE_LEN} chars",
+                    )
                 dims[k] = v
                 dim_keys[k] = v
             resolved.append(dims)

@@ -178,6 +178,8 @@ def aggregate(
 ) -> list[Bucket]:
     """Statistics of ``series`` per ``period`` seconds, one Bucket per period with samples.
 
+    A period whose values all have a count of 0 holds no sample and gives no Bucket.
+
     Buckets are stamped with their start (ms) and aligned to the epoch; ``start``
     and ``end`` (ms, end exclusive) cut samples.  Raises MetricsError for a bad
     period or statistic.
@@ -186,6 +188,8 @@ def aggregate(
     out = []
     for b, vals, cnts in iter_buckets(series, period, start, end):
         n = math.fsum(cnts)
+        if n <= 0:
+            continue  # only Counts of 0: no sample, so no datapoint (as CloudWatch)
         pairs = sorted_pairs(vals, cnts)
         out.append(Bucket(b, n, {s.name: compute_sorted(s, pairs) for s in stats}))
     return out
