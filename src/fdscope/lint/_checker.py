@@ -571,6 +571,19 @@ class Module:
             if not self._guarded(call, scope, keeper) and not self._memo(call, scope, spec, keeper):
                 return keeper
             return None
+        if (
+            spec.rule == "FDS108"
+            and isinstance(target, ast.Attribute)
+            and self._replaced_on_self(target, spec, scope)
+        ):
+            self._add(
+                call,
+                "FDS108",
+                disp,
+                f"kept in {dotted(target)} is never closed by its class; "
+                "each call replaces the last one, still open",
+            )
+            return None
         if isinstance(target, ast.Name):
             if whole and spec.fds and spec.rule == "FDS103" and spec.fds != (0,):
                 self._track_sequence(call, target.id, spec, disp, scope)
@@ -581,6 +594,39 @@ class Module:
                 return None
             self._track(call, target.id, spec, disp, scope)
         return None
+
+    def _replaced_on_self(
+        self, target: ast.Attribute, spec: Spec, scope: ast.FunctionDef | ast.AsyncFunctionDef
+    ) -> bool:
+        """``self.out = open(p)`` in a method (not ``__init__``) of a class that never closes,
+        hands on or returns ``self.out``: every call leaves the previous one open."""
+        args = scope.args.posonlyargs + scope.args.args
+        if not args or scope.name in _SETUP_METHODS or scope.name.startswith("__"):
+            return False
+        me = args[0].arg
+        if not (isinstance(target.value, ast.Name) and target.value.id == me):
+            return False
+        top = self._top.get(id(scope), "")
+        cls_name = top.split(".")[0] if "." in top else ""
+        cls = next(
+            (c for c in self.tree.body if isinstance(c, ast.ClassDef) and c.name == cls_name),
+            None,
+        )
+        if cls is None or top != f"{cls_name}.{scope.name}":
+            return False
+        attr = target.attr
+        for up in ast.walk(cls):
+            for node in ast.iter_child_nodes(up):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr == attr
+                    and isinstance(node.value, ast.Name)
+                    and isinstance(node.ctx, ast.Load)
+                ):
+                    if isinstance(up, ast.Attribute) and up.attr not in spec.closers:
+                        continue  # self.out.write(...): a use, not a close
+                    return False  # closed, handed on, returned, tested: the class manages it
+        return True
 
     def _module_target(self, target: ast.AST, scope: ast.AST) -> str | None:
         """The module-level state a store target writes into, or None."""
@@ -1134,6 +1180,8 @@ class Module:
 _COMMIT_ONLY = frozenset({"sqlite3.connect", "psycopg2.connect"})
 # wrappers that only iterate their argument when looped over: ``for n, x in enumerate(f)``
 _ITERATORS = frozenset({"enumerate", "zip", "reversed", "sorted", "itertools.islice"})
+# methods that run once per object, like __init__
+_SETUP_METHODS = frozenset({"setUp", "setUpClass", "setup", "setup_method", "asyncSetUp"})
 _LISTENERS = frozenset({"socket.socket", "socket.create_server", "socket.fromfd"})
 _POOLED = frozenset({"redis.Redis", "redis.StrictRedis", "redis.asyncio.Redis"})
 # archives and compressed streams that open a path themselves, or wrap a file object
