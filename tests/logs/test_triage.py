@@ -85,7 +85,8 @@ def test_triage_finds_every_disguise_and_the_failing_streams(case: str) -> None:
     path = LOGS / case
     want = oracle(path)
     got = triage(path)
-    assert set(DISGUISES) == set(got.disguises), "every disguise is in every fixture"
+    # every disguise the seed's leak wears is in every fixture (ENFILE and sqlite's are not)
+    assert set(DISGUISES) - {"enfile", "sqlite-cantopen"} == set(got.disguises)
     assert got.disguises == dict(want["disguises"])
     assert set(got.failing_streams) == want["failing"]
     assert len(got.failing_streams) == 2  # env A and env B; env C is healthy

@@ -52,12 +52,38 @@ DISGUISES: dict[str, tuple[str, str]] = {
         r"filedescriptor out of range",
         "select() on a descriptor >= 1024 (ValueError)",
     ),
+    "enfile": (
+        r"ENFILE|[Tt]oo many open files in system|Errno 23",
+        "the system-wide file table is full (ENFILE), not this process's limit",
+    ),
+    "sqlite-cantopen": (
+        r"unable to open database file",
+        "sqlite3.OperationalError; counted only in a failing invocation",
+    ),
 }
+# A disguise counts when the line is sure of it: an OSError's own text or select()'s refusal
+# anywhere, any disguise in an error or exception line. Elsewhere (an INFO line "retry policy:
+# on EMFILE back off") it counts only in an invocation that failed; sqlite's message always
+# needs one, since it has other causes. The doctor decides its own ``emfile`` the same way.
+_STRONG = re.compile(r"\[Errno 2[34]\]|filedescriptor out of range")
+_ERROR_LINE = re.compile(
+    r"\[(?:ERROR|CRITICAL|FATAL)\]|\t(?:ERROR|CRITICAL|FATAL)\t|"
+    r"\"(?:level|levelname|severity|log_level)\": ?\"(?:ERROR|CRITICAL|FATAL|error|critical|fatal)\"|"
+    r"Traceback \(most recent call last\)|(?:Error|Exception): |\"errorType\"|Uncaught"
+)
+_NEEDS_FAILURE = frozenset({"sqlite-cantopen"})
+_TOO_MANY = re.compile(r"[Tt]oo many open files(?! in system)")
 # the JSON platform records (runtimeDone, report): status success|error|failure|timeout;
 # "error" is a function error, "failure" the runtime's
 _PLATFORM_STATUS = r'"type": ?"platform\.(runtimeDone|report)".*"status": ?'
 _TIMEOUT_RX = rf'Task timed out after|Status: timeout|{_PLATFORM_STATUS}"timeout"'
 _CRASH_RX = rf'Runtime exited with error|Runtime\.ExitError|{_PLATFORM_STATUS}"failure"'
+# what fails an invocation besides a timeout or crash: an error status, an unhandled error
+_FAILED_RX = (
+    r"^REPORT RequestId: .*Status: (?:error|timeout)"
+    rf'|{_PLATFORM_STATUS}"(?:error|failure)"|^\[ERROR\] [\w.]+: |"errorType": ?"|\tInvoke Error '
+)
+_FAILED = re.compile(_FAILED_RX)
 _PLATFORM_RX = (
     r'^(START|REPORT) RequestId: |^INIT_START |"type": ?"platform\.(initStart|start|report)"'
 )
@@ -88,8 +114,20 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def classify(message: str) -> list[str]:
-    """The EMFILE disguises ``message`` wears (names of :data:`DISGUISES`), maybe none."""
-    return [name for name, rx in _COMPILED.items() if rx.search(message)]
+    """The EMFILE disguises ``message`` wears (names of :data:`DISGUISES`), maybe none.
+
+    ``Too many open files in system`` is ENFILE (``enfile``), not ``too-many-open-files``.
+    """
+    return [
+        name
+        for name, rx in _COMPILED.items()
+        if rx.search(message) and (name != "too-many-open-files" or _TOO_MANY.search(message))
+    ]
+
+
+def _sure(message: str) -> bool:
+    """The line alone shows a failure: an OSError's text, select()'s refusal, an error line."""
+    return bool(_STRONG.search(message) or _ERROR_LINE.search(message))
 
 
 @dataclass(frozen=True)
@@ -103,6 +141,7 @@ class Failure:
     invocation: int | None  # 1-based, counted from the cold start of its life
     disguises: tuple[str, ...]
     message: str
+    at_init: bool = False  # during the cold start's INIT, before its first invocation ran
 
 
 @dataclass(frozen=True)
@@ -225,17 +264,10 @@ class Triage:
                     f = life.first_failure
                     what = f.kind if not f.disguises else f"{f.kind} ({', '.join(f.disguises)})"
                     origin = "cold start" if life.cold_start else "start of the logs"
-                    out.append(
-                        f"    {origin} -> first failure at invocation {f.invocation}: {what}"
-                    )
+                    where = "at init" if f.at_init else f"at invocation {f.invocation}"
+                    out.append(f"    {origin} -> first failure {where}: {what}")
                 if s.fd_trend:
-                    t = s.fd_trend
-                    line = (
-                        f"    fd_use {_fmt(s.fd_use[0])} -> {_fmt(max(s.fd_use))} over "
-                        f"{len(s.fd_use)} record(s); before the first failure "
-                        f"{t['rate']:+.1f}/invocation ({t['shape']})"
-                    )
-                    out.append(line)
+                    out.append("    " + _trend_text(s.fd_trend))
         healthy = [s for s in self.streams if not s.failed]
         leaking = [s for s in healthy if s.fd_trend and s.fd_trend["leaking"]]
         if leaking:
@@ -243,7 +275,7 @@ class Triage:
             out.append(f"leaking, not failed yet ({len(leaking)}):")
             for s in leaking:
                 t = s.fd_trend or {}
-                line = f"  {s.stream}: fd_use {t['rate']:+.1f}/invocation ({t['shape']})"
+                line = f"  {s.stream}: {_trend_text(t)}"
                 if t.get("invocations_to_limit") is not None and s.fd_max:
                     line += f", {t['invocations_to_limit']} invocation(s) to {_fmt(s.fd_max)}"
                 out.append(line)
@@ -262,6 +294,16 @@ class Triage:
 
 def _fmt(v: float) -> str:
     return str(int(v)) if v == int(v) else f"{v:.1f}"
+
+
+def _trend_text(t: dict[str, Any]) -> str:
+    """``fd_use 100 -> 550 over 4 record(s) before the first failure: +150.0/invocation (rising)``:
+    the numbers are those of the records the rate was computed on."""
+    span = "before the first failure" if t["before_failure"] else "in all"
+    head = f"fd_use {_fmt(t['first'])} -> {_fmt(t['last'])} over {t['points']} record(s) {span}"
+    if t["shape"] == "too few points":
+        return f"{head}: too few points for a trend"
+    return f"{head}: {t['rate']:+.1f}/invocation ({t['shape']})"
 
 
 # ------------------------------------------------------------------------ analysis
@@ -342,8 +384,15 @@ class _Stream:
         self.cold_starts = 0
         self.failures: list[Failure] = []
         self.by_request: dict[str, tuple[int, int]] = {}  # request id -> (life, invocation)
-        self.pending: list[tuple[str, int, str | None, str, tuple[str, ...], tuple[int, int]]] = []
+        # (kind, ts, rid, message, sure disguises, loose disguises, (life, invocation), at init)
+        self.pending: list[
+            tuple[
+                str, int, str | None, str, tuple[str, ...], tuple[str, ...], tuple[int, int], bool
+            ]
+        ] = []
+        self.failed_at: list[tuple[str | None, tuple[int, int]]] = []  # error statuses
         self.pending_init = False
+        self.init_life = False  # the last life was opened by a failure during its INIT
 
     def _life(self, ts: int, cold: bool) -> dict[str, Any]:
         life = {"cold": cold, "start": ts, "invocations": 0, "first": None}
@@ -351,6 +400,7 @@ class _Stream:
         return life
 
     def start(self, ts: int, rid: str | None) -> None:
+        self.init_life = False
         if self.pending_init or not self.lives:
             self._life(ts, self.pending_init)
             if self.pending_init:
@@ -363,7 +413,8 @@ class _Stream:
             self.by_request[rid] = (len(self.lives) - 1, life["invocations"])
 
     def init(self) -> None:
-        self.pending_init = True
+        if not self.init_life:  # Lambda retries a failed INIT: the same cold start
+            self.pending_init = True
 
     def report(self, ts: int, rid: str | None, cold: bool) -> None:
         known = rid is not None and rid in self.by_request
@@ -378,25 +429,60 @@ class _Stream:
             life["cold"] = True
             self.cold_starts += 1
 
-    def failure(self, kind: str, ts: int, rid: str | None, msg: str, disguises: list[str]) -> None:
-        """Note a failure where it stands in the timeline; :meth:`finish` places it."""
+    def _pos(self) -> tuple[int, int]:
         if self.lives:
-            pos = (len(self.lives) - 1, self.lives[-1]["invocations"])
-        else:
-            pos = (-1, 0)
-        self.pending.append((kind, ts, rid, msg, tuple(disguises), pos))
+            return (len(self.lives) - 1, self.lives[-1]["invocations"])
+        return (-1, 0)
+
+    def failure(
+        self,
+        kind: str,
+        ts: int,
+        rid: str | None,
+        msg: str,
+        disguises: list[str],
+        loose: list[str] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Note a failure where it stands in the timeline; :meth:`finish` places it.
+
+        ``loose`` disguises count only if the invocation turns out to have failed.
+        """
+        at_init = self.pending_init or self.init_life
+        if self.pending_init and not rid:  # during INIT: it belongs to the cold start to come
+            self._life(ts, True)
+            self.cold_starts += 1
+            self.pending_init = False
+            self.init_life = True
+        pos = self._pos()
+        self.pending.append((kind, ts, rid, msg, tuple(disguises), tuple(loose), pos, at_init))
+
+    def failed(self, rid: str | None) -> None:
+        """The invocation standing here (or ``rid``'s) failed: an error status."""
+        self.failed_at.append((rid, self._pos()))
 
     def finish(self) -> None:
         """Place each failure in its invocation: by request id, else where it stood."""
         seen: set[tuple[str, str]] = set()
-        for kind, ts, rid, msg, disguises, pos in self.pending:
+
+        def place(rid: str | None, pos: tuple[int, int], at_init: bool = False) -> tuple[int, int]:
             li, inv = self.by_request.get(rid, pos) if rid else pos
+            return (li, max(inv, 1)) if at_init else (li, inv)  # INIT: of the first invocation
+
+        failed = {place(rid, pos) for rid, pos in self.failed_at}
+        for kind, _, rid, _, disguises, _, pos, at_init in self.pending:
+            if kind != "emfile" or disguises:
+                failed.add(place(rid, pos, at_init))
+        for kind, ts, rid, msg, sure, loose, pos, at_init in self.pending:
+            li, inv = place(rid, pos, at_init)
+            disguises = sure + tuple(d for d in loose if (li, inv) in failed and li >= 0)
+            if kind == "emfile" and not disguises:
+                continue
             if kind in ("timeout", "crash"):  # one per invocation, however many lines say so
                 key = (kind, f"{li}/{inv}") if inv else (kind, rid or f"ts{ts}")
                 if key in seen:
                     continue
                 seen.add(key)
-            f = Failure(kind, ts, self.name, rid, inv or None, disguises, msg)
+            f = Failure(kind, ts, self.name, rid, inv or None, disguises, msg, at_init and inv <= 1)
             self.failures.append(f)
             if li >= 0:
                 first = self.lives[li]["first"]
@@ -430,7 +516,17 @@ def _analyze(
         rid = rid or prid or _request_id(msg)
         found = classify(msg)
         if found:
-            s.failure("emfile", ts, rid, msg, found)
+            sure = _sure(msg)
+            s.failure(
+                "emfile",
+                ts,
+                rid,
+                msg,
+                [d for d in found if sure and d not in _NEEDS_FAILURE],
+                [d for d in found if not sure or d in _NEEDS_FAILURE],
+            )
+        if _FAILED.search(msg):
+            s.failed(rid)
         if _TIMEOUT.search(msg):
             s.failure("timeout", ts, rid, msg, [])
         if _CRASH.search(msg):
@@ -487,25 +583,11 @@ def _stream_result(
     s: _Stream, fd_points: list[tuple[int, float]], fd_max: float | None
 ) -> StreamTriage:
     fd = [v for _, v in fd_points]
-    trend: dict[str, Any] | None = None
-    # the trend that led to the failure: records up to the first one (a table at its
-    # limit stays flat afterwards and would hide the leak)
+    # the trend that led to the failure: records up to the first one, never those after it
+    # (a table at its limit stays flat, a restart starts low: both would hide the leak)
     first = min((f.timestamp for f in s.failures), default=None)
-    upto = [v for t, v in fd_points if first is None or t <= first]
-    series = upto if len(upto) >= 3 else fd
-    if len(series) >= 2:
-        from fdscope.trend import analyze
-
-        t = analyze(series, min_points=3)
-        trend = {
-            "points": len(series),
-            "rate": t.rate,
-            "shape": t.shape,
-            "confidence": t.confidence,
-            "leaking": t.leaking,
-            "peak": t.peak,
-            "invocations_to_limit": t.invocations_to_limit(fd_max) if fd_max else None,
-        }
+    series = [v for t, v in fd_points if first is None or t <= first]
+    trend = _fd_trend(series, fd_max, before_failure=first is not None) if fd else None
     lives = tuple(
         Life(bool(x["cold"]), int(x["start"]), int(x["invocations"]), x["first"]) for x in s.lives
     )
@@ -527,6 +609,52 @@ def _stream_result(
         fd_max=fd_max,
         fd_trend=trend,
     )
+
+
+SHORT = 6  # fewer points than this never pass the trend module's Mann-Kendall 1% level
+
+
+def _fd_trend(series: list[float], fd_max: float | None, *, before_failure: bool) -> dict[str, Any]:
+    """The ``fd_use`` trend of ``series`` (one record per invocation, in order).
+
+    From :data:`SHORT` points on, :func:`fdscope.trend.analyze` decides. A shorter series
+    cannot be significant there, and a fast leak reaches EMFILE within five invocations, so
+    ``flat`` would hide it: with 3 to 5 points a series whose every step goes up by
+    :data:`~fdscope.trend.MIN_GROWTH` in all is ``rising`` (a leak), one that moves less than
+    that is ``flat``, anything else, and any series under 3 points, ``too few points``.
+    """
+    from fdscope.trend import MIN_GROWTH, analyze
+
+    n = len(series)
+    out: dict[str, Any] = {
+        "points": n,
+        "before_failure": before_failure,
+        "first": series[0] if series else None,
+        "last": series[-1] if series else None,
+        "rate": None,
+        "shape": "too few points",
+        "confidence": 0.0,
+        "leaking": False,
+        "peak": max(series) if series else None,
+        "invocations_to_limit": None,
+    }
+    if n < 2:
+        return out
+    t = analyze(series, min_points=3)
+    out.update(rate=t.rate, confidence=t.confidence)
+    if n >= SHORT:
+        to_limit = t.invocations_to_limit(fd_max) if fd_max else None
+        out.update(shape=t.shape, leaking=t.leaking, invocations_to_limit=to_limit)
+        return out
+    steps = [b - a for a, b in zip(series, series[1:], strict=False)]
+    if n >= 3 and all(d > 0 for d in steps) and series[-1] - series[0] >= MIN_GROWTH:
+        out.update(shape="rising", leaking=t.rate > 0)
+        if fd_max and t.rate > 0:
+            left = fd_max - series[-1]
+            out["invocations_to_limit"] = max(0, math.ceil(left / t.rate))
+    elif n >= 3 and max(series) - min(series) < MIN_GROWTH:
+        out["shape"] = "flat"
+    return out
 
 
 def _worst_first(s: StreamTriage) -> tuple[Any, ...]:
