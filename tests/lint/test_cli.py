@@ -216,3 +216,10 @@ def test_exclude_applies_to_named_files(tmp_path: Path, monkeypatch: pytest.Monk
     (tmp_path / "pyproject.toml").write_text('[tool.fdscope.lint]\nexclude = ["src/tests/*"]\n')
     code, out = run("src")
     assert "src/a.py:4:10: FDS103" in out and "t.py" not in out
+
+
+def test_summary_counts_in_words(tmp_path: Path) -> None:
+    (tmp_path / "leak.py").write_text(LEAK)
+    assert run(str(tmp_path / "leak.py"))[1].endswith("1 finding in 1 file\n")
+    (tmp_path / "clean.py").write_text(CLEAN)
+    assert run(str(tmp_path))[1].endswith("1 finding in 2 files\n")

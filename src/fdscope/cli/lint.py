@@ -101,6 +101,7 @@ def lint(
         click.echo(text)
     if fmt == "text" and output is None:
         n = len(result.findings)
-        summary = f"{n} finding{'s' if n != 1 else ''} in {result.files} files"
+        files = result.files
+        summary = f"{n} finding{'s' if n != 1 else ''} in {files} file{'s' if files != 1 else ''}"
         click.secho(summary, err=True, fg="yellow" if n else "green")
     sys.exit(result.exit_code)
