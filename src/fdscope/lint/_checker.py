@@ -436,7 +436,7 @@ class Module:
             facts = self._by_node.get(id(scope)) or self.functions.get(self._top.get(id(scope), ""))
             if facts is not None and facts.node is not scope:
                 self.ensure_parents(facts.node)
-            if facts is not None and not self._lazy(call, scope):
+            if facts is not None and not self._lazy(call, scope) and not _loop_bound(call, spec):
                 facts.creations.append(Creation(call.lineno, call.col_offset, spec.per_call, label))
         if not isinstance(scope, (_FUNCS + (ast.Lambda,))):
             return  # module and class scope run once
@@ -1271,6 +1271,18 @@ def _bindings(node: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
     if isinstance(node, ast.withitem) and node.optional_vars is not None:
         return [(node.optional_vars, node.context_expr)]
     return []
+
+
+def _loop_bound(call: ast.Call, spec: Spec) -> bool:
+    """``async with session.client("s3")`` (aioboto3): an async AWS client belongs to its event
+    loop, and a Lambda handler running ``asyncio.run`` has a new loop per invocation, so it
+    cannot be made once at module scope."""
+    up = parent(call)
+    return (
+        spec.per_call == "FDS201"
+        and isinstance(up, ast.withitem)
+        and isinstance(parent(up), ast.AsyncWith)
+    )
 
 
 def _iterated(node: ast.AST) -> bool:
