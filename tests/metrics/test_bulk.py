@@ -38,7 +38,10 @@ def _write(path: Path, seed: int, weighted: bool) -> None:
                         {
                             "Namespace": "fdscope",
                             "Dimensions": [["function_name"]],
-                            "Metrics": [{"Name": "duration", "Unit": "Milliseconds"}],
+                            # high resolution: 30 s periods are allowed
+                            "Metrics": [
+                                {"Name": "duration", "Unit": "Milliseconds", "StorageResolution": 1}
+                            ],
                         }
                     ],
                 },

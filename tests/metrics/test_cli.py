@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,30 @@ def test_invalid_emf_records_are_counted_on_stderr(tmp_path: Path) -> None:
     assert "skipped 3 invalid EMF record(s)" in res.stderr
     assert "_aws.CloudWatchMetrics.Metrics.Unit 1" in res.stderr and "not JSON 1" in res.stderr
     assert "skipped" not in res.stdout
+
+
+def test_sub_minute_periods_need_a_high_resolution_metric(tmp_path: Path) -> None:
+    # CloudWatch MetricStat.Period: "For metrics with regular resolution, a period can be
+    # as short as one minute (60 seconds) and must be a multiple of 60"
+    path = tmp_path / "std.emf"
+    path.write_text("\n".join(_emf(T0 + i * 7_000, 5 + i, 1) for i in range(20)) + "\n")
+    for cmd in (["metrics", "--stat", "Maximum", "--period", "1"],
+                ["alarm", "--threshold", "10", "--period", "10"]):  # fmt: skip
+        res = CliRunner().invoke(cli, [*cmd, str(path), "--metric", "duration"])
+        assert res.exit_code != 0 and "standard-resolution metric" in str(res.exception)
+    # with StorageResolution 1, PutMetricAlarm's 10, 20 and 30 s periods are all accepted
+    hi = tmp_path / "hi.emf"
+    recs = []
+    for i in range(20):
+        doc = json.loads(_emf(T0 + i * 7_000, 5 + i, 1))
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"] = 1
+        recs.append(json.dumps(doc))
+    hi.write_text("\n".join(recs) + "\n")
+    for period in ("10", "20", "30"):
+        args = ["alarm", str(hi), "--metric", "duration", "--threshold", "10", "--period", period,
+                "--format", "json"]  # fmt: skip
+        res = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        times = [r["time"] for r in json.loads(res.output)]
+        step = datetime.fromisoformat(times[1]) - datetime.fromisoformat(times[0])
+        assert step.total_seconds() == int(period)  # evaluated every period

@@ -159,7 +159,11 @@ _common_metric_options = [
     click.option("--namespace", help="Only this namespace (e.g. fdscope, LambdaInsights)."),
     click.option("--dimension", "dimension", multiple=True, help="NAME=VALUE (repeatable)."),
     click.option(
-        "--period", type=int, default=60, show_default=True, help="Seconds: 1, 5, 10, 30, n*60."
+        "--period",
+        type=int,
+        default=60,
+        show_default=True,
+        help="Seconds: 1, 5, 10, 20, 30 (high-resolution metrics only), n*60.",
     ),
 ]
 

@@ -44,6 +44,7 @@ from fdscope.metrics._series import (
     bucket_start,
     build_series,
     check_period,
+    check_resolution,
     find_series,
     load_datapoints,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "build_series",
     "bulk_aggregate",
     "check_period",
+    "check_resolution",
     "compute",
     "default_thresholds",
     "evaluate",

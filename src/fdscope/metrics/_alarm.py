@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fdscope.errors import MetricsError
-from fdscope.metrics._series import Series, check_period
+from fdscope.metrics._series import Series, check_period, check_resolution
 from fdscope.metrics._stats import Statistic, compute, parse_statistic
 
 OK = "OK"
@@ -78,8 +78,8 @@ class AlarmRule:
         m = self.datapoints_to_alarm
         if m is not None and not 1 <= m <= self.evaluation_periods:
             raise AlarmError("DatapointsToAlarm must be between 1 and EvaluationPeriods")
-        if self.period not in (10, 30) and (self.period < 60 or self.period % 60):
-            raise AlarmError(f"alarm period {self.period}s: use 10, 30 or a multiple of 60")
+        if self.period not in (10, 20, 30) and (self.period < 60 or self.period % 60):
+            raise AlarmError(f"alarm period {self.period}s: use 10, 20, 30 or a multiple of 60")
         if self.evaluation_range is not None and self.evaluation_range < self.evaluation_periods:
             raise AlarmError("the evaluation range cannot be shorter than EvaluationPeriods")
         if not math.isfinite(self.threshold):
@@ -228,6 +228,7 @@ def window_values(
     ``end``).
     """
     check_period(step)
+    check_resolution(series, period)
     st = parse_statistic(statistic) if isinstance(statistic, str) else statistic
     if period % step:
         raise MetricsError("period must be a multiple of the evaluation step")

@@ -11,7 +11,7 @@ from typing import Any, Protocol, cast
 from fdscope.errors import MetricsError
 from fdscope.metrics._stats import Statistic, compute_sorted, parse_statistic, sorted_pairs
 
-STAT_PERIODS = (1, 5, 10, 30)  # and any multiple of 60
+STAT_PERIODS = (1, 5, 10, 20, 30)  # and any multiple of 60 (MetricStat.Period)
 
 
 class _Point(Protocol):
@@ -49,6 +49,7 @@ class Series:
     counts: list[float] = field(default_factory=list)
     unit: str | None = None
     declared: bool = True
+    resolution: int | None = None  # 1 (high) or 60 (standard) from EMF; None: not known
 
     def __len__(self) -> int:
         return len(self.timestamps)
@@ -64,12 +65,28 @@ class Bucket:
 
 
 def check_period(period: int) -> int:
-    """``period`` in seconds if CloudWatch accepts it (1, 5, 10, 30, n*60); else MetricsError."""
+    """``period`` in seconds if CloudWatch accepts it (1, 5, 10, 20, 30, n*60); else MetricsError."""
     if isinstance(period, bool) or not isinstance(period, int):
         raise MetricsError(f"period must be whole seconds, not {period!r}")
     if period in STAT_PERIODS or (period > 0 and period % 60 == 0):
         return period
-    raise MetricsError(f"period {period}s: use 1, 5, 10, 30 or a multiple of 60 seconds")
+    raise MetricsError(f"period {period}s: use 1, 5, 10, 20, 30 or a multiple of 60 seconds")
+
+
+def check_resolution(series: Series, period: int) -> None:
+    """MetricsError when ``period`` is under a minute and ``series`` is standard resolution.
+
+    CloudWatch (MetricStat.Period): "For metrics with regular resolution, a period can
+    be as short as one minute (60 seconds) and must be a multiple of 60"; only metrics
+    sent with StorageResolution 1 have 1, 5, 10, 20 and 30 s periods, and an alarm of
+    10/20/30 s on a standard metric gets no data (INSUFFICIENT_DATA).
+    """
+    if period < 60 and series.resolution == 60:
+        raise MetricsError(
+            f"{series.key.label()} is a standard-resolution metric (no StorageResolution 1):"
+            f" CloudWatch keeps it per minute, so a {period}s period has no datapoints there;"
+            " use a period of 60 s or a multiple"
+        )
 
 
 def bucket_start(timestamp_ms: int, period: int) -> int:
@@ -86,12 +103,14 @@ def build_series(datapoints: Iterable[_Point]) -> list[Series]:
         raw = (dp.namespace, dp.metric, tuple(dp.dimensions.items()))
         g = groups.get(raw)
         if g is None:
-            g = groups[raw] = ([], [], [], [dp.unit, dp.declared])
+            g = groups[raw] = ([], [], [], [dp.unit, dp.declared, 60])
         g[0].append(dp.timestamp)
         g[1].append(dp.value)
         g[2].append(dp.count)
         if g[3][0] is None and dp.unit:
             g[3][0] = dp.unit
+        if getattr(dp, "resolution", 60) == 1:
+            g[3][2] = 1
     merged: dict[SeriesKey, list[tuple[list[int], list[float], list[float], list]]] = {}
     for (ns, metric, dims), g in groups.items():
         merged.setdefault(SeriesKey(ns, metric, tuple(sorted(dims))), []).append(g)
@@ -105,7 +124,8 @@ def build_series(datapoints: Iterable[_Point]) -> list[Series]:
             order = sorted(range(len(ts)), key=ts.__getitem__)
             ts, vs, cs = [ts[i] for i in order], [vs[i] for i in order], [cs[i] for i in order]
         unit = next((g[3][0] for g in parts if g[3][0]), None)
-        out.append(Series(key, ts, vs, cs, unit, parts[0][3][1]))
+        res = min(g[3][2] for g in parts)
+        out.append(Series(key, ts, vs, cs, unit, parts[0][3][1], res))
     return out
 
 
@@ -182,9 +202,10 @@ def aggregate(
 
     Buckets are stamped with their start (ms) and aligned to the epoch; ``start``
     and ``end`` (ms, end exclusive) cut samples.  Raises MetricsError for a bad
-    period or statistic.
+    period or statistic, or a period under 60 s on a standard-resolution series.
     """
     stats = [parse_statistic(s) if isinstance(s, str) else s for s in statistics]
+    check_resolution(series, period)
     out = []
     for b, vals, cnts in iter_buckets(series, period, start, end):
         n = math.fsum(cnts)
