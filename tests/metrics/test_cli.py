@@ -266,3 +266,11 @@ def test_sub_minute_periods_need_a_high_resolution_metric(tmp_path: Path) -> Non
         times = [r["time"] for r in json.loads(res.output)]
         step = datetime.fromisoformat(times[1]) - datetime.fromisoformat(times[0])
         assert step.total_seconds() == int(period)  # evaluated every period
+
+
+def test_plot_terminal_with_no_datapoints_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "const.emf"
+    path.write_text("\n".join(_emf(T0 + i * 60_000, 7, 1) for i in range(3)) + "\n")
+    args = ["plot", str(path), "--metric", "duration", "--stat", "TM(100:200)", "--terminal"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code != 0 and "no datapoints to chart" in str(res.exception)

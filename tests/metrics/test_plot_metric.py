@@ -77,3 +77,14 @@ def test_metric_chart_svg_and_no_points(tmp_path: Path) -> None:
     assert "<svg" in out.read_text()
     with pytest.raises(MetricsError):
         metric_chart([], tmp_path / "x.png")
+
+
+def test_values_near_the_float_limit_are_drawn_scaled(tmp_path: Path) -> None:
+    # finite EMF values a matplotlib axis cannot span (ValueError / LinAlgError before)
+    pts = [(T0, 1e308), (T0 + 60_000, -1e308), (T0 + 120_000, 1.7e308), (T0 + 180_000, 1e-300)]
+    out = tmp_path / "huge.png"
+    geo = metric_chart(pts, out, threshold=1e308, ylabel="m")
+    assert out.stat().st_size > 0
+    assert geo.ylim[0] < -1.0 and geo.ylim[1] > 1.7  # in units of 1e308, the axis label says
+    with pytest.raises(MetricsError, match="inf"):
+        metric_chart([(T0, float("inf"))], tmp_path / "inf.png")  # a Sum that overflowed

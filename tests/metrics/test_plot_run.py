@@ -98,3 +98,11 @@ def test_terminal_chart_resamples_by_max_and_draws_limit() -> None:
     assert bars[-1][col] == "█" and bars[-2][col] != " "  # the spike survives resampling
     with pytest.raises(MetricsError):
         terminal_chart([float("inf")])
+
+
+def test_terminal_chart_huge_and_tiny_values() -> None:
+    chart = terminal_chart([1e308, -1e308, 1.7e308], width=3, height=4, limit=1e308)
+    assert "1.7e+308" in chart and "-1e+308" in chart  # no overflow to NaN
+    # 5 under a limit of 1024 is less than an eighth of a row: still visible
+    rows = terminal_chart([5.0], width=1, height=8, limit=1024).splitlines()
+    assert rows[-1].endswith("▁") and rows[0].endswith("─")

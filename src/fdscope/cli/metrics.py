@@ -501,6 +501,7 @@ def plot(
     end: int | None,
 ) -> None:
     """Chart a statistic over time (threshold, ALARM shaded); a run directory by invocation."""
+    from fdscope.errors import MetricsError
     from fdscope.metrics import (
         aggregate,
         bulk_aggregate,
@@ -581,6 +582,8 @@ def plot(
         if v is not None:
             points.append((b.start, v))
     if terminal:
+        if not points:
+            raise MetricsError(f"no datapoints to chart: {label} {name} has none per {period}s")
         click.echo(f"{label} {name} per {period}s")
         click.echo(terminal_chart([v for _, v in points], limit=limit or threshold))
         return

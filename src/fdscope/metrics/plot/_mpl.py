@@ -191,10 +191,25 @@ def metric_chart(
     axis shows UTC times (the geometry's x unit is then matplotlib's date
     number: days since the epoch).  ``alarm_ranges`` are (start, end) in the same
     unit as x; ``failures`` are x positions marked with red crosses on the line.
-    Raises MetricsError when there are no points.
+    Values beyond 1e100 in magnitude are drawn divided by a power of ten named
+    in the y label (matplotlib cannot scale an axis near the float limit), and
+    the geometry's y unit is then the divided one.  Raises MetricsError when
+    there are no points or a value, the threshold or the limit is not finite.
     """
     if not points:
         raise MetricsError("no datapoints to chart")
+    marks = [y for _, y in points] + [v for v in (threshold, limit) if v is not None]
+    bad = next((v for v in marks if not math.isfinite(v)), None)
+    if bad is not None:
+        raise MetricsError(f"cannot chart {bad!r} (a statistic that overflowed, or not a number)")
+    biggest = max(abs(v) for v in marks)
+    factor = 10.0 ** math.floor(math.log10(biggest)) if biggest > 1e100 else 1.0
+    th_label, lim_label = threshold, limit
+    if factor != 1.0:
+        points = [(x, y / factor) for x, y in points]
+        threshold = None if threshold is None else threshold / factor
+        limit = None if limit is None else limit / factor
+        ylabel = f"{ylabel} (x {factor:.0e})"
 
     def conv(x: float) -> float:
         return x / 86_400_000 if time_axis else x
@@ -221,12 +236,12 @@ def metric_chart(
     if threshold is not None:
         ax.axhline(
             threshold, color=LIMIT_COLOR, linestyle="--", linewidth=1.5, zorder=4,
-            label=f"threshold {threshold:g}",
+            label=f"threshold {th_label:g}",
         )  # fmt: skip
     if limit is not None:
         ax.axhline(
             limit, color=LIMIT_COLOR, linestyle="-", linewidth=1.5, zorder=4,
-            label=f"limit {limit:g}",
+            label=f"limit {lim_label:g}",
         )  # fmt: skip
     if failures:
         fmap = dict(zip(xs, ys, strict=False))

@@ -24,6 +24,8 @@ def _columns(values: Sequence[float | None], width: int) -> list[float | None]:
 
 
 def _fmt(x: float) -> str:
+    if abs(x) >= 1e6 or (x and abs(x) < 1e-3):
+        return f"{x:.3g}"
     return f"{x:.0f}" if abs(x) >= 100 or x == int(x) else f"{x:.3g}"
 
 
@@ -42,20 +44,26 @@ def terminal_chart(
     """
     if width < 1 or height < 1:
         raise MetricsError("terminal chart needs width and height of at least 1")
-    for v in values:
+    for v in [*values, limit]:
         if v is not None and not math.isfinite(v):
             raise MetricsError(f"cannot chart {v!r}")
     cols = _columns(values, width)
     present = [v for v in cols if v is not None]
     top = max([*present, *([limit] if limit is not None else []), 0.0])
     bottom = min([*present, 0.0])
-    span = (top - bottom) or 1.0
-    levels = [
-        None if v is None else round((v - bottom) / span * height * 8) for v in cols
-    ]  # eighths of a row
+    # work in units of the largest magnitude, so 1e308 - (-1e308) cannot overflow
+    scale = max(abs(top), abs(bottom)) or 1.0
+    span = (top / scale - bottom / scale) or 1.0
+
+    def level(v: float) -> int:  # eighths of a row; a value above the bottom shows at least 1
+        lvl = round((v / scale - bottom / scale) / span * height * 8)
+        return max(lvl, 1) if v > bottom else lvl
+
+    levels = [None if v is None else level(v) for v in cols]
     limit_row = None
     if limit is not None:
-        limit_row = min(height - 1, max(0, math.ceil((limit - bottom) / span * height) - 1))
+        at = math.ceil((limit / scale - bottom / scale) / span * height) - 1
+        limit_row = min(height - 1, max(0, at))
     labels = [_fmt(top), _fmt(bottom)]
     pad = max(len(s) for s in labels)
     lines = []
