@@ -566,7 +566,13 @@ class LocalLambda:
         held = m.fd_count if m.fd_count_max is None else m.fd_count_max
         near = held is not None and held >= limit - max(2, min(16, limit // 64))
         emfile = log.emfile_strong or (
-            (log.emfile_seen or _mentions_emfile(error_type, error_message, inv.error))
+            (
+                log.emfile_seen
+                or (
+                    (error_type or error_message or inv.error)
+                    and _mentions_emfile(error_type, error_message, inv.error)
+                )
+            )
             and (status != "ok" or near)
         )
         if emfile and status != "timeout":
