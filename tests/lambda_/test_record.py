@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import Ctx, lines
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fdscope.emf import ParseStats, parse_events
 from fdscope.errors import EmfValidationError
@@ -242,6 +244,42 @@ def test_the_fast_encoding_is_the_document(make_monitor) -> None:
     for i in range(3):
         mon.call(lambda e, c: None, {}, Ctx(f'r"{i}\\n'))  # a request id that needs escaping
     assert lines(out) == seen
+
+
+@given(
+    values=st.dictionaries(
+        st.sampled_from(["duration", "fd_use", "cpu_total_time", "emfile", "tmp_used", "extra"]),
+        st.one_of(st.booleans(), st.integers(-(2**63), 2**63), st.floats()),
+        max_size=6,
+    )
+)
+def test_the_encoding_parses_to_the_document_for_any_member_values(values: dict) -> None:
+    # finite values go through the C encoder at once; NaN/infinity fall back to the
+    # member-by-member path, which leaves those out (EMF has no NaN)
+    import io
+    import json
+    import math
+
+    from fdscope.lambda_ import Config, Monitor
+    from fdscope.lambda_._monitor import _Start
+
+    mon = Monitor(Config(function_name="f"), stream=io.StringIO())
+    st_ = _Start(
+        invocation=1,
+        wall=1.5,
+        t=0.0,
+        cpu=None,
+        before=None,
+        fds=None,
+        net=None,
+        request_id="r",
+        no_fd=False,
+    )
+    line = mon.encode(st_, dict(values))
+    doc = json.loads(line)
+    want = mon.document(st_, dict(values))
+    finite = {k: v for k, v in want.items() if not (isinstance(v, float) and not math.isfinite(v))}
+    assert doc == finite
 
 
 def test_the_fast_count_agrees_with_the_inventory_and_spares_the_cold_start(make_monitor) -> None:

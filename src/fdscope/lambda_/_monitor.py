@@ -36,6 +36,8 @@ _MAX_LISTED = 2048
 _NO_FD = (24, 23)  # EMFILE, ENFILE
 
 
+_ENCODERS: list[Any] = []  # the members' JSON encoder, made at first use (json loads lazily)
+
 class _NoFastPath(Exception):
     """This /proc cannot count descriptors in O(1): use fdscope.handles."""
 
@@ -537,6 +539,18 @@ class Monitor:
         ]
         for k, v in cfg.constants.items():
             parts.append("," + dumps(k) + ":" + dumps(v))
+        if rec:
+            if not _ENCODERS:
+                from json import JSONEncoder
+
+                _ENCODERS.append(JSONEncoder(separators=(",", ":"), allow_nan=False).encode)
+            try:  # every value finite: the C encoder writes the members at once
+                body = _ENCODERS[0](rec)
+            except ValueError:
+                body = None  # NaN or infinity somewhere: members one by one, skipping those
+            if body is not None:
+                parts.append("," + body[1:-1] + "}")
+                return "".join(parts)
         for k, v in rec.items():
             if v is True:
                 text = "true"
