@@ -39,3 +39,21 @@ def test_parse_time_raises_only_value_error(text: str) -> None:
         parse_time(text, now_ms=NOW)
     except ValueError:
         pass
+
+
+@pytest.mark.parametrize("command", ["query", "triage", "metrics"])
+def test_a_start_after_the_end_is_a_usage_error_in_every_command(tmp_path, command: str) -> None:
+    from click.testing import CliRunner
+
+    from fdscope.cli import cli
+
+    log = tmp_path / "a.log"
+    log.write_text("2024-01-01T00:00:00.000Z s1 hello\n")
+    args = {"query": ["query", "fields @message", str(log)], "triage": ["triage", str(log)]}
+    args["metrics"] = ["metrics", str(log)]
+    flags = ["--start", "2024-02-01T00:00:00Z", "--end", "2024-01-01T00:00:00Z"]
+    result = CliRunner().invoke(cli, [*args[command], *flags])
+    assert result.exit_code == 2, result.output
+    assert "is after the end" in result.output
+    ok = CliRunner().invoke(cli, [*args[command], "--start", "2023-12-01", "--end", "2024-02-01"])
+    assert "is after the end" not in ok.output

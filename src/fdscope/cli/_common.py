@@ -27,8 +27,30 @@ class TimeParam(click.ParamType):
 TIME = TimeParam()
 
 
+def _iso(ms: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
 def time_range_options(f: Any) -> Any:
-    """Add the shared ``--start``/``--end`` flags (ms since the epoch, UTC, or None)."""
+    """Add the shared ``--start``/``--end`` flags (ms since the epoch, UTC, or None);
+    a start after the end is a usage error, not an empty answer."""
+    import functools
+
+    command = f
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        start, end = kwargs.get("start"), kwargs.get("end")
+        if start is not None and end is not None and start > end:
+            raise click.BadParameter(
+                f"the start ({_iso(start)}) is after the end ({_iso(end)})",
+                param_hint="'--start' / '--end'",
+            )
+        return command(*args, **kwargs)
+
+    f = checked
     f = click.option(
         "--end", type=TIME, default=None, help="End of the time range (ISO, epoch, or '10m')."
     )(f)
