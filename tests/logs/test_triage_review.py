@@ -228,3 +228,25 @@ def test_sqlite_cannot_open_counts_only_in_a_failing_invocation(tmp_path: Path) 
     assert s.disguises == {"sqlite-cantopen": 1}
     first = s.lives[0].first_failure
     assert first is not None and first.invocation == 2
+
+
+def test_triage_says_what_it_skipped(tmp_path) -> None:
+    # a malformed line is counted and skipped, never fatal, and the user is told
+    from click.testing import CliRunner
+
+    from fdscope.cli import cli
+    from fdscope.insights import triage as tri
+
+    log = tmp_path / "t.jsonl"
+    log.write_text(
+        '{"timestamp": 1704067200000, "message": "START RequestId: 1 Version: $LATEST", '
+        '"logStream": "s"}\nnot json at all\n'
+        '{"timestamp": 1704067200001, "message": "[ERROR] OSError: [Errno 24] Too many open '
+        'files", "logStream": "s"}\n'
+    )
+    result = tri.triage([log])
+    assert result.skipped == {"bad-json": 1} and result.emfile == 1
+    assert result.to_dict()["skipped"] == {"bad-json": 1}
+    run = CliRunner().invoke(cli, ["triage", str(log)])
+    assert run.exit_code == 1  # a failing stream
+    assert "skipped 1 malformed line(s) (bad-json 1)" in run.output  # stderr, mixed in

@@ -125,5 +125,9 @@ def triage(
     else:
         result = tri.triage(list(sources), start=start, end=end, log_group=group_name)
     click.echo(result.json() if as_json else result.text())
+    if result.skipped:
+        why = ", ".join(f"{k} {v}" for k, v in sorted(result.skipped.items()))
+        n = sum(result.skipped.values())
+        click.echo(f"fdscope: skipped {n} malformed line(s) ({why})", err=True)
     if result.failing_streams:
         ctx.exit(1)

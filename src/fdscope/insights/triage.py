@@ -22,7 +22,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from fdscope.logs import parse_timestamp
@@ -204,6 +204,8 @@ class Triage:
     streams: tuple[StreamTriage, ...]
     samples: tuple[Failure, ...]  # the first event of each disguise and failure kind
     queries: dict[str, str] = field(default_factory=lambda: dict(QUERIES))
+    # lines the log readers could not read, by reason (local sources only)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def failing_streams(self) -> list[str]:
@@ -687,13 +689,19 @@ def _local(query: str, limit: int) -> str:
 
 def _run_all(run: Callable[[str], Any], *, source: str, limit: int) -> Triage:
     if source == "local":
-        timeline = run(_local(QUERIES["timeline"], limit)).rows
+        first = run(_local(QUERIES["timeline"], limit))
         fd_rows = run(_local(QUERIES["fd_use"], limit)).rows
     else:
-        timeline = run(QUERIES["timeline"]).rows
+        first = run(QUERIES["timeline"])
         fd_rows = run(QUERIES["fd_use"]).rows
+    timeline = first.rows
     truncated = len(timeline) >= limit or len(fd_rows) >= limit
-    return _analyze(timeline, fd_rows, source=source, truncated=truncated)
+    result = _analyze(timeline, fd_rows, source=source, truncated=truncated)
+    stats = getattr(first, "statistics", None) or {}
+    skipped = stats.get("skipped") if isinstance(stats, dict) else None
+    if isinstance(skipped, dict) and skipped:
+        result = replace(result, skipped={str(k): int(v) for k, v in skipped.items()})
+    return result
 
 
 def triage(
