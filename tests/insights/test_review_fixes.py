@@ -120,3 +120,22 @@ def test_unnest_of_a_map_string_or_number_is_one_item(logs: Path, path: str, wan
     assert r == [{"t": want}]
     r = rows("fields jsonParse(@message) as j | unnest j.m into t | display t.k | limit 1", logs)
     assert r == [{"t.k": "v"}]
+
+
+def test_json_keys_starting_with_at_are_discovered_with_another_at(tmp_path: Path) -> None:
+    # AWS, "Supported logs and discovered fields": a JSON field whose name starts with @ is
+    # discovered with an extra @ (logstash-style `@timestamp`, `@version`), so it never hides
+    # the system fields.
+    log = tmp_path / "logstash.log"
+    log.write_text(
+        '{"@timestamp": "2024-05-01T10:00:00Z", "@version": "1", "level": "INFO"}\n'
+        '{"@timestamp": "2024-05-01T10:00:01Z", "@version": "2", "level": "ERROR"}\n'
+    )
+    got = rows(
+        "fields @@timestamp, @@version, level | filter @@version = 2 | sort @timestamp asc", log
+    )
+    assert got == [{"@@timestamp": "2024-05-01T10:00:01Z", "@@version": "2", "level": "ERROR"}]
+    # the system field is still the event's time
+    assert rows("fields @timestamp | sort @timestamp asc | limit 1", log) == [
+        {"@timestamp": "2024-05-01 10:00:00.000"}
+    ]

@@ -525,6 +525,10 @@ class Planner:
                 return V(self.d.JSON_GET.format(hc.id, sql_string(_json_path(parts[k:]))), STR)
         if self.scope.raw:
             self.need_json = True
+            if parts[0].startswith("@@"):
+                # a JSON key that starts with @ is discovered with one more @ (AWS: "Supported
+                # logs and discovered fields"), so it never hides @timestamp or @message
+                parts = (parts[0][1:], *parts[1:])
             return V(self.d.EVENT_JSON_GET.format("j", sql_string(_json_path(parts))), STR)
         raise self.err(
             f"field {name!r} does not exist after stats or pattern", f if f.end else None
