@@ -269,3 +269,74 @@ def test_a_staircase_is_followed_until_its_next_step_is_overdue(
         assert pending == (since < 2 * longest)
     # a count that also goes down is no staircase, however recent its last rise
     assert not _staircase_pending([*counts, counts[-1] - 1, counts[-1] + 1], k)
+
+
+def test_a_handler_that_fails_most_invocations_is_not_told_nothing_to_fix(tmp_path: Path) -> None:
+    # A client made once, on the first invocation's event loop (an aiohttp session at module
+    # scope used under asyncio.run): every later invocation fails with "Event loop is closed".
+    # No descriptor leaks, but "nothing to fix" would be wrong.
+    app = tmp_path / "code" / "app.py"
+    app.parent.mkdir()
+    app.write_text(
+        "import asyncio\n"
+        "_loop = None\n"
+        "async def _work():\n"
+        "    global _loop\n"
+        "    if _loop is None:\n"
+        "        _loop = asyncio.get_running_loop()\n"
+        "    done = asyncio.get_running_loop().create_future()\n"
+        "    _loop.call_soon(done.set_result, 200)\n"
+        "    return {'statusCode': await done}\n"
+        "def handler(event, context):\n"
+        "    return asyncio.run(_work())\n"
+    )
+    d = diagnose(f"{app}:handler", out_dir=tmp_path / "run", fd_limit=TEST_LIMIT, n=12)
+    assert d.verdict == "none" and d.exit_code == 0
+    assert d.errors == 11
+    assert d.advice.startswith("No descriptor leak, but RuntimeError:")
+    assert "Event loop is closed (11 of 12 invocations)" in d.advice
+    assert any("11 of 12 invocations failed" in n for n in d.notes)
+
+
+def test_the_fix_names_the_line_that_builds_the_client_when_lint_knows_it() -> None:
+    from fdscope.doctor.verdict import Culprit, _advice
+
+    c = Culprit(
+        site="app.py:8",
+        function="handler",
+        call="botocore.client.ClientCreator._create_api_method.<locals>._api_call",
+        kind="tcp",
+        endpoint="127.0.0.1:5000",
+        count=40,
+        approximate=False,
+    )
+    static = ("/x/app.py:7:11: FDS201 boto3.client() built per invocation",)
+    advice = _advice("leak", c, False, static=static)
+    assert "opened at app.py:8 (botocore.client (a client method))" in advice
+    assert "client built per invocation at app.py:7 (fdscope lint)" in advice
+    assert "<locals>" not in _advice("leak", c, False)
+
+
+def test_a_librarys_words_for_emfile_count_when_the_process_is_at_the_limit(
+    tmp_path: Path,
+) -> None:
+    # sqlite3 says "unable to open database file" when no descriptor is left: at the limit
+    # that is EMFILE, not an ordinary error
+    from fdscope.doctor import LocalLambda
+
+    app = tmp_path / "code" / "app.py"
+    app.parent.mkdir()
+    app.write_text(
+        "import sqlite3\n"
+        "_kept = []\n"
+        "def handler(event, context):\n"
+        "    _kept.append(sqlite3.connect('/tmp/x.db'))\n"
+        "    return len(_kept)\n"
+    )
+    with LocalLambda(f"{app}:handler", out_dir=tmp_path / "run", fd_limit=48, sample="count") as fn:
+        samples = [fn.invoke({}) for _ in range(50)]
+    failed = [s for s in samples if s.status != "ok"]
+    assert failed and all(s.status == "emfile" for s in failed), [
+        (s.status, s.error_message) for s in failed
+    ]
+    assert any("unable to open database file" in (s.error_message or "") for s in failed)

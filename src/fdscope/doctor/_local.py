@@ -422,7 +422,7 @@ class LocalLambda:
         env.api.waiters = [inv.wake]
         self._active_number = number
         with self._log.lock:
-            self._log.emfile_seen = self._log.emfile_strong = False
+            self._log.emfile_seen = self._log.emfile_strong = self._log.emfile_disguise = False
         submitted = time.time()
         submitted_mono = time.monotonic()
         env.api.submit(inv)
@@ -575,6 +575,10 @@ class LocalLambda:
             )
             and (status != "ok" or near)
         )
+        if not emfile and near:  # a library's words for it, with a process at the limit
+            emfile = log.emfile_disguise or any(
+                d in f"{error_message or ''} {inv.error or ''}" for d in _logs.EMFILE_DISGUISES
+            )
         if emfile and status != "timeout":
             status = "emfile"
         sample = Sample(

@@ -29,6 +29,13 @@ EMFILE_MARKERS = ("Too many open files", "Errno 24", "EMFILE", "filedescriptor o
 # markers also appear in ordinary text ("retry on ECONNRESET, EMFILE") and count only
 # when the invocation failed or its count stood at the limit
 EMFILE_STRONG = ("[Errno 24]", "filedescriptor out of range")
+# what libraries say when they could not get a descriptor, measured at real exhaustion
+# (the monitor's and triage's disguises): EMFILE only when a process stood at the limit
+EMFILE_DISGUISES = (
+    "unable to open database file",  # sqlite3
+    "Could not connect to the endpoint URL",  # botocore
+    "Name or service not known",  # getaddrinfo could not open its files
+)
 
 
 def stream_name(now: float | None = None) -> str:
@@ -54,6 +61,7 @@ class EventLog:
         self.count = 0
         self.emfile_seen = False  # a marker in the output; reset by the invoker per invocation
         self.emfile_strong = False  # a strong marker (EMFILE_STRONG); reset likewise
+        self.emfile_disguise = False  # a library's words for it (EMFILE_DISGUISES); likewise
 
     def emit(self, stream: str, message: str, timestamp_ms: int | None = None) -> None:
         """Write one event; ``timestamp_ms`` defaults to now."""
@@ -70,6 +78,8 @@ class EventLog:
             if not self.emfile_strong and any(m in message for m in EMFILE_MARKERS):
                 self.emfile_seen = True
                 self.emfile_strong = any(m in message for m in EMFILE_STRONG)
+            if not self.emfile_disguise and any(m in message for m in EMFILE_DISGUISES):
+                self.emfile_disguise = True
             self._fh.write(line + "\n")
             self.count += 1
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -484,17 +485,56 @@ def _event_hint(message: str) -> str:
     )
 
 
-def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool, failure: str = "") -> str:
+def _readable_call(call: str) -> str:
+    """``botocore.client.ClientCreator._create_api_method.<locals>._api_call`` ->
+    ``botocore.client (a client method)``: internals say nothing to the user."""
+    if "<locals>" not in call:
+        return call
+    head = call.split("<locals>")[0].rstrip(".").split(".")
+    return ".".join(head[:2]) + " (a client method)"
+
+
+def _built_at(static: Sequence[str], culprit: Culprit) -> str | None:
+    """The line ``fdscope lint`` names for building the client (FDS101/FDS201) in the
+    culprit's file, when it is not the culprit's own line."""
+    file, _, line = culprit.site.rpartition(":")
+    for finding in static:
+        m = re.match(r"(.+?):(\d+):\d+: (FDS101|FDS201|FDS202|FDS203)\b", finding)
+        if m and Path(m.group(1)).name == Path(file).name and m.group(2) != line:
+            return f"{Path(file).name}:{m.group(2)}"
+    return None
+
+
+def _advice(
+    verdict: str,
+    culprit: Culprit | None,
+    gc_cleans: bool,
+    failure: str = "",
+    static: Sequence[str] = (),
+) -> str:
     if verdict == "broken":
         if failure:
             return f"The handler fails every invocation: {failure}. Fix that first."
         return "The handler fails every invocation: fix the error in the log (events.jsonl) first."
     if verdict == "none":
+        if failure:  # most invocations fail, for another reason than descriptors
+            return f"No descriptor leak, but {failure}. Fix that first."
         return "Nothing to fix: the descriptor count does not grow."
     if culprit is None:
         return "The count grows but no creation site was recorded: run with --track-origins."
-    where = f"{culprit.site}" + (f" ({culprit.call})" if culprit.call else "")
     call = culprit.call or ""
+    shown = _readable_call(call)
+    where = f"{culprit.site}" + (f" ({shown})" if shown else "")
+    built = _built_at(static, culprit)
+    requesting = "<locals>" in call or call.endswith(
+        (".get", ".post", ".put", ".request", ".urlopen", ".send", "_api_call")
+    )
+    if built and requesting:
+        return (
+            f"The connections are opened at {where}, through a client built per invocation at "
+            f"{built} (fdscope lint): create that client once, at module scope, and reuse it "
+            "(or close it before the handler returns)."
+        )
     if call.endswith(("gather", "create_task", "ensure_future", "TaskGroup.create_task")):
         return (
             f"The connections are opened by tasks started at {where}, through a client that "
@@ -521,8 +561,9 @@ def _advice(verdict: str, culprit: Culprit | None, gc_cleans: bool, failure: str
     kinds = set(culprit.kind.split("+"))
     if "process" in kinds or "Popen" in call or "multiprocessing" in call:
         return (
-            f"End the child process started at {where} before the handler returns "
-            "(communicate() or wait(), or a with block), or start one worker per environment."
+            f"End the child processes started at {where} before the handler returns (a "
+            "Popen: communicate() or wait(); a Pool: close() and join(), or a with block), or "
+            "start them once per environment."
         )
     if kinds <= {"file", "dir", "memfd", "fifo", "chr", "blk"}:
         return (
@@ -607,11 +648,15 @@ def decide(
         a_growth = (max(a_counts) - a_counts[0]) if a_counts else 0.0
         g_growth = (max(counts) - counts[0]) if counts else 0.0
         gc_cleans = not g.leaking and g_growth <= max(2.0, 0.25 * a_growth)
+        # reported per process, like the main run's rate and peak (the decision above
+        # compares the whole counts of both runs)
+        gp_counts = _process_counts(_segment(gc_samples))
+        gp = analyze(gp_counts)
         gc = {
             "invocations": len(gc_samples),
-            "rate_per_invocation": round(g.rate, 4),
-            "shape": g.shape,
-            "peak": int(max(counts)) if counts else None,
+            "rate_per_invocation": round(gp.rate, 4),
+            "shape": gp.shape,
+            "peak": int(max(gp_counts)) if gp_counts else None,
             "collections_remove_growth": gc_cleans,
         }
     if reached or t.leaking:
@@ -818,6 +863,13 @@ def _diagnosis(
             f"{p50:.1f} ms at the median): {len(init)} finding(s) from fdscope lint."
         )
     thread_t = analyze(threads) if threads else None
+    failed = sum(1 for s in samples if s.status in FAILED)
+    mostly_failed = verdict == "none" and failed * 2 > len(samples)
+    if mostly_failed:
+        notes.append(
+            f"{failed} of {len(samples)} invocations failed; the descriptor count shows no "
+            "leak, but the function is not healthy."
+        )
     return Diagnosis(
         verdict=verdict,
         exit_code=EXIT_CODES[verdict],
@@ -854,7 +906,8 @@ def _diagnosis(
             verdict,
             culprits[0] if culprits else None,
             gc_cleans,
-            _failure(samples) if verdict == "broken" else "",
+            _failure(samples) if verdict == "broken" or mostly_failed else "",
+            static,
         ),
         out_dir=out_dir,
         notes=tuple(notes),
