@@ -659,8 +659,17 @@ class Module:
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr in KEEPERS:
             base = func.value
-            while isinstance(base, (ast.Subscript, ast.Attribute)):
-                base = base.value
+            while True:  # CACHE[k].append, CACHE.x.append, CACHE.setdefault(k, []).append
+                if isinstance(base, (ast.Subscript, ast.Attribute)):
+                    base = base.value
+                elif (
+                    isinstance(base, ast.Call)
+                    and isinstance(base.func, ast.Attribute)
+                    and base.func.attr in ("setdefault", "get")
+                ):
+                    base = base.func.value
+                else:
+                    break
             if (
                 isinstance(base, ast.Name)
                 and self._is_module_name(base.id, scope)
