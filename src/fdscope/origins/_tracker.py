@@ -308,7 +308,9 @@ def _scan(
         if _known(fd):
             continue
         if not _adopt_pending(fd):
-            _reg[fd] = (None, _ino(fd), api or "", stack, approximate, False)
+            # only if still unrecorded: another thread may have recorded its own fd (exact)
+            # between the check above and now; dict.setdefault decides that atomically
+            _reg.setdefault(fd, (None, _ino(fd), api or "", stack, approximate, False))
 
 
 def _target(fd: int) -> str | None:
@@ -388,7 +390,7 @@ def adopt_unrecorded(fd: int, path: str | None, inode: int | None, stack: tuple[
         if inode is not None:
             _baseline[fd] = inode
         return False
-    _reg[fd] = (None, inode, "", stack, True, False)
+    _reg.setdefault(fd, (None, inode, "", stack, True, False))  # an exact record wins
     return True
 
 
