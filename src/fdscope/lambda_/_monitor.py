@@ -38,6 +38,7 @@ _NO_FD = (24, 23)  # EMFILE, ENFILE
 
 _ENCODERS: list[Any] = []  # the members' JSON encoder, made at first use (json loads lazily)
 
+
 class _NoFastPath(Exception):
     """This /proc cannot count descriptors in O(1): use fdscope.handles."""
 
