@@ -310,7 +310,9 @@ def test_the_fix_names_the_line_that_builds_the_client_when_lint_knows_it() -> N
         count=40,
         approximate=False,
     )
-    static = ("/x/app.py:7:11: FDS201 boto3.client() built per invocation",)
+    from fdscope.lint import Finding
+
+    static = (Finding("/x/app.py", 7, 10, "FDS201", "boto3.client() built per invocation", ""),)
     advice = _advice("leak", c, False, static=static)
     assert "opened at app.py:8 (botocore.client (a client method))" in advice
     assert "client built per invocation at app.py:7 (fdscope lint)" in advice

@@ -115,6 +115,7 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
     """The doctor's report for a person."""
     from rich.table import Table
 
+    from fdscope.doctor.compare import held
     from fdscope.metrics.plot import terminal_chart
 
     style = VERDICT_STYLE.get(d.verdict, "bold")
@@ -187,15 +188,9 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
     console.print(f"[bold]fix:[/] {d.advice}")
     rows_data = _samples(d.out_dir)
     if rows_data:
-        chart = terminal_chart([_held(r) for r in rows_data], width=60, height=6, limit=d.limit)
+        chart = terminal_chart([held(r) for r in rows_data], width=60, height=6, limit=d.limit)
         console.print(chart, markup=False, highlight=False)
     console.print(f"[dim]run directory: {d.out_dir} (summary.json, fd_use.png)[/]")
-
-
-def _held(row: dict[str, Any]) -> Any:
-    """What the chart shows against the (per-process) limit: the largest process's count."""
-    most = row.get("fd_count_max")
-    return most if most is not None else row.get("fd_count")
 
 
 def _samples(out_dir: Path) -> list[dict[str, Any]]:

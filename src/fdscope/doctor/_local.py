@@ -70,6 +70,11 @@ class _Measured:
     rss: int | None = None
     peak_mb: int = 0
 
+    @property
+    def fd_process(self) -> int | None:
+        """As :attr:`Sample.fd_process`: the count the per-process limit applies to."""
+        return self.fd_count if self.fd_count_max is None else self.fd_count_max
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -563,7 +568,7 @@ class LocalLambda:
         # EMFILE: an OSError's own words anywhere, or any marker when the invocation failed
         # or one process stood at the limit (see _logs.EMFILE_STRONG)
         limit = self.fd_limit
-        held = m.fd_count if m.fd_count_max is None else m.fd_count_max
+        held = m.fd_process
         near = held is not None and held >= limit - max(2, min(16, limit // 64))
         emfile = log.emfile_strong or (
             (

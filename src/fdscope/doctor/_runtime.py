@@ -58,9 +58,8 @@ def parse_handler(handler: str, code_root: Path | None = None) -> Handler:
         raise HandlerError(f"code root is not a directory: {root}")
     base = root / module.replace(".", "/")
     if func == "py" and (root / f"{module.replace('.', '/')}.py").is_file():
-        source = root / f"{module.replace('.', '/')}.py"
-        names = (_top_level_names(source) or set()) - _IMPORTED.get(source, set())
-        own = sorted(n for n in names if not n.startswith("_"))
+        defined = _top_level_names(root / f"{module.replace('.', '/')}.py")
+        own = sorted(n for n in (defined[0] - defined[1] if defined else ()) if n[0] != "_")
         shown = ", ".join(f"{handler}:{n}" for n in own[:3]) or f"{handler}:handler"
         raise HandlerError(f"bad handler {handler!r}: name the function too, e.g. {shown}")
     for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
@@ -70,10 +69,10 @@ def parse_handler(handler: str, code_root: Path | None = None) -> Handler:
     return Handler(handler, root.resolve())
 
 
-def _top_level_names(path: Path) -> set[str] | None:
-    """Names a module binds at its top level (inside if/try/with blocks too), or None
-    when that cannot be known statically (no parse, ``import *``, ``globals()``,
-    ``exec``, a module ``__getattr__``)."""
+def _top_level_names(path: Path) -> tuple[set[str], set[str]] | None:
+    """(names a module binds at its top level, inside if/try/with blocks too; the ones
+    of those it only imports), or None when that cannot be known statically (no parse,
+    ``import *``, ``globals()``, ``exec``, a module ``__getattr__``)."""
     import ast
 
     try:
@@ -112,22 +111,17 @@ def _top_level_names(path: Path) -> set[str] | None:
                         return False
         return True
 
-    if not visit(tree.body):
-        return None
-    _IMPORTED[path] = imported
-    return names
-
-
-_IMPORTED: dict[Path, set[str]] = {}  # names a module only imports (left out of hints)
+    return (names, imported) if visit(tree.body) else None
 
 
 def _check_defined(path: Path, func: str) -> None:
     """HandlerError when ``path`` certainly defines no ``func`` (what the runtime would
     report as Runtime.HandlerNotFound, after a cold start): say it before running."""
-    names = _top_level_names(path)
-    if names is None or func in names:
+    defined = _top_level_names(path)
+    if defined is None or func in defined[0]:
         return
-    funcs = sorted(n for n in names - _IMPORTED.get(path, set()) if not n.startswith("_"))
+    names, imported = defined
+    funcs = sorted(n for n in names - imported if not n.startswith("_"))
     hint = f"; it defines {', '.join(funcs[:8])}" if funcs else ""
     raise HandlerError(f"handler {func!r} not found in {path}{hint}")
 

@@ -9,6 +9,7 @@ fdscope), new connections per invocation, and gives a verdict.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -80,15 +81,16 @@ def _json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _held(row: dict[str, Any]) -> Any:
-    """The count the per-process limit applies to: the largest process's, else the whole."""
+def held(row: Mapping[str, Any]) -> Any:
+    """A ``samples.jsonl`` row's count the per-process limit applies to: the largest
+    process's (``fd_count_max``), else the whole (``Sample.fd_process`` for rows)."""
     most = row.get("fd_count_max")
     return most if isinstance(most, int) else row.get("fd_count")
 
 
 def _at_limit(row: dict[str, Any]) -> bool:
     """EMFILE as the doctor counts it: the status says so, or one process is at the limit."""
-    count, limit = _held(row), row.get("fd_limit")
+    count, limit = held(row), row.get("fd_limit")
     at = isinstance(count, int) and isinstance(limit, int) and count >= limit - 1
     return row.get("status") == "emfile" or at
 
@@ -102,7 +104,7 @@ def figures(run_dir: Path) -> RunFigures:
     rows = _rows(run_dir)
     summary = _json(run_dir / "summary.json")
     run = _json(run_dir / "run.json")
-    counts = [_held(r) for r in rows if isinstance(_held(r), int)]
+    counts = [held(r) for r in rows if isinstance(held(r), int)]
     first_stream = rows[0].get("stream")
     seg = [
         float(r["fd_count"])

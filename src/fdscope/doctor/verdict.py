@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -494,14 +493,17 @@ def _readable_call(call: str) -> str:
     return ".".join(head[:2]) + " (a client method)"
 
 
-def _built_at(static: Sequence[str], culprit: Culprit) -> str | None:
-    """The line ``fdscope lint`` names for building the client (FDS101/FDS201) in the
-    culprit's file, when it is not the culprit's own line."""
+def _built_at(findings: Sequence[Any], culprit: Culprit) -> str | None:
+    """The line ``fdscope lint`` names for building a client kept or made per invocation
+    (FDS101, FDS201-203) in the culprit's file, when it is not the culprit's own line."""
     file, _, line = culprit.site.rpartition(":")
-    for finding in static:
-        m = re.match(r"(.+?):(\d+):\d+: (FDS101|FDS201|FDS202|FDS203)\b", finding)
-        if m and Path(m.group(1)).name == Path(file).name and m.group(2) != line:
-            return f"{Path(file).name}:{m.group(2)}"
+    for f in findings:
+        if (
+            f.code in ("FDS101", "FDS201", "FDS202", "FDS203")
+            and Path(f.path).name == Path(file).name
+            and str(f.line) != line
+        ):
+            return f"{Path(file).name}:{f.line}"
     return None
 
 
@@ -510,7 +512,7 @@ def _advice(
     culprit: Culprit | None,
     gc_cleans: bool,
     failure: str = "",
-    static: Sequence[str] = (),
+    static: Sequence[Any] = (),
 ) -> str:
     if verdict == "broken":
         if failure:
@@ -583,8 +585,9 @@ def _advice(
     )
 
 
-def _lint_findings(handler_file: Path | None, family: str | None = None) -> tuple[str, ...]:
-    """``fdscope lint``'s findings for the handler's file (one ``family``, or every one)."""
+def _lint_findings(handler_file: Path | None, family: str | None = None) -> tuple[Any, ...]:
+    """``fdscope lint``'s findings (``Finding``) for the handler's file (one ``family``, or
+    every one)."""
     if handler_file is None or not handler_file.exists():
         return ()
     try:
@@ -594,7 +597,7 @@ def _lint_findings(handler_file: Path | None, family: str | None = None) -> tupl
     except Exception:  # the static check is a hint; it never stops the verdict
         return ()
     return tuple(
-        f.text()
+        f
         for f in result.findings
         if family is None or getattr(RULES.get(f.code), "family", "") == family
     )
@@ -900,8 +903,8 @@ def _diagnosis(
         gc_check=gc,
         kinds=kinds,
         culprits=culprits,
-        per_invocation_init=init,
-        static_findings=static,
+        per_invocation_init=tuple(f.text() for f in init),
+        static_findings=tuple(f.text() for f in static),
         advice=_advice(
             verdict,
             culprits[0] if culprits else None,
