@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from fdscope.doctor import sample_event  # noqa: E402
 from fdscope.doctor.verdict import diagnose  # noqa: E402
+from fdscope.local import sample_event  # noqa: E402
 
 
 def one(example: str, out: Path, timeout_s: float) -> dict[str, float | str | int]:

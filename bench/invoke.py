@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from fdscope.doctor import LocalLambda  # noqa: E402
+from fdscope.local import LocalLambda  # noqa: E402
 from fdscope.metrics import percentile  # noqa: E402
 
 APP = """

@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/monitor.py [--quick]
 
 1. Added import time: ``python -c "import X"`` minus ``python -c "pass"``, medians of
-   interleaved runs, for fdscope.lambda_ (and its exec-wrapper entry's imports),
+   interleaved runs, for fdscope.monitor (and its exec-wrapper entry's imports),
    ``aws_lambda_powertools.Metrics`` and ``aws_embedded_metrics``.
 2. Per-invocation overhead at 100 and 1,000 open descriptors: a monitored no-op
    handler minus the bare one (the monitor measures ~25 members, writes one EMF
@@ -31,7 +31,7 @@ from collections.abc import Callable
 PY = sys.executable
 OURS = "fdscope monitor"
 IMPORTS = {
-    OURS: "import fdscope.lambda_._monitor",  # what the decorator / exec-wrapper entry loads
+    OURS: "import fdscope.monitor._monitor",  # what the decorator / exec-wrapper entry loads
     "aws_lambda_powertools.Metrics": "from aws_lambda_powertools import Metrics",
     "aws_embedded_metrics": "from aws_embedded_metrics import metric_scope",
 }
@@ -60,12 +60,12 @@ def import_times(runs: int, prefix: str) -> dict[str, float]:
 
 
 def self_import_ms(runs: int, prefix: str = "pass") -> float:
-    """fdscope.lambda_._monitor's cumulative -X importtime after ``prefix`` (median, ms)."""
+    """fdscope.monitor._monitor's cumulative -X importtime after ``prefix`` (median, ms)."""
     vals = []
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for _ in range(runs):
         res = subprocess.run(
-            [PY, "-X", "importtime", "-c", f"{prefix}; import fdscope.lambda_._monitor"],
+            [PY, "-X", "importtime", "-c", f"{prefix}; import fdscope.monitor._monitor"],
             capture_output=True,
             text=True,
             check=True,
@@ -73,7 +73,7 @@ def self_import_ms(runs: int, prefix: str = "pass") -> float:
         )
         for line in res.stderr.splitlines():
             parts = [p.strip() for p in line.split("|")]
-            if len(parts) == 3 and parts[2] == "fdscope.lambda_._monitor":
+            if len(parts) == 3 and parts[2] == "fdscope.monitor._monitor":
                 vals.append(int(parts[1]) / 1000)
     return statistics.median(vals)
 
@@ -93,7 +93,7 @@ def overhead(open_fds: int, n: int) -> dict[str, tuple[float, float]]:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from fdscope.lambda_ import Config, Monitor
+    from fdscope.monitor import Config, Monitor
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < open_fds + 64:
@@ -181,7 +181,7 @@ def main() -> None:
             print(f"  {name:32s} {added:7.1f} ms{ratio}")
     k = max(5, runs // 2)
     print(
-        "  fdscope.lambda_._monitor cumulative (-X importtime, median):"
+        "  fdscope.monitor._monitor cumulative (-X importtime, median):"
         f" {self_import_ms(k):.1f} ms in a bare interpreter,"
         f" {self_import_ms(k, RUNTIME):.1f} ms after the runtime client"
     )

@@ -10,7 +10,7 @@
     ├── LogReadError              a log source cannot be opened at all (fdscope.logs)
     ├── EmfError                  Embedded Metric Format (fdscope.emf)
     │   └── EmfValidationError    invalid record; names the field
-    ├── DoctorError               local Lambda, invoke, doctor (fdscope.doctor)
+    ├── DoctorError               local Lambda, invoke, doctor (fdscope.local, fdscope.doctor)
     ├── QueryError                Logs Insights language (fdscope.insights); line, column
     ├── MetricsError              statistics, alarms, charts (fdscope.metrics)
     └── LintError                 static checker (fdscope.lint)

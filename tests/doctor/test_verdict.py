@@ -18,13 +18,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from doctor_helpers import assert_nothing_left
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fdscope.doctor import sample_event
 from fdscope.doctor.compare import compare
 from fdscope.doctor.verdict import EXIT_CODES, decide, diagnose, write_outputs
+from fdscope.local import sample_event
+from tests.helpers.local_lambda import assert_nothing_left
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = json.loads((ROOT / "examples" / "corpus.json").read_text())["examples"]
@@ -202,7 +202,7 @@ def test_cli_doctor_exit_codes_and_report(tmp_path: Path) -> None:
 
 
 def _sample(i: int, status: str = "ok", **kw: Any) -> Any:
-    from fdscope.doctor import Sample
+    from fdscope.local import Sample
 
     base = dict(
         invocation=i,
@@ -324,7 +324,7 @@ def test_a_librarys_words_for_emfile_count_when_the_process_is_at_the_limit(
 ) -> None:
     # sqlite3 says "unable to open database file" when no descriptor is left: at the limit
     # that is EMFILE, not an ordinary error
-    from fdscope.doctor import LocalLambda
+    from fdscope.local import LocalLambda
 
     app = tmp_path / "code" / "app.py"
     app.parent.mkdir()

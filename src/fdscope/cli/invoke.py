@@ -63,7 +63,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def load_event(event_file: str | None, event_type: str | None) -> Any:
     """The event to send: a JSON file (``-`` = stdin), a bundled type, or ``{}``."""
-    from fdscope.doctor import sample_event
+    from fdscope.local import sample_event
 
     if event_file and event_type:
         raise click.UsageError("use --event or --event-type, not both")
@@ -198,7 +198,7 @@ def invoke(
     Exit code 0 when every invocation succeeded, 1 when any failed (error,
     timeout, crash, EMFILE), 2 on a usage or setup error.
     """
-    from fdscope.doctor import LocalLambda, Sample, parse_handler
+    from fdscope.local import LocalLambda, Sample, parse_handler
 
     env: dict[str, str] = {}
     if env_file is not None:

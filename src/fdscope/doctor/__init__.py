@@ -1,43 +1,38 @@
-"""The local Lambda: a handler run as Lambda runs it, sampled from outside.
+"""The doctor: the verdict on a handler, the culprits, the fix, before and after.
 
-``LocalLambda(handler, out_dir=...)`` serves the Lambda Runtime API on
-127.0.0.1, starts the real runtime interface client (``awslambdaric``) in a
-child process under Lambda's limits (1,024 descriptors, a private ``/tmp``,
-the ``AWS_LAMBDA_*`` variables, no credentials, no network but loopback) and
-runs one invocation at a time; ``run(handler, n, ...)`` does ``n`` of them.
-The run directory holds ``run.json``, ``events.jsonl`` (the log events as
-CloudWatch would hold them), ``samples.jsonl`` (descriptors counted from
-outside after every invocation) and ``origins.jsonl``. Sample events for
-common triggers come from :func:`sample_event`.
+:func:`diagnose` runs a handler in the local Lambda (:mod:`fdscope.local`)
+until the verdict is clear and returns a :class:`Diagnosis` (``leak``,
+``gc-bound``, ``bounded``, ``none`` or ``broken``, with the rate, the
+projection to the limit, the culprit lines and the advice);
+:func:`write_outputs` writes ``summary.json`` and the chart into the run
+directory; :func:`compare` reads two run directories and says whether the fix
+worked.
 """
 
 from __future__ import annotations
 
-from fdscope.doctor._events import EVENT_TYPES, sample_event
-from fdscope.doctor._local import (
-    STATUSES,
-    EnvironmentRecord,
-    LocalLambda,
-    RunResult,
-    Sample,
-    run,
+from fdscope.doctor.compare import Comparison, RunFigures, compare, figures, held
+from fdscope.doctor.verdict import (
+    EXIT_CODES,
+    VERDICTS,
+    Culprit,
+    Diagnosis,
+    decide,
+    diagnose,
+    write_outputs,
 )
-from fdscope.doctor._runtime import Handler, HandlerError, PythonRuntime, Runtime, parse_handler
-from fdscope.errors import DoctorError
 
 __all__ = [
-    "EVENT_TYPES",
-    "STATUSES",
-    "DoctorError",
-    "EnvironmentRecord",
-    "Handler",
-    "HandlerError",
-    "LocalLambda",
-    "PythonRuntime",
-    "RunResult",
-    "Runtime",
-    "Sample",
-    "parse_handler",
-    "run",
-    "sample_event",
+    "EXIT_CODES",
+    "VERDICTS",
+    "Comparison",
+    "Culprit",
+    "Diagnosis",
+    "RunFigures",
+    "compare",
+    "decide",
+    "diagnose",
+    "figures",
+    "held",
+    "write_outputs",
 ]

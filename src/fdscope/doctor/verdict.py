@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fdscope.doctor._local import EnvironmentRecord, LocalLambda, Sample
 from fdscope.errors import DoctorError
+from fdscope.local import EnvironmentRecord, LocalLambda, Sample
 from fdscope.trend import Trend, analyze
 
 VERDICTS = ("leak", "gc-bound", "bounded", "none", "broken")
@@ -462,7 +462,7 @@ def _failure(samples: Sequence[Sample]) -> str:
 
 def _event_hint(message: str) -> str:
     """For ``KeyError: 'Records'``: the bundled events that carry that key."""
-    from fdscope.doctor._events import EVENT_TYPES, sample_event
+    from fdscope.local import EVENT_TYPES, sample_event
 
     key = message.strip().strip("'\"")
     if not key or len(key) > 100:

@@ -1,0 +1,43 @@
+"""The local Lambda: a handler run as Lambda runs it, sampled from outside.
+
+``LocalLambda(handler, out_dir=...)`` serves the Lambda Runtime API on
+127.0.0.1, starts the real runtime interface client (``awslambdaric``) in a
+child process under Lambda's limits (1,024 descriptors, a private ``/tmp``,
+the ``AWS_LAMBDA_*`` variables, no credentials, no network but loopback) and
+runs one invocation at a time; ``run(handler, n, ...)`` does ``n`` of them.
+The run directory holds ``run.json``, ``events.jsonl`` (the log events as
+CloudWatch would hold them), ``samples.jsonl`` (descriptors counted from
+outside after every invocation) and ``origins.jsonl``. Sample events for
+common triggers come from :func:`sample_event`.
+"""
+
+from __future__ import annotations
+
+from fdscope.errors import DoctorError
+from fdscope.local._events import EVENT_TYPES, sample_event
+from fdscope.local._local import (
+    STATUSES,
+    EnvironmentRecord,
+    LocalLambda,
+    RunResult,
+    Sample,
+    run,
+)
+from fdscope.local._runtime import Handler, HandlerError, PythonRuntime, Runtime, parse_handler
+
+__all__ = [
+    "EVENT_TYPES",
+    "STATUSES",
+    "DoctorError",
+    "EnvironmentRecord",
+    "Handler",
+    "HandlerError",
+    "LocalLambda",
+    "PythonRuntime",
+    "RunResult",
+    "Runtime",
+    "Sample",
+    "parse_handler",
+    "run",
+    "sample_event",
+]
