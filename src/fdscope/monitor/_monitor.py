@@ -545,12 +545,13 @@ class Monitor:
                 from json import JSONEncoder
 
                 _ENCODERS.append(JSONEncoder(separators=(",", ":"), allow_nan=False).encode)
+            encoded: str | None
             try:  # every value finite: the C encoder writes the members at once
-                body = _ENCODERS[0](rec)
+                encoded = _ENCODERS[0](rec)
             except ValueError:
-                body = None  # NaN or infinity somewhere: members one by one, skipping those
-            if body is not None:
-                parts.append("," + body[1:-1] + "}")
+                encoded = None  # NaN or infinity somewhere: members one by one, skipping those
+            if encoded is not None:
+                parts.append("," + encoded[1:-1] + "}")
                 return "".join(parts)
         for k, v in rec.items():
             if v is True:

@@ -622,7 +622,7 @@ def _create_task(orig: Any) -> Any:
                 stack = _capture(_getframe(1))
                 if stack[0] != -1:
                     key = id(task)
-                    ref = _ref(task, lambda _r, k=key: _task_sites.pop(k, None))
+                    ref = _ref(task, lambda _r, k=key: _task_sites.pop(k, None))  # type: ignore[misc]
                     _task_sites[key] = (stack, ref)
             except Exception:
                 pass
