@@ -15,14 +15,8 @@ from __future__ import annotations
 
 from fdscope.errors import DoctorError
 from fdscope.local._events import EVENT_TYPES, sample_event
-from fdscope.local._local import (
-    STATUSES,
-    EnvironmentRecord,
-    LocalLambda,
-    RunResult,
-    Sample,
-    run,
-)
+from fdscope.local._local import LocalLambda, run
+from fdscope.local._records import STATUSES, EnvironmentRecord, RunResult, Sample
 from fdscope.local._runtime import Handler, HandlerError, PythonRuntime, Runtime, parse_handler
 
 __all__ = [
