@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from fdscope.doctor.verdict import diagnose  # noqa: E402
+from fdscope.doctor import diagnose  # noqa: E402
 from fdscope.local import sample_event  # noqa: E402
 
 

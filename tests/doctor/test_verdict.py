@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fdscope.doctor import EXIT_CODES, decide, diagnose, write_outputs
 from fdscope.doctor.compare import compare
-from fdscope.doctor.verdict import EXIT_CODES, decide, diagnose, write_outputs
 from fdscope.local import sample_event
 from tests.helpers.local_lambda import assert_nothing_left
 
@@ -224,12 +224,12 @@ def _sample(i: int, status: str = "ok", **kw: Any) -> Any:
 
 
 def test_a_broken_run_names_its_most_common_error_with_a_hint() -> None:
-    from fdscope.doctor.verdict import _failure
+    from fdscope.doctor.advice import failure_text
 
     samples = [
         _sample(i, "error", error_type="KeyError", error_message="'Records'") for i in (1, 2, 3)
     ]
-    text = _failure(samples)
+    text = failure_text(samples)
     assert text.startswith("KeyError: 'Records' (3 of 3 invocations)")
     assert "--event-type s3 or sqs" in text
     crashes = [
@@ -241,10 +241,10 @@ def test_a_broken_run_names_its_most_common_error_with_a_hint() -> None:
         )
         for i in (1, 2)
     ]
-    assert "(2 of 2 invocations)" in _failure(crashes)  # the request id does not split them
-    assert _failure([_sample(1)]) == ""
+    assert "(2 of 2 invocations)" in failure_text(crashes)  # the request id does not split them
+    assert failure_text([_sample(1)]) == ""
     nocreds = [_sample(1, "error", error_type="NoCredentialsError", error_message="Unable")]
-    assert "--aws-endpoint" in _failure(nocreds)
+    assert "--aws-endpoint" in failure_text(nocreds)
 
 
 @given(
@@ -255,7 +255,7 @@ def test_a_broken_run_names_its_most_common_error_with_a_hint() -> None:
 def test_a_staircase_is_followed_until_its_next_step_is_overdue(
     gap: int, steps: int, since: int
 ) -> None:
-    from fdscope.doctor.verdict import STAIRCASE_PATIENCE, _staircase_pending
+    from fdscope.doctor.decision import STAIRCASE_PATIENCE, _staircase_pending
 
     counts = [5.0] + [float(10 + (i + 1) // gap) for i in range(gap * steps)]
     counts += [counts[-1]] * since
@@ -299,7 +299,8 @@ def test_a_handler_that_fails_most_invocations_is_not_told_nothing_to_fix(tmp_pa
 
 
 def test_the_fix_names_the_line_that_builds_the_client_when_lint_knows_it() -> None:
-    from fdscope.doctor.verdict import Culprit, _advice
+    from fdscope.doctor import Culprit
+    from fdscope.doctor.advice import advice
 
     c = Culprit(
         site="app.py:8",
@@ -313,10 +314,10 @@ def test_the_fix_names_the_line_that_builds_the_client_when_lint_knows_it() -> N
     from fdscope.lint import Finding
 
     static = (Finding("/x/app.py", 7, 10, "FDS201", "boto3.client() built per invocation", ""),)
-    advice = _advice("leak", c, False, static=static)
-    assert "opened at app.py:8 (botocore.client (a client method))" in advice
-    assert "client built per invocation at app.py:7 (fdscope lint)" in advice
-    assert "<locals>" not in _advice("leak", c, False)
+    text = advice("leak", c, False, static=static)
+    assert "opened at app.py:8 (botocore.client (a client method))" in text
+    assert "client built per invocation at app.py:7 (fdscope lint)" in text
+    assert "<locals>" not in advice("leak", c, False)
 
 
 def test_a_librarys_words_for_emfile_count_when_the_process_is_at_the_limit(

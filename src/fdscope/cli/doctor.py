@@ -63,7 +63,7 @@ def doctor(
     Exit codes: 0 none/bounded/gc-bound below the limit, 1 leak, 2 usage or
     setup error, 3 broken.
     """
-    from fdscope.doctor.verdict import diagnose, write_outputs
+    from fdscope.doctor import diagnose, write_outputs
     from fdscope.local import parse_handler
 
     env: dict[str, str] = {}

@@ -12,15 +12,10 @@ worked.
 from __future__ import annotations
 
 from fdscope.doctor.compare import Comparison, RunFigures, compare, figures, held
-from fdscope.doctor.verdict import (
-    EXIT_CODES,
-    VERDICTS,
-    Culprit,
-    Diagnosis,
-    decide,
-    diagnose,
-    write_outputs,
-)
+from fdscope.doctor.culprits import Culprit
+from fdscope.doctor.decision import EXIT_CODES, VERDICTS, decide
+from fdscope.doctor.diagnosis import Diagnosis, diagnose
+from fdscope.doctor.outputs import write_outputs
 
 __all__ = [
     "EXIT_CODES",

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fdscope.doctor.evidence import new_connections
 from fdscope.errors import DoctorError
 
 OUTCOMES = ("fixed", "improved", "unchanged", "worse")
@@ -120,9 +121,7 @@ def figures(run_dir: Path) -> RunFigures:
     ]
     new_conn = summary.get("new_connections_per_invocation")
     if new_conn is None:
-        from fdscope.doctor.verdict import _new_connections
-
-        new_conn = _new_connections(run_dir)
+        new_conn = new_connections(run_dir)
     return RunFigures(
         path=str(run_dir),
         handler=run.get("handler"),

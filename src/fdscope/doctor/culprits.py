@@ -1,0 +1,143 @@
+"""The culprits: creation sites whose handles accumulate, from the origins reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fdscope.local import Sample
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """A creation site whose handles accumulate (FORMATS.md §2 ``culprits``)."""
+
+    site: str  # "app.py:17", relative to the code root when inside it
+    function: str | None
+    call: str | None  # the library call made at the site ("socket.create_connection")
+    kind: str  # the kinds of the handles, most common first ("tcp", "tcp+unix")
+    endpoint: str | None  # the most common endpoint of those handles
+    count: int  # handles from this site that accumulated over the run
+    approximate: bool  # the site was inferred (descriptor made in C code), not recorded
+    chain: tuple[str, ...] = ()  # the call chain from the handler down to the site
+
+
+def kind_growth(seg: Sequence[Sample]) -> dict[str, int]:
+    """Kinds whose count grew from the first warm sample to the peak sample."""
+    with_kinds = [s for s in seg if s.by_kind and s.fd_count is not None]
+    if len(with_kinds) < 2:
+        return {}
+    base = with_kinds[1] if len(with_kinds) > 2 else with_kinds[0]
+    top = max(with_kinds, key=lambda s: s.fd_count or 0)
+    growth = {k: top.by_kind.get(k, 0) - base.by_kind.get(k, 0) for k in top.by_kind}
+    return {k: v for k, v in sorted(growth.items(), key=lambda kv: -kv[1]) if v > 0}
+
+
+def _relative(file: str, code_root: Path) -> str:
+    try:
+        return str(Path(file).resolve().relative_to(code_root.resolve()))
+    except (ValueError, OSError):
+        return file
+
+
+def _chain(stack: Sequence[Mapping[str, Any]], code_root: Path) -> tuple[str, ...]:
+    """The user's frames of a creation stack, outermost (the handler) first."""
+    root = str(code_root.resolve())
+    frames = [
+        f"{f.get('function')} ({_relative(str(f.get('file')), code_root)}:{f.get('line')})"
+        for f in stack
+        if str(f.get("file", "")).startswith(root)
+    ]
+    return tuple(reversed(frames))
+
+
+def culprits_from(
+    reports: Sequence[Mapping[str, Any]],
+    stream: str | None,
+    code_root: Path,
+    handler_file: Path | None = None,
+) -> tuple[tuple[Culprit, ...], dict[str, int]]:
+    """Sites whose handle count grew between an early report and the peak report,
+    and the growth per kind over all sites."""
+    own = [r for r in reports if stream is None or r.get("stream") in (None, stream)]
+    if not own:
+        return (), {}
+    # the peak report: the highest count, the latest among equals (threads-only leaks)
+    peak = max(own, key=lambda r: (r.get("count", 0), r.get("invocation") or 0))
+    base = own[min(1, len(own) - 1)] if own[0] is not peak else own[0]
+
+    def groups(report: Mapping[str, Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
+        out: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for g in report.get("groups", ()):
+            site = g.get("site") or {}
+            key = (site.get("file"), site.get("line"), site.get("call"))
+            slot = out.setdefault(
+                key,
+                {
+                    "site": site,
+                    "stack": g.get("stack") or [],
+                    "count": 0,
+                    "kinds": {},
+                    "endpoints": {},
+                },
+            )
+            n = int(g.get("count", 0))
+            slot["count"] += n
+            kind = g.get("kind") or "unknown"
+            slot["kinds"][kind] = slot["kinds"].get(kind, 0) + n
+            if g.get("endpoint"):
+                slot["endpoints"][g["endpoint"]] = slot["endpoints"].get(g["endpoint"], 0) + n
+        return out
+
+    before = groups(base)
+    # each site at its own highest count over the run: in a saw-tooth the site's peak
+    # and the report with the most handles need not coincide (a collection may have
+    # cleared that site just before the biggest report)
+    after = groups(peak)
+    for report in own:
+        if report is peak:
+            continue
+        for key, g in groups(report).items():
+            if key not in after or g["count"] > after[key]["count"]:
+                after[key] = g
+    found: list[Culprit] = []
+    kinds: dict[str, int] = {}
+    for key, g in after.items():
+        old = before.get(key, {}).get("kinds", {}) if base is not peak else {}
+        for kind, n in g["kinds"].items():
+            if n - old.get(kind, 0) > 0:
+                kinds[kind] = kinds.get(kind, 0) + n - old.get(kind, 0)
+        grew = g["count"] - (before.get(key, {}).get("count", 0) if base is not peak else 0)
+        if grew <= 0:
+            continue
+        site = g["site"]
+        site_kinds = sorted(g["kinds"], key=lambda k: -g["kinds"][k])
+        endpoint = max(g["endpoints"], key=g["endpoints"].get) if g["endpoints"] else None
+        found.append(
+            Culprit(
+                site=f"{_relative(str(site.get('file')), code_root)}:{site.get('line')}",
+                function=site.get("function"),
+                call=site.get("call"),
+                kind="+".join(site_kinds),
+                endpoint=endpoint,
+                count=grew,
+                approximate=bool(site.get("approximate")),
+                chain=_chain(g["stack"], code_root),
+            )
+        )
+    # the user's own lines first (the handler's module before the rest of the code
+    # root, before libraries), then by how many handles accumulated
+    home = _relative(str(handler_file), code_root) if handler_file else None
+    found.sort(
+        key=lambda c: (
+            c.approximate,
+            c.site.rsplit(":", 1)[0] != home,
+            Path(c.site.rsplit(":", 1)[0]).is_absolute(),
+            -c.count,
+            c.site,
+        )
+    )
+    ordered = dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return tuple(found[:8]), ordered

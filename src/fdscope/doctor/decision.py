@@ -1,0 +1,215 @@
+"""The doctor's decision: the verdict from the samples and their trend.
+
+The trend comes from :mod:`fdscope.trend`, the module the in-function
+monitor's leak warning uses too, so the warning and the verdict never disagree.
+
+Verdicts and exit codes:
+
+- ``leak`` (1): the count grows without bound, or a saw-tooth that only the
+  garbage collector cuts reaches the limit in the run or is projected to;
+- ``gc-bound`` (0): a saw-tooth the cyclic garbage collector brings down, whose
+  peak stays below the limit (the peak is stated);
+- ``bounded`` (0): a cache or pool that fills and stops below the limit;
+- ``none`` (0): no trend;
+- ``broken`` (3): the handler failed every invocation, or at init.
+
+:func:`enough` is the adaptive loop's stopping rule: when the run so far
+decides the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fdscope.local import Sample
+from fdscope.trend import Trend, analyze
+
+VERDICTS = ("leak", "gc-bound", "bounded", "none", "broken")
+EXIT_CODES = {"leak": 1, "gc-bound": 0, "bounded": 0, "none": 0, "broken": 3}
+
+MIN_INVOCATIONS = 40  # before anything but "broken" is decided
+MAX_INVOCATIONS = 1500  # the adaptive default never runs more
+AFTER_LIMIT = 12  # invocations run after the count first reaches the limit
+CHECK_EVERY = 5  # re-analysis interval of the adaptive loop
+THREAD_LIMIT = 1024  # Lambda's cap on processes and threads per execution environment
+SAWTOOTH_PATIENCE = 300  # invocations to wait for a saw-tooth to show three cycles
+STAIRCASE_PATIENCE = 400  # invocations to wait for a slow staircase to show its trend
+FAILED = ("error", "timeout", "crash")
+
+
+def segment(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples of the first execution environment (the one that shows a leak best)."""
+    if not samples:
+        return []
+    first = samples[0].stream
+    return [s for s in samples if s.stream == first]
+
+
+def fd_counts(samples: Sequence[Sample]) -> list[float]:
+    return [float(s.fd_count) for s in samples if s.fd_count is not None]
+
+
+def at_limit(s: Sample, limit: int) -> bool:
+    """EMFILE seen, or one process held every descriptor the (per-process) limit allows."""
+    held = s.fd_process
+    return s.status == "emfile" or (held is not None and held >= limit - 1)
+
+
+def process_counts(samples: Sequence[Sample]) -> list[float]:
+    """The largest single process's count per invocation (what meets the limit)."""
+    return [float(s.fd_process) for s in samples if s.fd_process is not None]
+
+
+def processes_leak(seg: Sequence[Sample]) -> bool:
+    """Processes pile up (each with its own descriptors) while no one process grows."""
+    procs = [float(s.processes) for s in seg if s.processes is not None]
+    if len(procs) < 3:
+        return False
+    pt = analyze(procs)
+    return pt.leaking and pt.rate >= 0.05 and not analyze(process_counts(seg)).leaking
+
+
+def thread_trend(seg: Sequence[Sample]) -> Trend:
+    return analyze([float(s.threads) for s in seg if s.threads is not None])
+
+
+def threads_leak(seg: Sequence[Sample]) -> bool:
+    """Threads that pile up (Lambda caps them at 1,024) while descriptors may not."""
+    th = thread_trend(seg)
+    return th.leaking and th.rate >= 0.1
+
+
+def _all_failed(samples: Sequence[Sample]) -> bool:
+    return bool(samples) and all(s.status in FAILED for s in samples)
+
+
+def _staircase_pending(counts: Sequence[float], k: int) -> bool:
+    """A count that only ever steps up, and stepped recently: a slow leak (one handle
+    every n invocations, say on a rare path) is not told from a one-off lazy init
+    until the next step is due. Wait until twice the longest gap between steps has
+    passed without one (or STAIRCASE_PATIENCE)."""
+    body = list(counts[1:])  # the first invocation carries the cold start
+    if k >= STAIRCASE_PATIENCE or len(body) < 2:
+        return False
+    if any(b < a for a, b in zip(body, body[1:], strict=False)):
+        return False  # it goes down too: not a staircase
+    steps = [i for i in range(1, len(body)) if body[i] > body[i - 1]]
+    if not steps:
+        return False
+    gaps = [steps[0]] + [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    return len(body) - 1 - steps[-1] < 2 * max(gaps)
+
+
+def enough(samples: Sequence[Sample], limit: int, max_n: int) -> bool:
+    """True when the run so far decides the verdict (see the module docstring)."""
+    k = len(samples)
+    if k >= max_n:
+        return True
+    if k >= 3 and _all_failed(samples):
+        return True  # broken: nothing succeeds
+    first_hit = next((i for i, s in enumerate(samples) if at_limit(s, limit)), None)
+    if first_hit is not None:
+        # the limit is reproduced: run on until the environment restarts (and a
+        # few invocations after it), or AFTER_LIMIT invocations if it does not
+        restarted = next((i for i in range(first_hit + 1, k) if samples[i].cold_start), None)
+        if restarted is not None:
+            return k >= restarted + 3
+        return k >= first_hit + AFTER_LIMIT
+    if k < MIN_INVOCATIONS or k % CHECK_EVERY:
+        return False
+    seg = segment(samples)
+    t = analyze(fd_counts(seg))
+    if t.leaking:
+        # the limit is per process: reproduce it only when one process is heading there
+        # (child processes that pile up never reach it, however many descriptors they hold)
+        tp = analyze(process_counts(seg))
+        to_limit = tp.invocations_to_limit(limit) if tp.leaking else None
+        if to_limit is not None and k + to_limit <= max_n:
+            return False  # reachable within the budget: reproduce it
+        return t.confidence >= 0.8 and k >= 2 * MIN_INVOCATIONS
+    if _staircase_pending(fd_counts(segment(samples)), k):
+        return False
+    if t.shape == "sawtooth":
+        return t.drops >= 3
+    if t.drops and k < SAWTOOTH_PATIENCE:
+        return False  # a drop or two: wait for the cycles to show
+    if t.shape == "plateau":
+        # a plateau is trusted when its flat part is long: the last quarter shows no trend
+        tail = fd_counts(segment(samples))[-max(20, k // 4) :]
+        return k >= 2 * MIN_INVOCATIONS and not analyze(tail).significant
+    if t.shape in ("flat", "noisy", "shrinking"):
+        # no trend: enough when the second half agrees with the whole
+        return not analyze(fd_counts(segment(samples))[k // 2 :]).significant
+    return False  # growing but not yet significant, or insufficient
+
+
+def latency_climb(seg: Sequence[Sample]) -> bool:
+    ok = [s.duration_ms for s in seg if s.status in ("ok", "emfile")]
+    if len(ok) < 12:
+        return False
+    from fdscope.metrics import percentile
+
+    q = len(ok) // 4
+    early, late = percentile(ok[:q], 50), percentile(ok[-q:], 50)
+    return late >= 2 * early and late - early >= 20
+
+
+def confidence(t: Trend, reproduced: bool, verdict: str) -> float:
+    if verdict == "broken":
+        return 1.0
+    c = t.confidence
+    if reproduced:
+        c = max(c, 0.95)
+    return round(c, 3)
+
+
+def decide(
+    samples: Sequence[Sample],
+    *,
+    limit: int,
+    gc_samples: Sequence[Sample] | None = None,
+) -> tuple[str, Trend, dict[str, Any] | None]:
+    """The verdict from the samples alone: (verdict, trend of the first environment, gc check).
+
+    ``gc_samples`` are the samples of a run with a collection after every
+    invocation, when one was made.
+    """
+    if not samples or not any(s.status in ("ok", "emfile") for s in samples):
+        return "broken", analyze([]), None
+    seg = segment(samples)
+    t = analyze(fd_counts(seg))
+    reached = any(at_limit(s, limit) for s in samples)
+    gc: dict[str, Any] | None = None
+    gc_cleans = False
+    if gc_samples:
+        g = analyze(fd_counts(segment(gc_samples)))
+        counts = fd_counts(segment(gc_samples))
+        a_counts = fd_counts(seg)[: len(counts)]
+        a_growth = (max(a_counts) - a_counts[0]) if a_counts else 0.0
+        g_growth = (max(counts) - counts[0]) if counts else 0.0
+        gc_cleans = not g.leaking and g_growth <= max(2.0, 0.25 * a_growth)
+        # reported per process, like the main run's rate and peak (the decision above
+        # compares the whole counts of both runs)
+        gp_counts = process_counts(segment(gc_samples))
+        gp = analyze(gp_counts)
+        gc = {
+            "invocations": len(gc_samples),
+            "rate_per_invocation": round(gp.rate, 4),
+            "shape": gp.shape,
+            "peak": int(max(gp_counts)) if gp_counts else None,
+            "collections_remove_growth": gc_cleans,
+        }
+    if reached or t.leaking:
+        if gc_cleans and not reached and t.shape == "sawtooth":
+            return "gc-bound", t, gc
+        return "leak", t, gc
+    if threads_leak(seg):
+        return "leak", t, gc  # threads, not descriptors: see Diagnosis.notes
+    if t.shape in ("flat", "noisy", "shrinking"):
+        return "none", t, gc
+    if t.shape == "sawtooth" or t.drops:
+        return ("gc-bound" if gc_cleans or gc_samples is None else "bounded"), t, gc
+    if t.shape == "plateau":
+        return "bounded", t, gc
+    return "none", t, gc

@@ -1,0 +1,351 @@
+"""The doctor's run: :func:`diagnose` and the :class:`Diagnosis` it returns.
+
+:func:`diagnose` runs the handler in the local Lambda (:class:`LocalLambda`)
+with origins tracking and the in-function monitor on, for as many invocations
+as it needs to decide (or exactly ``n``), then, when the count grew or fell in
+a saw-tooth, a second, shorter run with ``gc.collect()`` after every
+invocation: what a collection removes is a reference cycle, not a leak. The
+decision is :mod:`fdscope.doctor.decision`'s, the culprits
+:mod:`fdscope.doctor.culprits`', the fix :mod:`fdscope.doctor.advice`'s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from fdscope.doctor.advice import advice, failure_text, lint_findings
+from fdscope.doctor.culprits import Culprit, culprits_from, kind_growth
+from fdscope.doctor.decision import (
+    EXIT_CODES,
+    FAILED,
+    MAX_INVOCATIONS,
+    MIN_INVOCATIONS,
+    THREAD_LIMIT,
+    at_limit,
+    confidence,
+    decide,
+    enough,
+    latency_climb,
+    process_counts,
+    processes_leak,
+    segment,
+    thread_trend,
+    threads_leak,
+)
+from fdscope.doctor.evidence import new_connections, read_jsonl
+from fdscope.errors import DoctorError
+from fdscope.local import EnvironmentRecord, LocalLambda, Sample
+from fdscope.trend import Trend, analyze
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What the doctor found; :meth:`summary` is ``summary.json``."""
+
+    verdict: str
+    exit_code: int
+    rate_per_invocation: float  # descriptors per invocation (robust trend)
+    confidence: float  # 0..1, see the README ("Confidence")
+    peak: int | None
+    limit: int
+    invocations: int
+    invocations_to_limit: int | None  # from the last invocation; 0 when reached
+    projected: bool  # the limit was projected, not reached in the run
+    emfile: int  # invocations that failed with EMFILE (or ran at the limit)
+    emfile_at: int | None  # the first such invocation
+    timeouts: int
+    crashes: int
+    errors: int
+    cold_starts: int
+    latency_climb: bool
+    duration_p50_ms: float | None
+    duration_p99_ms: float | None
+    new_connections_per_invocation: float | None
+    threads_per_invocation: float
+    threads_only: bool  # the leak is threads, not descriptors (Lambda caps threads at 1,024)
+    shape: str  # the trend's shape of the first environment
+    gc_check: dict[str, Any] | None  # the run with a collection after each invocation
+    kinds: dict[str, int]  # growth per descriptor kind over the first environment
+    culprits: tuple[Culprit, ...]
+    per_invocation_init: tuple[str, ...]  # static findings: construction that costs time
+    static_findings: tuple[str, ...]  # fdscope lint on the handler's module, for a leak
+    advice: str
+    out_dir: Path
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    # every execution environment started (both runs): what cleanup is checked against
+    environments: tuple[EnvironmentRecord, ...] = field(default_factory=tuple)
+    # the leak is child processes that pile up, not one process's descriptors
+    processes_only: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The ``fdscope.summary/1`` document."""
+        d = asdict(self)
+        d.pop("environments")
+        d["out_dir"] = str(self.out_dir)
+        d["culprits"] = [asdict(c) | {"chain": list(c.chain)} for c in self.culprits]
+        d["limit"] = self.limit
+        return {"schema": "fdscope.summary/1", **d}
+
+
+def _invoke_until(
+    fn: LocalLambda,
+    event: Any,
+    *,
+    n: int | None,
+    max_n: int,
+    max_seconds: float,
+    progress: Callable[[Sample], None] | None,
+) -> list[Sample]:
+    samples: list[Sample] = []
+    t0 = time.monotonic()
+    while True:
+        s = fn.invoke(event)
+        samples.append(s)
+        if progress is not None:
+            progress(s)
+        if n is not None:
+            if len(samples) >= n:
+                return samples
+        elif enough(samples, fn.fd_limit, max_n) or time.monotonic() - t0 > max_seconds:
+            return samples
+
+
+def diagnose(
+    handler: str,
+    *,
+    out_dir: Path,
+    n: int | None = None,
+    event: Any = None,
+    max_invocations: int = MAX_INVOCATIONS,
+    max_seconds: float = 300.0,
+    gc_check: bool = True,
+    progress: Callable[[str, Sample], None] | None = None,
+    **options: Any,
+) -> Diagnosis:
+    """Run ``handler`` in the local Lambda until the verdict is clear; return the Diagnosis.
+
+    ``n`` fixes the number of invocations (else adaptive, at most
+    ``max_invocations`` and about ``max_seconds``); ``options`` are
+    :class:`LocalLambda`'s (``fd_limit``, ``timeout_s``, ``env``, ...).
+    Writes ``summary.json`` and ``fd_use.png`` into ``out_dir`` next to the
+    run's own files, and the collection run into ``out_dir/gc``. Raises
+    DoctorError when the environment cannot start at all.
+    """
+    out_dir = Path(out_dir)
+    for reserved in ("track_origins", "monitor", "gc_between"):
+        options.pop(reserved, None)
+    # the outside sample counts descriptors only (a full snapshot per invocation costs
+    # tens of ms); the kinds and sites come from the origins reports sent from inside
+    options.setdefault("sample", "count")
+    # an origins report lists every handle: every 10th invocation is enough for the
+    # culprits (reports near the limit are always sent)
+    env = {"FDSCOPE_REPORT_EVERY": "10", **dict(options.pop("env", None) or {})}
+    fn = LocalLambda(handler, out_dir=out_dir, track_origins=True, monitor=True, env=env, **options)
+    limit = fn.fd_limit
+    code_root = fn.handler.code_root
+    with fn:
+        samples = _invoke_until(
+            fn,
+            event,
+            n=n,
+            max_n=max_invocations,
+            max_seconds=max_seconds,
+            progress=(lambda s: progress("run", s)) if progress else None,
+        )
+    if not samples:
+        raise DoctorError("no invocation ran")
+    first = decide(samples, limit=limit)
+    gc_samples: list[Sample] | None = None
+    if (
+        gc_check
+        and first[0] in ("leak", "gc-bound", "bounded")
+        and first[1].shape
+        in (
+            "growing",
+            "sawtooth",
+        )
+    ):
+        seg = segment(samples)
+        rate = max(first[1].rate, 0.05)
+        n_gc = min(len(seg), max(MIN_INVOCATIONS, math.ceil(16 / max(rate, 0.1))), 160)
+        gc_fn = LocalLambda(handler, out_dir=out_dir / "gc", gc_between=True, env=env, **options)
+        with gc_fn:
+            gc_samples = _invoke_until(
+                gc_fn,
+                event,
+                n=n_gc,
+                max_n=n_gc,
+                max_seconds=max_seconds,
+                progress=(lambda s: progress("gc", s)) if progress else None,
+            )
+    verdict, t, gc = decide(samples, limit=limit, gc_samples=gc_samples)
+    history = tuple(fn.history) + (tuple(gc_fn.history) if gc_samples is not None else ())
+    d = _diagnosis(
+        verdict,
+        t,
+        gc,
+        samples,
+        limit=limit,
+        out_dir=out_dir,
+        code_root=code_root,
+        handler_file=_handler_file(fn),
+    )
+    return replace(d, environments=history)
+
+
+def _handler_file(fn: LocalLambda) -> Path | None:
+    module = fn.handler.name.rpartition(".")[0]
+    path = fn.handler.code_root / (module.replace(".", "/") + ".py")
+    return path if path.exists() else None
+
+
+def _diagnosis(
+    verdict: str,
+    t: Trend,
+    gc: dict[str, Any] | None,
+    samples: Sequence[Sample],
+    *,
+    limit: int,
+    out_dir: Path,
+    code_root: Path,
+    handler_file: Path | None,
+) -> Diagnosis:
+    from fdscope.metrics import percentile
+
+    seg = segment(samples)
+    hits = [i for i, s in enumerate(samples) if at_limit(s, limit)]
+    reached = bool(hits)
+    # the peak is what one process held (comparable with the per-process limit)
+    counts = [s.fd_process for s in samples if s.fd_process is not None]
+    peak = max(counts) if counts else None
+    tree = [s.fd_count for s in samples if s.fd_count is not None and s.processes]
+    # the limit is per process: project the largest process's count, which is the whole
+    # count unless the function runs child processes
+    per_process = analyze(process_counts(seg))
+    to_limit = 0 if reached else per_process.invocations_to_limit(limit)
+    procs_only = verdict == "leak" and not reached and processes_leak(seg)
+    thread_only = (
+        verdict == "leak" and not reached and not t.leaking and not procs_only and threads_leak(seg)
+    )
+    if thread_only or procs_only:
+        to_limit = thread_trend(seg).invocations_to_limit(THREAD_LIMIT)
+    gc_cleans = bool(gc and gc.get("collections_remove_growth"))
+    culprits: tuple[Culprit, ...] = ()
+    kinds = kind_growth(seg)  # from the outside samples when they list kinds
+    if verdict not in ("broken", "none"):
+        reports = read_jsonl(out_dir / "origins.jsonl")
+        culprits, origin_kinds = culprits_from(
+            reports, seg[0].stream if seg else None, code_root, handler_file
+        )
+        kinds = kinds or origin_kinds
+    threads = [float(s.threads) for s in seg if s.threads is not None]
+    durations = [s.duration_ms for s in samples if s.status != "timeout"]
+    notes: list[str] = []
+    if reached:
+        restarted = any(s.cold_start for s in samples[hits[0] + 1 :])
+        notes.append(
+            f"EMFILE reproduced: the count reached the limit ({limit}) at invocation "
+            f"{samples[hits[0]].invocation}"
+            + ("; the environment then restarted (cold start)." if restarted else ".")
+        )
+    elif verdict == "leak" and to_limit is not None and not (thread_only or procs_only):
+        notes.append(
+            f"Projected, not reproduced: at {per_process.rate:.2f} per invocation the limit "
+            f"({limit}) is "
+            f"about {to_limit} invocations past the end of this run."
+        )
+    if thread_only:
+        th = thread_trend(seg)
+        notes.append(
+            f"Threads, not descriptors: {th.rate:+.2f} threads per invocation; Lambda caps an "
+            f"environment at {THREAD_LIMIT} threads and processes, about {to_limit} invocations "
+            "away (then starting a thread fails)."
+        )
+    if tree and peak is not None and max(tree) > peak:
+        most = max(s.processes or 1 for s in samples)
+        notes.append(
+            f"The function runs up to {most} processes: together they held up to {max(tree)} "
+            f"descriptors, the largest one {peak} (the limit, {limit}, is per process)."
+        )
+    if procs_only:
+        procs = [s.processes for s in seg if s.processes is not None]
+        notes.append(
+            f"Processes, not one process's descriptors: the environment went from {procs[0]} to "
+            f"{max(procs)} processes, each holding its own descriptors, while no single process "
+            f"grows towards the limit ({limit} is per process). Lambda caps an environment at "
+            f"{THREAD_LIMIT} threads and processes"
+            + (f", about {to_limit} invocations away." if to_limit is not None else ".")
+        )
+    if verdict == "gc-bound":
+        notes.append(
+            f"Reference cycles: the cyclic garbage collector brings the count down; peak {peak} "
+            f"of {limit}."
+        )
+    if gc_cleans and verdict == "leak":
+        notes.append(
+            "The growth is reference cycles (a collection after each invocation removes it), "
+            "but the garbage collector does not run often enough to stop it before the limit."
+        )
+    init = lint_findings(handler_file, "per-invocation") if verdict in ("none", "bounded") else ()
+    static = lint_findings(handler_file) if verdict in ("leak", "gc-bound") else ()
+    if init:
+        p50 = percentile([s.duration_ms for s in seg if s.status == "ok"] or [0.0], 50)
+        notes.append(
+            f"Per-invocation construction costs time, not descriptors (invocations take "
+            f"{p50:.1f} ms at the median): {len(init)} finding(s) from fdscope lint."
+        )
+    thread_t = analyze(threads) if threads else None
+    failed = sum(1 for s in samples if s.status in FAILED)
+    mostly_failed = verdict == "none" and failed * 2 > len(samples)
+    if mostly_failed:
+        notes.append(
+            f"{failed} of {len(samples)} invocations failed; the descriptor count shows no "
+            "leak, but the function is not healthy."
+        )
+    return Diagnosis(
+        verdict=verdict,
+        exit_code=EXIT_CODES[verdict],
+        # per process (what meets the limit), unless the leak is processes themselves
+        rate_per_invocation=round(t.rate if procs_only else per_process.rate, 4),
+        confidence=confidence(t, reached, verdict),
+        peak=peak,
+        limit=limit,
+        invocations=len(samples),
+        invocations_to_limit=to_limit if verdict == "leak" else None,
+        projected=verdict == "leak" and not reached,
+        emfile=len(hits),
+        emfile_at=samples[hits[0]].invocation if hits else None,
+        timeouts=sum(1 for s in samples if s.status == "timeout"),
+        crashes=sum(1 for s in samples if s.status == "crash"),
+        errors=sum(1 for s in samples if s.status == "error"),
+        cold_starts=sum(1 for s in samples if s.cold_start),
+        latency_climb=latency_climb(seg),
+        duration_p50_ms=round(percentile(durations, 50), 3) if durations else None,
+        duration_p99_ms=round(percentile(durations, 99), 3) if durations else None,
+        new_connections_per_invocation=new_connections(out_dir),
+        threads_only=thread_only,
+        processes_only=procs_only,
+        threads_per_invocation=round(thread_t.rate, 4)
+        if thread_t and thread_t.significant
+        else 0.0,
+        shape=t.shape if procs_only else per_process.shape,
+        gc_check=gc,
+        kinds=kinds,
+        culprits=culprits,
+        per_invocation_init=tuple(f.text() for f in init),
+        static_findings=tuple(f.text() for f in static),
+        advice=advice(
+            verdict,
+            culprits[0] if culprits else None,
+            gc_cleans,
+            failure_text(samples) if verdict == "broken" or mostly_failed else "",
+            static,
+        ),
+        out_dir=out_dir,
+        notes=tuple(notes),
+    )

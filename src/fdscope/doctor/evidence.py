@@ -1,0 +1,41 @@
+"""What the doctor reads from a run directory besides the samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    try:
+        with path.open() as fh:
+            for line in fh:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+    except OSError:
+        return []
+    return out
+
+
+def new_connections(out_dir: Path) -> float | None:
+    """Median ``new_connections`` of the monitor's EMF records, None without them."""
+    from fdscope.emf import parse_events
+    from fdscope.logs import read_events
+
+    events = out_dir / "events.jsonl"
+    if not events.exists():
+        return None
+    values = [
+        dp.value
+        for dp in parse_events(read_events(events))
+        if dp.metric == "new_connections" and "function_name" in dp.dimensions
+    ]
+    if not values:
+        return None
+    from fdscope.metrics import percentile
+
+    return float(percentile(values, 50))
