@@ -5,7 +5,9 @@ logs pull`` output, any ``.jsonl``/``.ndjson`` whose lines are event objects)
 are read by DuckDB itself, in parallel, column by column, only when the query
 runs. Every other format goes through :func:`fdscope.logs.read_events` (the one
 reader of FORMATS.md section 1) into a table first. Either way the view has
-``ts, msg, stream, grp, ingest, seq``; ``seq`` keeps source and line order.
+``ts, msg, stream, grp, ingest, src``, in source and line order (``src``: the name of a
+``--source NAME=PATH`` input, "" for the positional ones). File order is the view's
+insertion order; the plan numbers rows (``row_number() OVER ()``) only where a sort needs it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fdscope.logs import ReadStats
 from fdscope.logs._read import is_event_object
 
 _JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-_SEQ_SHIFT = 1 << 36  # seq = source part * 2^36 + line number
+_SEQ_SHIFT = 1 << 36  # events_py.seq = source part * 2^36 + line number
 
 
 # what a fast-read line that is not an event raises inside DuckDB: the engine then reads
@@ -115,7 +117,7 @@ def _dir_files(root: Path) -> list[Path] | None:
     return out
 
 
-def _fast_select(path: Path, root: Path | None, part: int, group: str, where: str) -> str:
+def _fast_select(path: Path, root: Path | None, name: str, group: str, where: str) -> str:
     stream = sql_string(_stream_name(path, root))
     grp = sql_string(group)
     src = (
@@ -128,7 +130,7 @@ def _fast_select(path: Path, root: Path | None, part: int, group: str, where: st
         f"coalesce(nullif(logStreamName, ''), nullif(logStream, ''), {stream}) AS stream, "
         f"coalesce(nullif(logGroupName, ''), nullif(logGroup, ''), {grp}) AS grp, "
         "CASE WHEN abs(ingestionTime) <= 1e16 THEN CAST(trunc(ingestionTime) AS BIGINT) END AS ingest, "
-        f"{part * _SEQ_SHIFT} + row_number() OVER () AS seq FROM {src} "
+        f"{sql_string(name)} AS src FROM {src} "
         "WHERE CASE WHEN timestamp IS NOT NULL AND message IS NOT NULL AND abs(timestamp) <= 1e16 "
         f"THEN TRUE ELSE error({sql_string(NOT_AN_EVENT)}) END){where}"
     )
@@ -142,15 +144,17 @@ def load(
     end: int | None,
     log_group: str | None,
     fast: bool = True,
+    named: dict[str, list[str | os.PathLike[str]]] | None = None,
 ) -> Loaded:
     """Create the ``events`` view over ``sources`` on ``con``; raises LogReadError for a missing source.
 
-    ``fast=False`` reads every file in Python (after a fast-read file turned out to
-    hold lines that are not events: see :func:`fast_rejected`).
+    ``named``: inputs given as ``--source NAME=PATH`` (their events have ``src`` NAME
+    and, when the file names no log group, ``@log`` NAME). ``fast=False`` reads every
+    file in Python (after a fast-read file turned out to hold lines that are not
+    events: see :func:`fast_rejected`).
     """
     from fdscope.logs import read_events
 
-    group = log_group or ""
     conds = []
     if start is not None:
         conds.append(f"ts >= {int(start)}")
@@ -160,8 +164,13 @@ def load(
     info = Loaded()
     selects: list[str] = []
     part = 0
+    inputs: list[tuple[str, str, str | os.PathLike[str]]] = [
+        ("", log_group or "", s) for s in sources
+    ]
+    for name, paths in (named or {}).items():
+        inputs += [(name, name, p) for p in paths]
     with _PyEvents(con) as py:
-        for src in sources:
+        for name, group, src in inputs:
             path = Path(src)
             if not path.exists():
                 raise LogReadError(f"no such log source: {path}")
@@ -175,8 +184,7 @@ def load(
                 fast_files = [(path, None)] if fast_eligible(path) else None
             if fast_files is not None:
                 for f, root in fast_files:
-                    part += 1
-                    selects.append(_fast_select(f, root, part, group, where))
+                    selects.append(_fast_select(f, root, name, group, where))
                     info.fast_files.append(str(f.resolve()))
                 continue
             part += 1
@@ -187,8 +195,14 @@ def load(
                 ):
                     continue
                 py.add(ev, base + i + 1)
+            # this input's events, at its place in the union (file order is insertion order)
+            selects.append(
+                f"SELECT ts, msg, stream, grp, ingest, {sql_string(name)} AS src FROM events_py "
+                f"WHERE seq > {base} AND seq < {base + _SEQ_SHIFT}"
+            )
         info.python_events = py.count
-    selects.append("SELECT ts, msg, stream, grp, ingest, seq FROM events_py")
+    if not selects:
+        selects.append("SELECT ts, msg, stream, grp, ingest, '' AS src FROM events_py")
     con.execute("CREATE TEMP VIEW events AS " + " UNION ALL ".join(selects))
     return info
 

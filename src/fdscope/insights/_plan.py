@@ -79,6 +79,7 @@ class Step:
     detail: str
     sql: str
     pattern_source: str | None = None  # for kind "pattern": the column clustered
+    materialized: bool = False  # a MATERIALIZED CTE: its rows stay in insertion order
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ class Planner:
         self.stats_done = False
         self.final_limit: int | None = None
         self.pattern_done = False
+        self.numbered = False  # a ``seq`` column (file order) exists
+        self.number_in_scan = False
 
     # ---- entry ------------------------------------------------------------------------
     def build(self) -> Plan:
@@ -486,7 +489,9 @@ class Planner:
         return Plan(self.q, tuple(steps), tuple(names), tuple(types), out, self.d)
 
     def scan_step(self) -> Step:
-        cols = ["ts", "msg", "stream", "grp", "ingest", "seq"]
+        cols = ["ts", "msg", "stream", "grp", "ingest"]
+        if self.number_in_scan:
+            cols.append("row_number() OVER () AS seq")
         for name, cid in self.discovered.items():
             cols.append(f"{DISCOVERED[name][0]} AS {cid}")
         if self.need_json:
@@ -608,7 +613,30 @@ class Planner:
 
     def order_by(self) -> str:
         """`` ORDER BY …`` in the current order, or nothing (stats without ``by`` has none)."""
+        if any(t.startswith("seq ") for t in self.order):
+            self.number()
         return f" ORDER BY {', '.join(self.order)}" if self.order else ""
+
+    def number(self) -> None:
+        """Give the rows a ``seq`` column in file order, where a sort first needs it.
+
+        Ties of a sort key keep file order, so the rows need numbers; but a row number
+        over the scan makes DuckDB read the file on one thread. Every step before the first
+        sort keeps the rows in file order (filters, projections, parse, unnest), so the rows
+        are numbered there instead: after a filter, over its few rows, materialized in
+        insertion order; without a filter, in the scan.
+        """
+        if self.numbered:
+            return
+        self.numbered = True
+        if not any(st.kind == "filter" for st in self.steps):
+            self.number_in_scan = True
+            return
+        last = self.steps[-1]
+        self.steps[-1] = Step(
+            last.kind, last.detail, last.sql, last.pattern_source, materialized=True
+        )
+        self.add("number", "rows in file order", "SELECT *, row_number() OVER () AS seq FROM \x00prev\x00")
 
     def text(self, v: V) -> str:
         if v.type in (STR, ANY, NULLT):

@@ -144,7 +144,8 @@ def to_sql(plan: Plan, *, upto: int | None = None, select: str | None = None) ->
     for i, step in enumerate(steps):
         body = step.sql.replace(PREV, cte_name(i - 1) if i else "events")
         body = body.replace(PATTERN, f"__pattern{i}")
-        ctes.append(f"{cte_name(i)} AS (\n  {body}\n)")
+        mat = "MATERIALIZED " if step.materialized else ""
+        ctes.append(f"{cte_name(i)} AS {mat}(\n  {body}\n)")
     last = cte_name(len(steps) - 1)
     tail = (select or plan.output_sql).replace(PREV, last)
     return "WITH " + ",\n".join(ctes) + "\n" + tail
