@@ -12,6 +12,14 @@ The queries (:data:`QUERIES`) are plain Logs Insights text: ``timeline`` finds
 the platform lines and every failure, ``fd_use`` the EMF records; the rest is
 arithmetic over their rows. Both raise :class:`~fdscope.errors.QueryError` when
 a query cannot run and :class:`~fdscope.errors.LogReadError` for unreadable sources.
+
+What counts as EMFILE is the exhaustion table's (:mod:`fdscope.exhaustion`), and the
+timeline's regex is generated from it. Triage has no process count for the moment of
+a line (``fd_use`` comes from EMF records only sometimes), so a row that needs one
+follows its ``blind`` rule: select()'s ``filedescriptor out of range`` and botocore's
+endpoint error count in an error line or a failed invocation, sqlite3's ``unable to
+open database file`` only in a failed invocation, and ``gaierror -2`` (``Name or
+service not known``) not at all: triage neither queries nor counts it.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from fdscope.exhaustion import ALWAYS, LABELS, Row, counts, log_regex, match_line, triage_rows
 from fdscope.logs import parse_timestamp
 
 __all__ = [
@@ -39,40 +48,28 @@ __all__ = [
     "triage_cloudwatch",
 ]
 
-# name -> (regex in the Logs Insights dialect, what it is). A message may wear several.
+# label -> (regex in the Logs Insights dialect, what it is), generated from the exhaustion
+# table (fdscope.exhaustion): the rows triage can count without a process count. A message
+# may wear several. gaierror -2 ("Name or service not known") needs the count triage does
+# not have (blind NEVER), so it is neither queried nor counted here.
+_ROWS = triage_rows()
 DISGUISES: dict[str, tuple[str, str]] = {
-    "errno-24": (r"Errno 24", "Python's OSError text: [Errno 24]"),
-    "too-many-open-files": (r"[Tt]oo many open files", "strerror(EMFILE)"),
-    "emfile": (r"EMFILE", "the errno name (Node.js, errno.errorcode, libraries)"),
-    "endpoint-connection": (
-        r"EndpointConnectionError|Could not connect to the endpoint URL",
-        "botocore's EndpointConnectionError: OSError 24 deep in the chain",
-    ),
-    "fd-out-of-range": (
-        r"filedescriptor out of range",
-        "select() on a descriptor >= 1024 (ValueError)",
-    ),
-    "enfile": (
-        r"ENFILE|[Tt]oo many open files in system|Errno 23",
-        "the system-wide file table is full (ENFILE), not this process's limit",
-    ),
-    "sqlite-cantopen": (
-        r"unable to open database file",
-        "sqlite3.OperationalError; counted only in a failing invocation",
-    ),
+    label: (log_regex(tuple(r for r in _ROWS if r.label == label)), about)
+    for label, about in LABELS.items()
+    if any(r.label == label for r in _ROWS)
 }
-# A disguise counts when the line is sure of it: an OSError's own text or select()'s refusal
-# anywhere, any disguise in an error or exception line. Elsewhere (an INFO line "retry policy:
-# on EMFILE back off") it counts only in an invocation that failed; sqlite's message always
-# needs one, since it has other causes. The doctor decides its own ``emfile`` the same way.
-_STRONG = re.compile(r"\[Errno 2[34]\]|filedescriptor out of range")
+# Whether a row counts is the table's ``counts``: triage has no process count (fd_use comes
+# from EMF records only sometimes, and never for the moment of a line), so it passes
+# at_limit=None and an at-limit row follows its ``blind`` rule. A line is a failure record
+# ("sure") when it is an error or exception line or carries an ALWAYS row (an OSError's
+# own text); elsewhere (an INFO line "retry policy: on EMFILE back off") a row counts only
+# in an invocation that failed. sqlite's message always needs a failed invocation, since it
+# has other causes. The doctor decides its own ``emfile`` from the same table.
 _ERROR_LINE = re.compile(
     r"\[(?:ERROR|CRITICAL|FATAL)\]|\t(?:ERROR|CRITICAL|FATAL)\t|"
     r"\"(?:level|levelname|severity|log_level)\": ?\"(?:ERROR|CRITICAL|FATAL|error|critical|fatal)\"|"
     r"Traceback \(most recent call last\)|(?:Error|Exception): |\"errorType\"|Uncaught"
 )
-_NEEDS_FAILURE = frozenset({"sqlite-cantopen"})
-_TOO_MANY = re.compile(r"[Tt]oo many open files(?! in system)")
 # the JSON platform records (runtimeDone, report): status success|error|failure|timeout;
 # "error" is a function error, "failure" the runtime's
 _PLATFORM_STATUS = r'"type": ?"platform\.(runtimeDone|report)".*"status": ?'
@@ -88,7 +85,7 @@ _PLATFORM_RX = (
     r'^(START|REPORT) RequestId: |^INIT_START |"type": ?"platform\.(initStart|start|report)"'
 )
 
-_EMFILE_RX = "|".join(rx for rx, _ in DISGUISES.values())
+_EMFILE_RX = log_regex(_ROWS)
 _LIMIT_CW = 10000  # the most rows CloudWatch Logs Insights returns
 
 QUERIES: dict[str, str] = {
@@ -105,7 +102,6 @@ QUERIES: dict[str, str] = {
         f"| limit {_LIMIT_CW}"
     ),
 }
-_COMPILED = {name: re.compile(rx) for name, (rx, _) in DISGUISES.items()}
 _TIMEOUT = re.compile(_TIMEOUT_RX)
 _CRASH = re.compile(_CRASH_RX)
 _START = re.compile(r"^START RequestId: (\S+)")
@@ -118,16 +114,26 @@ def classify(message: str) -> list[str]:
 
     ``Too many open files in system`` is ENFILE (``enfile``), not ``too-many-open-files``.
     """
-    return [
-        name
-        for name, rx in _COMPILED.items()
-        if rx.search(message) and (name != "too-many-open-files" or _TOO_MANY.search(message))
-    ]
+    return _labels(r for r in match_line(message) if r.label in DISGUISES)
 
 
-def _sure(message: str) -> bool:
-    """The line alone shows a failure: an OSError's text, select()'s refusal, an error line."""
-    return bool(_STRONG.search(message) or _ERROR_LINE.search(message))
+def _labels(rows: Iterable[Row]) -> list[str]:
+    """The rows' labels, each once, in :data:`DISGUISES` order."""
+    got = {r.label for r in rows}
+    return [name for name in DISGUISES if name in got]
+
+
+def _weigh(message: str) -> tuple[list[str], list[str]]:
+    """(labels that count from this line alone, labels that count if its invocation failed)."""
+    rows = [r for r in match_line(message) if r.label in DISGUISES]
+    if not rows:
+        return [], []
+    sure = bool(_ERROR_LINE.search(message)) or any(r.condition == ALWAYS for r in rows)
+    now = _labels(r for r in rows if counts(r, sure=sure, at_limit=None))
+    later = _labels(
+        r for r in rows if counts(r, sure=sure, failed=True, at_limit=None) and r.label not in now
+    )
+    return now, later
 
 
 @dataclass(frozen=True)
@@ -516,17 +522,9 @@ def _analyze(
         elif kind == "REPORT":
             s.report(ts, prid, cold)
         rid = rid or prid or _request_id(msg)
-        found = classify(msg)
-        if found:
-            sure = _sure(msg)
-            s.failure(
-                "emfile",
-                ts,
-                rid,
-                msg,
-                [d for d in found if sure and d not in _NEEDS_FAILURE],
-                [d for d in found if not sure or d in _NEEDS_FAILURE],
-            )
+        now, later = _weigh(msg)
+        if now or later:
+            s.failure("emfile", ts, rid, msg, now, later)
         if _FAILED.search(msg):
             s.failed(rid)
         if _TIMEOUT.search(msg):

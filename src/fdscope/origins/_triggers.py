@@ -6,14 +6,13 @@ Everything here writes with ``os.write`` to descriptors that are already open
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
 import threading
 from typing import Any
 
-_NO_FD = (errno.EMFILE, errno.ENFILE)
+from fdscope.exhaustion import counts, in_chain
 
 _signal_installed: int | None = None
 _atexit_installed = False
@@ -73,46 +72,14 @@ def to_stderr(title: str | None = None) -> None:
 
 
 def emfile_in_chain(exc: BaseException | None) -> bool:
-    """True when EMFILE (or ENFILE, or ``select``'s fd-out-of-range) is anywhere in the chain.
+    """True when the exhaustion table's evidence is anywhere in the chain.
 
-    Follows ``__cause__``, ``__context__``, exception groups, exceptions held in
-    ``args``, and botocore's ``kwargs["error"]`` / urllib3's ``reason``.
+    The exception is a failure record with no process count at hand: errno 24
+    or 23, ``Too many open files`` (in any exception's text), and the rows whose
+    ``blind`` rule is SURE (select()'s ``filedescriptor out of range``) count;
+    see :mod:`fdscope.exhaustion` for the rows and the chain followed.
     """
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen or len(seen) > 100:
-            continue
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in _NO_FD:
-            return True
-        text = _safe_str(e)
-        if isinstance(e, ValueError) and "filedescriptor out of range" in text:
-            return True
-        if not isinstance(e, BaseException):
-            continue
-        if "Too many open files" in text and "Errno 24" in text:
-            return True
-        todo.append(e.__cause__)
-        todo.append(e.__context__)
-        todo.extend(x for x in getattr(e, "exceptions", ()) or () if isinstance(x, BaseException))
-        todo.extend(x for x in e.args if isinstance(x, BaseException))
-        kwargs = getattr(e, "kwargs", None)
-        if isinstance(kwargs, dict) and isinstance(kwargs.get("error"), BaseException):
-            todo.append(kwargs["error"])
-        reason = getattr(e, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-    return False
-
-
-def _safe_str(e: object) -> str:
-    """``str(e)``, or "" when the exception's own ``__str__`` raises."""
-    try:
-        return str(e)
-    except Exception:
-        return ""
+    return any(counts(r, sure=True, at_limit=None) for r, _ in in_chain(exc))
 
 
 def _on_emfile(exc: BaseException | None) -> None:
