@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fdscope import exhaustion
 from fdscope.errors import DoctorError
 from fdscope.local import _logs, _procs
 from fdscope.local._api import Invocation
@@ -283,7 +284,7 @@ class LocalLambda:
         assert self._origins is not None
         self._origins.invocation = number
         with self._log.lock:
-            self._log.emfile_seen = self._log.emfile_strong = self._log.emfile_disguise = False
+            self._log.emfile_reset()
         submitted = time.time()
         submitted_mono = time.monotonic()
         env.api.submit(inv)
@@ -460,26 +461,18 @@ class LocalLambda:
         """Did this invocation meet an exhausted descriptor table (EMFILE)?"""
         assert self._log is not None
         log = self._log
-        # EMFILE: an OSError's own words anywhere, or any marker when the invocation failed
-        # or one process stood at the limit (see _logs.EMFILE_STRONG)
+        # the exhaustion table's rows in the output and in the error, counted by its rules:
+        # ALWAYS rows anyway, the words when the invocation failed or one process stood at
+        # the limit, a library's disguise only at the limit (fdscope.exhaustion)
         limit = self.fd_limit
         held = m.fd_process
-        near = held is not None and held >= limit - max(2, min(16, limit // 64))
-        emfile = log.emfile_strong or (
-            (
-                log.emfile_seen
-                or (
-                    (error_type or error_message or inv.error)
-                    and _mentions_emfile(error_type, error_message, inv.error)
-                )
-            )
-            and (status != "ok" or near)
-        )
-        if not emfile and near:  # a library's words for it, with a process at the limit
-            emfile = log.emfile_disguise or any(
-                d in f"{error_message or ''} {inv.error or ''}" for d in _logs.EMFILE_DISGUISES
-            )
-        return bool(emfile)
+        near = held is not None and held >= limit - exhaustion.default_margin(limit)
+        with log.lock:  # the collector thread adds to it
+            rows = set(log.emfile_rows)
+        if error_type or error_message or inv.error:
+            text = json.dumps([error_type, error_message, inv.error], default=str)
+            rows.update(exhaustion.match_line(text))
+        return any(exhaustion.counts(r, failed=status != "ok", at_limit=near) for r in rows)
 
     def _spawn(self) -> Environment:
         assert self._root is not None and self._settings is not None
@@ -526,11 +519,6 @@ def run(
                 progress(s)
     run_json = json.loads((Path(out_dir) / "run.json").read_text())
     return RunResult(Path(out_dir), tuple(samples), run_json)
-
-
-def _mentions_emfile(*parts: Any) -> bool:
-    text = json.dumps(parts, default=str)
-    return any(m in text for m in _logs.EMFILE_MARKERS)
 
 
 def _trace_id() -> str:

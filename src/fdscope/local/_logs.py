@@ -21,21 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from fdscope.exhaustion import ALWAYS, AT_LIMIT, BOTH, Row, match_line
+
 FRAME_HEADER = 16
 FRAME_MAGIC = 0xA55A0000
 MAX_LINE = 256 * 1024  # CloudWatch's event size limit; longer lines are split
-EMFILE_MARKERS = ("Too many open files", "Errno 24", "EMFILE", "filedescriptor out of range")
-# what only a real failure prints: an OSError's own text, select()'s refusal; the other
-# markers also appear in ordinary text ("retry on ECONNRESET, EMFILE") and count only
-# when the invocation failed or its count stood at the limit
-EMFILE_STRONG = ("[Errno 24]", "filedescriptor out of range")
-# what libraries say when they could not get a descriptor, measured at real exhaustion
-# (the monitor's and triage's disguises): EMFILE only when a process stood at the limit
-EMFILE_DISGUISES = (
-    "unable to open database file",  # sqlite3
-    "Could not connect to the endpoint URL",  # botocore
-    "Name or service not known",  # getaddrinfo could not open its files
-)
 
 
 def stream_name(now: float | None = None) -> str:
@@ -51,7 +41,12 @@ def iso_ms(t: float) -> str:
 
 
 class EventLog:
-    """Appends events to ``events.jsonl`` (thread-safe) and remembers EMFILE marks."""
+    """Appends events to ``events.jsonl`` (thread-safe) and remembers EMFILE marks.
+
+    The marks are the exhaustion table's rows (:mod:`fdscope.exhaustion`) that the
+    invocation's lines matched; whether they count is decided at its end, when
+    its status and descriptor count are known.
+    """
 
     def __init__(self, path: Path, log_group: str) -> None:
         self.path = path
@@ -59,9 +54,27 @@ class EventLog:
         self._fh: IO[str] = path.open("a", encoding="utf-8")
         self.lock = threading.RLock()
         self.count = 0
-        self.emfile_seen = False  # a marker in the output; reset by the invoker per invocation
-        self.emfile_strong = False  # a strong marker (EMFILE_STRONG); reset likewise
-        self.emfile_disguise = False  # a library's words for it (EMFILE_DISGUISES); likewise
+        self.emfile_rows: set[Row] = set()  # rows matched in the output; reset per invocation
+
+    def emfile_reset(self) -> None:
+        """Forget the marks (the invoker, before each invocation)."""
+        with self.lock:
+            self.emfile_rows = set()
+
+    @property
+    def emfile_seen(self) -> bool:
+        """Any evidence in the output, counting or not."""
+        return bool(self.emfile_rows)
+
+    @property
+    def emfile_strong(self) -> bool:
+        """Evidence that counts on its own (an OSError's ``[Errno 24]``)."""
+        return any(r.condition == ALWAYS for r in self.emfile_rows)
+
+    @property
+    def emfile_disguise(self) -> bool:
+        """A library's words for it, which count only with a process at its limit."""
+        return any(r.condition in (AT_LIMIT, BOTH) for r in self.emfile_rows)
 
     def emit(self, stream: str, message: str, timestamp_ms: int | None = None) -> None:
         """Write one event; ``timestamp_ms`` defaults to now."""
@@ -75,11 +88,7 @@ class EventLog:
         }
         line = json.dumps(record)  # ASCII: no U+2028 or NEL to trip line readers
         with self.lock:
-            if not self.emfile_strong and any(m in message for m in EMFILE_MARKERS):
-                self.emfile_seen = True
-                self.emfile_strong = any(m in message for m in EMFILE_STRONG)
-            if not self.emfile_disguise and any(m in message for m in EMFILE_DISGUISES):
-                self.emfile_disguise = True
+            self.emfile_rows.update(match_line(message))
             self._fh.write(line + "\n")
             self.count += 1
 
