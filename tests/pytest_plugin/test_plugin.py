@@ -422,3 +422,136 @@ def test_marker_with_an_unknown_mode_is_an_error(pytester: pytest.Pytester) -> N
     assert "mode 'fial' is not one of off, warn, fail" in out
     assert "'pipe' must start with kind:, path: or endpoint:" in out
     assert "INTERNALERROR" not in out
+
+
+# ---- the recommended fix passes: a client at module scope, its pooled connection ----------
+# A keep-alive server in ANOTHER process (so no accepted socket of this process pairs with the
+# client's) and an app module holding its client at module scope, as the doctor advises.
+REMOTE_SERVER = """
+import http.server, sys
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+srv.timeout = 0.5
+print(srv.server_address[1], flush=True)
+import threading, time
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+time.sleep(float(sys.argv[1]))  # bounded: ends by itself
+"""
+
+APP_MODULE = """
+import os, urllib3
+
+URL = f"http://127.0.0.1:{os.environ['REMOTE_PORT']}/"
+POOL = urllib3.PoolManager()      # at module scope, as the doctor advises
+_lazy = None                      # or made on first use (the lazy-init form)
+_sessions = []                    # the leak: a pool per call, kept
+
+def handler(event=None):
+    return POOL.request("GET", URL).data
+
+def lazy_handler(event=None):
+    global _lazy
+    if _lazy is None:
+        _lazy = urllib3.PoolManager()
+    return _lazy.request("GET", URL).data
+
+def leaky_handler(event=None):
+    pool = urllib3.PoolManager()
+    _sessions.append(pool)
+    return pool.request("GET", URL).data
+"""
+
+APP_TESTS = """
+import app
+
+def test_first_call():
+    assert app.handler() == b"ok"
+
+def test_second_call():
+    assert app.handler() == b"ok"
+
+def test_lazy_first():
+    assert app.lazy_handler() == b"ok"
+
+def test_lazy_second():
+    assert app.lazy_handler() == b"ok"
+
+def test_keeps_its_own_pool():
+    assert app.leaky_handler() == b"ok"
+"""
+
+
+def test_pooled_connection_of_a_module_scope_client_is_not_a_leak(
+    pytester: pytest.Pytester,
+) -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("urllib3")
+    srv = subprocess.Popen(
+        [sys.executable, "-c", REMOTE_SERVER, "60"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = srv.stdout.readline().strip()  # type: ignore[union-attr]
+        pytester.makepyfile(app=APP_MODULE, test_app=APP_TESTS)
+        pytester.syspathinsert()
+        result = _run_env(pytester, {"REMOTE_PORT": port})
+    finally:
+        srv.kill()
+        srv.wait()
+    result.assert_outcomes(passed=5, errors=1)
+    errors = [line for line in result.stdout.lines if "ERROR at teardown" in line]
+    assert len(errors) == 1 and "test_keeps_its_own_pool" in errors[0], result.stdout.str()
+    line = _line_of(pytester.path / "app.py", "return pool.request")
+    assert f"app.py:{line}" in result.stdout.str()
+
+
+def _run_env(pytester: pytest.Pytester, env: dict[str, str]) -> pytest.RunResult:
+    mp = pytest.MonkeyPatch()
+    try:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        return pytester.runpytest_subprocess(*_QUIET, "--fd-leaks=fail", "-p", "no:cacheprovider")
+    finally:
+        mp.undo()
+
+
+def test_a_leak_landing_on_fd_0_after_a_test_closed_it_is_caught(
+    pytester: pytest.Pytester,
+) -> None:
+    # with -s (no capture) fds 0-2 are the terminal's; a test closes stdin, the next test's
+    # leaked file gets descriptor 0 and must not pass unseen
+    pytester.makepyfile(
+        test_zero="""
+        import os, tempfile
+        KEEP = []
+
+        def test_closes_stdin():
+            os.close(0)
+
+        def test_leaks_onto_zero():
+            f = open(tempfile.mktemp(), "w")
+            assert f.fileno() == 0
+            KEEP.append(f)
+
+        def test_clean():
+            pass
+        """
+    )
+    for capture in ("-s", "--capture=fd"):
+        result = pytester.runpytest_subprocess(
+            *_QUIET, capture, "--fd-leaks=fail", "-p", "no:cacheprovider"
+        )
+        errors = [line for line in result.stdout.lines if "ERROR at teardown" in line]
+        assert any("test_leaks_onto_zero" in e for e in errors), (capture, result.stdout.str())
+        assert not any("test_clean" in e or "test_closes_stdin" in e for e in errors)

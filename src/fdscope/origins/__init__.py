@@ -26,6 +26,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from fdscope import registry
 from fdscope.errors import OriginsError
 from fdscope.origins import _tracker
 from fdscope.origins._tracker import checkpoint, wrap_c_call
@@ -42,6 +43,7 @@ __all__ = [
     "emfile_in_chain",
     "is_tracking",
     "report",
+    "retention",
     "send_report",
     "site_of",
     "stop",
@@ -186,6 +188,18 @@ def emfile_in_chain(exc: BaseException | None) -> bool:
     return _triggers.emfile_in_chain(exc)
 
 
+def retention(obj: Any, **bounds: Any) -> Any:
+    """What keeps ``obj`` alive: a :class:`fdscope.origins._retention.Retention` or None.
+
+    The referrer path from ``obj`` up to a module-level name, a class attribute, a
+    logger's handlers, a thread, an asyncio task or loop, a running frame, or a
+    reference cycle; bounded by ``depth`` (6) steps and ``budget`` (0.2 s).
+    """
+    from fdscope.origins import _retention
+
+    return _retention.retention(obj, **bounds)
+
+
 def boot_path() -> str:
     """The directory to put on ``PYTHONPATH`` so a child Python starts tracking (with ``FDSCOPE_TRACK=1``)."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
@@ -221,4 +235,5 @@ def _from_env() -> None:
         sys.stderr.write(f"fdscope: could not start tracking: {exc}\n")
 
 
+registry.mark_loaded(__name__)  # the monitor asks, to know whether tracking may be on
 _from_env()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import fnmatch
 import functools
 import gc
@@ -131,10 +132,21 @@ class FdLeakChecker:
         self.leaks: dict[str, list[Leak]] = {}
         self.started_tracking = False
         self.proc = os.path.isdir(_FD_DIR)
+        self.config: Any = None
+        self.root: str | None = None  # the rootdir: modules under it (not installed) are the user's
+        self.user_modules: list[types.ModuleType] = []
+        self._modules_seen = -1
+        # what the user's modules held when the test started (ids, and the objects themselves,
+        # so no id is reused by a new object before the check)
+        self.holders: set[int] = set()
+        self._holder_refs: list[object] = []
 
     # ---- session ------------------------------------------------------------------------
     def pytest_sessionstart(self, session: Any) -> None:
         from fdscope import handles
+
+        self.config = session.config
+        self.root = os.path.realpath(str(session.config.rootpath))
 
         handles.prepare()
         try:
@@ -165,9 +177,40 @@ class FdLeakChecker:
 
             snap = handles.snapshot()
             keys = {h.fd: h.identity for h in snap.handles}
-        for fd in (0, 1, 2):  # pytest's own capture swaps these
-            keys.pop(fd, None)
+        # pytest's capture swaps 0-2 between its temporary files, /dev/null and the saved
+        # originals: those identities are pytest's; anything else on 0-2 is compared like any fd
+        capture = self._capture_keys()
+        for fd in (0, 1, 2):
+            if fd in keys and keys[fd] in capture:
+                del keys[fd]
         return keys
+
+    def _capture_keys(self) -> set[Key]:
+        """Identities of the files pytest's fd capture puts on 0-2 (and /dev/null)."""
+        fds: list[int] = []
+        capman = None
+        if self.config is not None:
+            capman = self.config.pluginmanager.getplugin("capturemanager")
+        multi = getattr(capman, "_global_capturing", None)
+        for cap in (getattr(multi, name, None) for name in ("in_", "out", "err")):
+            if cap is None:
+                continue
+            tmp: Any = getattr(cap, "tmpfile", None)
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                fds.append(tmp.fileno())
+            for attr in ("targetfd_save", "targetfd_invalid"):
+                value = getattr(cap, attr, None)
+                if isinstance(value, int):
+                    fds.append(value)
+        out: set[Key] = set()
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                st = os.fstat(fd)
+                out.add(("file", st.st_ino, st.st_dev))
+        with contextlib.suppress(OSError):
+            st = os.stat(os.devnull)
+            out.add(("file", st.st_ino, st.st_dev))
+        return out
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: Any) -> Any:
@@ -181,6 +224,7 @@ class FdLeakChecker:
             # a descriptor a fixture owned and closed may come back under its number
             self.owned = {(fd, key) for fd, key in self.owned if keys.get(fd) == key}
             self.before[item.nodeid] = keys
+            self._snapshot_holders()
         yield
 
     @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_setup")
@@ -256,6 +300,95 @@ class FdLeakChecker:
         except IgnorePatternError as exc:
             raise MarkerError(f"@pytest.mark.fd_leaks: {exc}") from None
 
+    # ---- objects from before the test -----------------------------------------------------
+    def _is_user_file(self, filename: str | None) -> bool:
+        if not filename or self.root is None:
+            return False
+        real = os.path.realpath(filename)
+        if not real.startswith(self.root + os.sep):
+            return False
+        parts = real[len(self.root) :].split(os.sep)
+        return not any(p in ("site-packages", "dist-packages") for p in parts)
+
+    def _user_modules(self) -> list[types.ModuleType]:
+        if len(sys.modules) != self._modules_seen:
+            self._modules_seen = len(sys.modules)
+            self.user_modules = [
+                m
+                for m in list(sys.modules.values())
+                if isinstance(m, types.ModuleType)
+                and self._is_user_file(getattr(m, "__file__", None))
+            ]
+        return self.user_modules
+
+    def _is_user_type(self, cls: type) -> bool:
+        mod = sys.modules.get(cls.__module__)
+        return mod is not None and mod in self._user_modules()
+
+    def _snapshot_holders(self) -> None:
+        """Remember what the user's modules hold now: globals, class attributes, their elements."""
+        refs: list[object] = []
+        for mod in self._user_modules():
+            for value in list(vars(mod).values()):
+                if isinstance(value, (types.ModuleType, types.FunctionType)):
+                    continue
+                refs.append(value)
+                if isinstance(value, type) and value.__module__ == mod.__name__:
+                    for attr in list(vars(value).values()):
+                        refs.append(attr)
+                        _elements(attr, refs, 2)
+                else:
+                    _elements(value, refs, 2)
+        self._holder_refs = refs
+        self.holders = {id(o) for o in refs}
+
+    def _kept_by_earlier_objects(self, fd: int) -> bool:
+        """True when every object owning ``fd`` is kept by something from before the test.
+
+        The rule (docs/lint.md): a descriptor still open at the end of a test is the test's
+        unless what keeps it alive is a module-level name or class attribute bound to a
+        single object (a client at module scope, also one made lazily on first use), or an
+        element that was already in a module-level container when the test started. A new
+        element in a module-level list, dict or set - a session the test keeps - is the
+        test's. The path is found by :func:`fdscope.origins.retention`.
+        """
+        from fdscope.origins import retention
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            owners = _owners(fd)
+        if not owners:
+            return False
+        for owner in owners:
+            found = retention(owner, depth=10, ignore=(owners,))
+            if found is None or found.kind not in ("module", "class"):
+                return False
+            if self._grows(found.root, found.path_objects):
+                return False
+        return True
+
+    def _grows(self, root: object, path: tuple[object, ...]) -> bool:
+        """True when the path from ``root`` passes a container element the test added."""
+        above: object = root
+        in_container = False
+        for obj in path:
+            if isinstance(obj, dict) and (
+                getattr(above, "__dict__", None) is obj or isinstance(above, type)
+            ):
+                above = obj  # an instance's or a class's own namespace: plumbing
+                continue
+            if isinstance(obj, _CONTAINERS):
+                in_container = True
+                above = obj
+                continue
+            if in_container and id(obj) not in self.holders:
+                return True  # a new element of a module-level container
+            if not self._is_user_type(type(obj)):
+                return False  # a library's object bound to the name: its internals are its own
+            in_container = False  # the user's own object: look inside it
+            above = obj
+        return False
+
     # ---- the check ------------------------------------------------------------------------
     def _check(self, item: Any, before: dict[int, Key]) -> list[Leak]:
         after = self._keys()
@@ -271,6 +404,9 @@ class FdLeakChecker:
         fresh = [fd for fd in fresh if not _held_by_wider_fixture(item, fd)]
         if not fresh:
             return []
+        fresh = [fd for fd in fresh if not self._kept_by_earlier_objects(fd)]
+        if not fresh:
+            return []
         from fdscope import handles
 
         snap = handles.snapshot()
@@ -284,6 +420,22 @@ class FdLeakChecker:
                 continue
             leaks.append(Leak(fd, handle.describe(), _site(handle)))
         return leaks
+
+
+_CONTAINERS = (list, tuple, set, frozenset, dict, collections.deque)
+
+
+def _elements(value: object, out: list[object], depth: int) -> None:
+    """Append the elements (dict values) of a container, ``depth`` levels down, at most 10,000."""
+    if depth <= 0 or not isinstance(value, _CONTAINERS):
+        return
+    try:
+        items = list(value.values()) if isinstance(value, dict) else list(value)
+    except Exception:  # a container changed or broke while we looked
+        return
+    for item in items[:10_000]:
+        out.append(item)
+        _elements(item, out, depth - 1)
 
 
 def _peers_not_owned(fresh: list[int], by_fd: dict[int, Any]) -> list[int]:
