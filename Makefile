@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)

@@ -16,13 +16,10 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~5 ms of every col
 if TYPE_CHECKING:
     from typing import Any
 
-_LAZY = {"track": "fdscope.origins", "stop": "fdscope.origins", "report": "fdscope.origins"}
-
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in ("track", "stop", "report"):
         raise AttributeError(f"module 'fdscope' has no attribute {name!r}")
-    import importlib
+    from fdscope import origins
 
-    return getattr(importlib.import_module(module), name)
+    return getattr(origins, name)

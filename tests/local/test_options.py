@@ -16,7 +16,6 @@ from tests.helpers.local_lambda import assert_nothing_left, handler, messages, r
 
 
 def test_origins_reports_arrive_tagged_with_their_invocation(tmp_path: Path) -> None:
-    pytest.importorskip("fdscope.origins")
     out = tmp_path / "run"
     result = run(handler("leak"), 4, out_dir=out, track_origins=True)
     assert result.statuses() == {"ok": 4}
@@ -31,7 +30,6 @@ def test_origins_reports_arrive_tagged_with_their_invocation(tmp_path: Path) -> 
 
 
 def test_monitor_writes_one_emf_record_per_invocation(tmp_path: Path) -> None:
-    pytest.importorskip("fdscope.monitor")
     out = tmp_path / "run"
     result = run(handler("leak"), 3, out_dir=out, monitor=True)
     assert result.statuses() == {"ok": 3}
@@ -172,7 +170,6 @@ def test_a_handler_the_module_does_not_define_is_a_usage_error(tmp_path: Path) -
 
 
 def test_monitor_chains_to_the_users_exec_wrapper(tmp_path: Path) -> None:
-    pytest.importorskip("fdscope.monitor")
     wrapper = tmp_path / "wrapper.sh"
     wrapper.write_text('#!/bin/sh\nexport USER_WRAPPED=yes\nexec "$@"\n')
     wrapper.chmod(0o755)

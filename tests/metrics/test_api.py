@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,7 +56,6 @@ emf_like = st.one_of(
 )
 @given(st.lists(emf_like, max_size=12))
 def test_reading_garbage_never_crashes(tmp_path: Path, lines: list[str]) -> None:
-    pytest.importorskip("fdscope.emf")
     from fdscope.metrics import build_series, load_datapoints
 
     path = tmp_path / "junk.log"

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fdscope.emf")
-pytest.importorskip("duckdb")
+pytest.importorskip("duckdb")  # the query extra's DuckDB (the dev environment has it)
 
 from fdscope.errors import MetricsError  # noqa: E402
 from fdscope.metrics import aggregate, build_series, find_series, load_datapoints  # noqa: E402

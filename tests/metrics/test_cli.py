@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("fdscope.emf")
-
-from fdscope.cli import cli  # noqa: E402
+from fdscope.cli import cli
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 

@@ -1,19 +1,29 @@
-"""End to end through the local Lambda (fdscope.local) with the exec wrapper and no code change."""
+"""End to end through the local Lambda (fdscope.local) with the exec wrapper and no code change.
+
+The last test is the layer's own path, as a function gets it: the zip built by
+``fdscope layer build``, extracted as Lambda extracts a layer into ``/opt``,
+attached with ``fdscope invoke --layer``, and
+``AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper`` (the local Lambda finds ``/opt/X``
+in the attached layers).
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from fdscope import local as doctor
 from fdscope.emf import ParseStats, parse_events
 from fdscope.logs import read_events
 from fdscope.monitor import wrapper_path
 
-doctor = pytest.importorskip("fdscope.local")
 ROOT = Path(__file__).resolve().parents[2]
 LEAKY = ROOT / "examples" / "mkstemp_leak"  # tempfile.mkstemp per call, never closed
+HANDLERS = ROOT / "tests" / "helpers" / "handlers"  # basic.ok: prints, logs, returns
 
 
 def test_leaky_function_warns_before_emfile_and_reports_at_emfile(tmp_path: Path) -> None:
@@ -91,3 +101,74 @@ def test_fdscope_invoke_with_the_exec_wrapper_writes_one_record_per_invocation(
         p.value for p in points if p.metric == "fd_use" and p.dimensions.keys() == {"function_name"}
     ]
     assert len(fd_use) == 3 and fd_use[2] - fd_use[0] == 2  # mkstemp leaks one per call
+
+
+def _cli(args: list[str]) -> None:
+    from fdscope.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None), args
+
+
+def _extract_as_lambda(zip_path: Path, opt: Path) -> None:
+    """What Lambda does with a layer: its files under /opt, modes kept (the wrapper runs)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            target = Path(zf.extract(info, opt))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode and not info.is_dir():
+                target.chmod(mode)
+
+
+def test_the_layer_built_by_the_cli_monitors_an_unchanged_handler(tmp_path: Path) -> None:
+    layer_zip = tmp_path / "fdscope-layer.zip"
+    _cli(["layer", "build", "--out", str(layer_zip)])
+    opt = tmp_path / "opt"
+    _extract_as_lambda(layer_zip, opt)
+    assert (opt / "fdscope-wrapper").stat().st_mode & 0o111
+
+    out = tmp_path / "run"
+    n = 3
+    _cli(
+        [
+            "invoke",
+            "basic.ok",  # no decorator, no fdscope import: the wrapper does it all
+            "--code-root",
+            str(HANDLERS),
+            "-n",
+            str(n),
+            "--out",
+            str(out),
+            "--layer",
+            str(opt),
+            "--env",
+            "AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper",
+            "--env",
+            "PYTHONVERBOSE=1",  # the child's stderr (the log) says where each module came from
+            "--sample",
+            "count",
+            "-q",
+        ]
+    )
+    events = list(read_events(out))
+    messages = [e.message for e in events]
+    starts = [m.split()[2] for m in messages if m.startswith("START RequestId:")]
+    assert len(starts) == n
+    assert sum(m.startswith("hello from") for m in messages) == n  # the handler ran unchanged
+
+    # exactly one monitor record per invocation, valid EMF, in the invocations' order
+    records = [json.loads(m) for m in messages if m.startswith("{") and '"_aws"' in m]
+    stats = ParseStats()
+    list(parse_events(events, stats))
+    assert stats.records == n and stats.emf_validation_errors == 0
+    assert [r["request_id"] for r in records] == starts
+    assert [r["invocation"] for r in records] == list(range(1, n + 1))
+    assert all(r["function_name"] == "handlers" and r["fd_use"] > 0 for r in records)
+
+    # every fdscope module the function imported came from the layer (its byte code)
+    loaded = re.findall(r"code object from '?([^'\s]*/fdscope/[^'\s]*)", "\n".join(messages))
+    assert any("/monitor/__pycache__/entry." in p for p in loaded), loaded[:5]
+    layer_python = str((opt / "python").resolve())
+    assert loaded and all(p.startswith(layer_python) for p in loaded), loaded

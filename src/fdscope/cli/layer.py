@@ -34,7 +34,7 @@ def build(out: Path, compile_: bool) -> None:
     Attach it and set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper on the function.
     /opt is read-only on Lambda: the byte code spares compiling at every cold start.
     """
-    from fdscope.monitor._layer import build_layer
+    from fdscope.monitor import build_layer
 
     names = build_layer(out, compile=compile_)
     size = out.stat().st_size

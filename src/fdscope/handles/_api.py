@@ -31,6 +31,14 @@ def backend() -> str:
     return _BACKEND
 
 
+def reserve_fd() -> int | None:
+    """The descriptor :func:`prepare` holds in reserve (``None`` when none is held).
+
+    It is fdscope's own, not the program's: reports list it apart.
+    """
+    return _reserve_fd
+
+
 def _use_linux(proc_root: Path) -> bool:
     return _BACKEND == "linux" or proc_root != PROC
 

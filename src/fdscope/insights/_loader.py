@@ -21,8 +21,7 @@ from typing import Any
 
 from fdscope.errors import LogReadError
 from fdscope.insights._sql import sql_string
-from fdscope.logs import ReadStats
-from fdscope.logs._read import is_event_object
+from fdscope.logs import ReadStats, is_event_object
 
 _JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _SEQ_SHIFT = 1 << 36  # events_py.seq = source part * 2^36 + line number

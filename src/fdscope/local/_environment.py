@@ -292,6 +292,23 @@ class Environment:
             raise DoctorError(f"could not kill processes {survivors} of the environment")
 
 
+def in_layers(path: str, layers: list[Path]) -> str:
+    """``/opt/X`` as the function sees it: X in the last attached layer that holds it.
+
+    Lambda extracts the layers into ``/opt`` in order, a later one over an earlier
+    one, so ``AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper`` names the layer's
+    script; any other path (or one no layer holds) is left as it is.
+    """
+    if not path.startswith("/opt/"):
+        return path
+    rel = path[len("/opt/") :]
+    for layer in reversed(layers):
+        candidate = Path(layer).resolve() / rel
+        if candidate.is_file():
+            return str(candidate)
+    return path
+
+
 def start_environment(
     settings: Settings,
     number: int,
@@ -315,7 +332,7 @@ def start_environment(
     cmd = runtime.command(settings.handler)
     wrapper = child_env.get("AWS_LAMBDA_EXEC_WRAPPER")
     if wrapper:
-        cmd = [wrapper, *cmd]
+        cmd = [in_layers(wrapper, settings.layers), *cmd]
     limit = settings.fd_limit
 
     def limits() -> None:  # runs in the child between fork and exec
@@ -388,7 +405,7 @@ def child_environment(
     if s.monitor and user_wrapper:
         # the monitor's wrapper runs first and chains to the user's
         out["AWS_LAMBDA_EXEC_WRAPPER"] = _monitor_wrapper()
-        out["FDSCOPE_NEXT_WRAPPER"] = user_wrapper
+        out["FDSCOPE_NEXT_WRAPPER"] = in_layers(user_wrapper, s.layers)
     out.update(
         {
             "AWS_LAMBDA_RUNTIME_API": env.api.address,

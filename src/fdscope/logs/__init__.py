@@ -13,13 +13,14 @@ from __future__ import annotations
 from fdscope.errors import LogReadError
 from fdscope.logs._model import LogEvent, ReadStats
 from fdscope.logs._pull import PullResult, pull_events
-from fdscope.logs._read import parse_timestamp, read_events, read_lines
+from fdscope.logs._read import is_event_object, parse_timestamp, read_events, read_lines
 
 __all__ = [
     "LogEvent",
     "LogReadError",
     "PullResult",
     "ReadStats",
+    "is_event_object",
     "parse_timestamp",
     "pull_events",
     "read_events",

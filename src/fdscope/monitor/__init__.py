@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from fdscope.monitor._layer import LayerError, build_layer, layer_files
     from fdscope.monitor._monitor import Monitor
     from fdscope.monitor._service import ServiceWatch
 
@@ -31,24 +32,35 @@ __all__ = [
     "ENV_VARS",
     "UNITS",
     "Config",
+    "LayerError",
     "Monitor",
     "ServiceWatch",
+    "build_layer",
     "emfile_evidence",
+    "layer_files",
     "monitor",
     "wrapper_path",
 ]
 
 
-_LAZY = {"Monitor": "fdscope.monitor._monitor", "ServiceWatch": "fdscope.monitor._service"}
-
-
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fdscope.monitor' has no attribute {name!r}")
-    import importlib
+    """``Monitor``, ``ServiceWatch`` and the layer build, imported on first use.
 
-    return getattr(importlib.import_module(module), name)
+    The decorator alone is small: the rest costs a cold start only when used.
+    """
+    if name == "Monitor":
+        from fdscope.monitor._monitor import Monitor
+
+        return Monitor
+    if name == "ServiceWatch":
+        from fdscope.monitor._service import ServiceWatch
+
+        return ServiceWatch
+    if name in ("LayerError", "build_layer", "layer_files"):
+        from fdscope.monitor import _layer
+
+        return getattr(_layer, name)
+    raise AttributeError(f"module 'fdscope.monitor' has no attribute {name!r}")
 
 
 def wrapper_path() -> Path:

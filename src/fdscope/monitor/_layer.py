@@ -10,7 +10,7 @@ from fdscope.errors import FdscopeError
 
 # What runs inside a function: standard library only, nothing analytic.
 RUNTIME_PACKAGES = ("handles", "origins", "emf", "trend", "monitor", "logs", "exhaustion")
-RUNTIME_MODULES = ("__init__.py", "errors.py", "py.typed")
+RUNTIME_MODULES = ("__init__.py", "errors.py", "registry.py", "py.typed")
 WRAPPER_NAME = "fdscope-wrapper"  # /opt/fdscope-wrapper once the layer is attached
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed times: the same sources give the same zip
 

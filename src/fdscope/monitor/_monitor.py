@@ -14,6 +14,7 @@ import resource
 import sys
 import time
 
+from fdscope import registry
 from fdscope.monitor import _emfile
 from fdscope.monitor._config import UNITS, Config
 
@@ -229,7 +230,7 @@ class Monitor:
         open at a time) and its ``prepare()`` (its reserve, plus one transient read)
         can use them: the report never needs a new one.
         """
-        if not self._reserve and "fdscope.handles" not in sys.modules:
+        if not self._reserve and not registry.is_loaded("fdscope.handles"):
             try:
                 for _ in range(2):
                     self._reserve.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
@@ -595,10 +596,13 @@ class Monitor:
         return doc
 
     def _sites(self) -> list[dict[str, Any]]:
-        mod = sys.modules.get("fdscope.origins")
-        if mod is None or not mod.is_tracking():
+        if not registry.is_loaded("fdscope.origins"):
+            return []  # never imported here: origins costs the cold start, and is not tracking
+        from fdscope import origins
+
+        if not origins.is_tracking():
             return []
-        groups = mod.report().json().get("groups", [])
+        groups = origins.report().json().get("groups", [])
         out = []
         for g in groups[:_TOP_SITES]:
             site = g.get("site") or {}
@@ -676,7 +680,7 @@ class Monitor:
         """The full handle report, written through descriptors already open (stdout)."""
         snap = None
         if self.proc == "/proc":
-            if "fdscope.handles" not in sys.modules:
+            if not registry.is_loaded("fdscope.handles"):
                 self._release_reserve()  # the import and the inventory's reserve use it
             from fdscope.handles import prepare, snapshot
 
@@ -728,6 +732,9 @@ class Monitor:
     def _send_origins(self, invocation: int) -> None:
         if not os.environ.get("FDSCOPE_REPORT_FD"):
             return
-        mod = sys.modules.get("fdscope.origins")
-        if mod is not None and mod.is_tracking():
-            mod.send_report(invocation=invocation)
+        if not registry.is_loaded("fdscope.origins"):
+            return  # never imported here: origins costs the cold start, and is not tracking
+        from fdscope import origins
+
+        if origins.is_tracking():
+            origins.send_report(invocation=invocation)

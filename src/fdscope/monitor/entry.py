@@ -9,7 +9,6 @@ tracking starts first, so module-level descriptors are attributed too.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
 if os.environ.get("FDSCOPE_TRACK") == "1":
     try:
-        importlib.import_module("fdscope.origins")  # tracking starts at import
+        import fdscope.origins  # noqa: F401  (tracking starts at import)
     except Exception as _exc:  # fail open
         sys.stderr.write(f"fdscope: origins tracking not started: {_exc}\n")
 

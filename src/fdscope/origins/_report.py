@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from fdscope.handles._model import ANON_KINDS, SOCKET_KINDS
+from fdscope.handles import ANON_KINDS, SOCKET_KINDS
 from fdscope.origins import _judge, _tracker
 
 SCHEMA = "fdscope.origins/1"
@@ -260,8 +260,9 @@ def site_from(stack: tuple[Any, ...], api: str, approximate: bool) -> Site:
 def _own_fds() -> set[int]:
     """Descriptors fdscope itself holds (inventory reserve, report fd)."""
     own: set[int] = set()
-    handles_api = sys.modules.get("fdscope.handles._api")
-    reserve = getattr(handles_api, "_reserve_fd", None)
+    from fdscope import handles
+
+    reserve = handles.reserve_fd()
     if reserve is not None:
         own.add(reserve)
     fd = os.environ.get("FDSCOPE_REPORT_FD")

@@ -194,7 +194,7 @@ def soft_limit() -> int | None:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except (ImportError, OSError, ValueError):
         return None
-    return None if soft == getattr(__import__("resource"), "RLIM_INFINITY", -1) else soft
+    return None if soft == getattr(resource, "RLIM_INFINITY", -1) else soft
 
 
 def install_warning(fraction: float | None) -> None:

@@ -1,4 +1,4 @@
-"""triage, from a review: the fd_use trend of a short fast leak, EMFILE at INIT, loose markers.
+"""triage on short logs: the fd_use trend of a short fast leak, EMFILE at INIT, loose markers.
 
 Each case is a small raw Lambda stdout log written here, in the shape awslambdaric prints.
 """

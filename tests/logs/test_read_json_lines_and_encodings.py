@@ -1,4 +1,4 @@
-"""Reader findings of the query review: JSON app-log lines, byte-order marks, UTF-16."""
+"""The reader: JSON app-log lines versus event objects, byte-order marks, UTF-16 exports."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fdscope.logs import ReadStats, read_events
-from fdscope.logs._read import is_event_object
+from fdscope.logs import ReadStats, is_event_object, read_events
 
 T0 = 1_795_834_800_123
 APP = {"timestamp": T0, "level": "ERROR", "message": "db down"}

@@ -1,4 +1,4 @@
-"""Findings of the query review (/tmp/review_insights): each case failed before its fix."""
+"""Queries as AWS runs them: backticked names, sort and limit after stats, unnest, @-keys."""
 
 from __future__ import annotations
 
