@@ -14,7 +14,7 @@ from fdscope.errors import OriginsError
 
 
 def _child_env(
-    sample: int, depth: int, signal: str, fmt: str, report_fd: int | None
+    sample: int, depth: int, signal: str, fmt: str, report_fd: int | None, node: bool = False
 ) -> dict[str, str]:
     from fdscope import origins
 
@@ -31,6 +31,10 @@ def _child_env(
         FDSCOPE_REPORT_AT_EXIT=fmt,
         PYTHONPATH=os.pathsep.join(paths),
     )
+    if node:  # a Node.js program: the preload, through NODE_OPTIONS (its children too)
+        from fdscope.origins import node as node_origins
+
+        env["NODE_OPTIONS"] = node_origins.node_options(env.get("NODE_OPTIONS"))
     if report_fd is None:
         env.pop("FDSCOPE_REPORT_FD", None)
     else:
@@ -70,10 +74,11 @@ def track(
     out: Path | None,
     command: tuple[str, ...],
 ) -> None:
-    """Run COMMAND (a Python program) with creation-site tracking; report at exit.
+    """Run COMMAND (a Python or Node.js program) with creation-site tracking; report at exit.
 
     \b
     fdscope track -- python app.py --port 8080
+    fdscope track -- node server.js
     fdscope track --json -- python -m myservice > report.json
     kill -USR1 <pid>     # a report to the program's stderr at any time
 
@@ -86,7 +91,11 @@ def track(
     r = w = None
     if collect:
         r, w = os.pipe()
-    env = _child_env(sample, depth, signal_name, "json" if collect else "1", w)
+    from fdscope.origins import node as node_origins
+
+    env = _child_env(
+        sample, depth, signal_name, "json" if collect else "1", w, node_origins.is_node(command[0])
+    )
     lines: list[bytes] = []
 
     def _drain() -> None:
@@ -118,6 +127,8 @@ def track(
             sys.stdout.write(lines[-1].decode() + "\n")
         else:
             click.secho(
-                "fdscope: the program sent no report (did it run Python?)", fg="yellow", err=True
+                "fdscope: the program sent no report (did it run Python or Node.js?)",
+                fg="yellow",
+                err=True,
             )
     sys.exit(code)
