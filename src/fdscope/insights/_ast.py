@@ -81,9 +81,12 @@ class Match(Node):
 
 @dataclass(frozen=True)
 class In(Node):
+    """``x in [..]``, or ``x in (SOURCE … | …)``: ``subquery`` is then the inner query."""
+
     operand: Node
     items: tuple[Node, ...]
     negated: bool = False
+    subquery: Query | None = None
 
 
 # ---- commands ----------------------------------------------------------------------------
@@ -141,13 +144,16 @@ class Sort(Command):
 @dataclass(frozen=True)
 class Limit(Command):
     count: int
+    any: bool = False  # ``limit any N``: any N matching events, no order promised
 
 
 @dataclass(frozen=True)
 class Parse(Command):
     source: Node
-    pattern: Literal  # kind "str" (glob with *) or "regex" (named groups)
+    pattern: Literal | None  # kind "str" (glob with *) or "regex"; None for logfmt and csv
     names: tuple[str, ...]
+    mode: str = "glob"  # glob, regex, logfmt, csv
+    multi: bool = False  # regex ``multi``: one row per match
 
 
 @dataclass(frozen=True)
@@ -172,8 +178,77 @@ class Pattern(Command):
 
 
 @dataclass(frozen=True)
+class JsonField(Command):
+    """``json field=name "key.subkey" as alias``."""
+
+    source: Node
+    path: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class Source(Command):
+    """``SOURCE`` with log groups (``logGroups(...)``, names) and an optional time range."""
+
+    names: tuple[str, ...] = ()  # SOURCE 'name' / SOURCE name
+    prefixes: tuple[str, ...] | None = None  # logGroups(namePrefix: [...]); () for all
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()  # other logGroups/dataSource keys
+    since: str | None = None  # the raw word after start=
+    until: str | None = None  # the raw word after end=
+
+
+@dataclass(frozen=True)
+class Join(Command):
+    kind: str  # inner or left
+    left: str
+    right: str
+    left_key: Field
+    right_key: Field
+    source: Source
+
+
+@dataclass(frozen=True)
+class Lookup(Command):
+    table: str
+    keys: tuple[tuple[str, Field], ...]  # (column of the table, field of the events)
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Expand(Command):
+    field: Field
+
+
+@dataclass(frozen=True)
+class AddTotals(Command):
+    fieldname: str = "Total"
+    row: bool = True
+    col: bool = False
+    fields: tuple[Field, ...] = ()
+
+
+@dataclass(frozen=True)
+class Compare(Command):
+    """``diff [previousDay|previousWeek|previousMonth]`` and ``logcompare timeshift <d>``."""
+
+    shift: str  # "previous" (the preceding window), "day", "week", "month", or "ms"
+    shift_ms: int = 0
+
+
+@dataclass(frozen=True)
+class RelevantFields(Command):
+    fields: tuple[Field, ...]
+    condition: Node
+
+
+@dataclass(frozen=True)
+class Anomaly(Command):
+    pass
+
+
+@dataclass(frozen=True)
 class CloudOnly(Command):
-    """A command that needs CloudWatch (SOURCE, diff, anomaly, lookup, join): kept verbatim."""
+    """A command fdscope parses but does not run locally: kept verbatim."""
 
     text: str
 

@@ -12,6 +12,7 @@ STRING = "STRING"  # "..." or '...'; value is the unescaped text
 NUMBER = "NUMBER"  # value is the text; ``number`` the float
 DURATION = "DURATION"  # 5m, 1h, 30sec; value is the text, ``number`` milliseconds
 REGEX = "REGEX"  # /.../; value is the pattern
+TIME = "TIME"  # the raw word after start= / end= of SOURCE (-1d, now, 2026-01-23T00:00:00Z)
 OP = "OP"  # punctuation and operators
 EOF = "EOF"
 
@@ -101,6 +102,12 @@ def tokenize(query: str) -> list[Token]:
         if ch in "\"'":
             i, text = _string(query, i)
             tok = Token(STRING, text, start, i)
+        elif _after_time_option(toks):
+            j = i
+            while j < n and not query[j].isspace() and query[j] not in "|)":
+                j += 1
+            i = j
+            tok = Token(TIME, query[start:j], start, j)
         elif ch == "/" and _regex_allowed(toks, cmd_word, in_cmd):
             i, text = _regex(query, i)
             tok = Token(REGEX, text, start, i)
@@ -127,6 +134,16 @@ def tokenize(query: str) -> list[Token]:
         toks.append(tok)
     toks.append(Token(EOF, "", n, n))
     return toks
+
+
+def _after_time_option(toks: list[Token]) -> bool:
+    """After ``start=`` or ``end=`` (SOURCE's time range) comes one raw word."""
+    return (
+        len(toks) >= 2
+        and toks[-1].kind == OP
+        and toks[-1].value == "="
+        and toks[-2].is_word("start", "end")
+    )
 
 
 def _regex_allowed(toks: list[Token], cmd_word: str | None, in_cmd: int) -> bool:
@@ -173,9 +190,7 @@ def _regex(query: str, i: int) -> tuple[int, str]:
         if c == "/":
             _check_re2(query, i + 1, j)
             return j + 1, "".join(out)
-        if c == "\n":
-            break
-        out.append(c)
+        out.append(c)  # a newline is part of the pattern (AWS's pages wrap long regexes)
         j += 1
     raise QuerySyntaxError("unterminated regular expression", query, i, expected="a closing /")
 
@@ -269,7 +284,16 @@ def _ident(query: str, i: int) -> tuple[int, Token]:
     parts: list[str] = []
     quoted = False
     while True:
-        if i < n and query[i] == "`":
+        if i + 1 < n and query[i] == "@" and query[i + 1] == "`" and not parts:
+            # a system field whose name has special characters: @`aws.tag.aws:stack-name`
+            # (AWS "Fields that contain special characters") is the one field @aws.tag...
+            j = query.find("`", i + 2)
+            if j == -1:
+                raise QuerySyntaxError("unterminated `name`", query, i + 1, expected="a closing `")
+            parts.append("@" + query[i + 2 : j])
+            quoted = True
+            i = j + 1
+        elif i < n and query[i] == "`":
             j = query.find("`", i + 1)
             if j == -1:
                 raise QuerySyntaxError("unterminated `name`", query, i, expected="a closing `")
@@ -284,6 +308,14 @@ def _ident(query: str, i: int) -> tuple[int, Token]:
                 raise QuerySyntaxError("expected a name", query, i, expected="a field name")
             parts.append(query[i:j])
             i = j
+        while i < n and query[i] == "[":  # list[index]: the item at that position
+            k = i + 1
+            while k < n and query[k] in _DIGITS:
+                k += 1
+            if k == i + 1 or k >= n or query[k] != "]":
+                break
+            parts.append(query[i + 1 : k])
+            i = k + 1
         if i + 1 < n and query[i] == "." and (query[i + 1].isalnum() or query[i + 1] in "_@$`"):
             i += 1
             continue

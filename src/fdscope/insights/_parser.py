@@ -17,6 +17,7 @@ from fdscope.insights._lexer import (
     OP,
     REGEX,
     STRING,
+    TIME,
     Token,
     tokenize,
     unit_ms,
@@ -41,8 +42,34 @@ COMMANDS = (
     "anomaly",
     "lookup",
     "join",
+    "addtotals",
+    "expand",
+    "logcompare",
+    "relevantfields",
+    "json",
+    # in AWS's command table (CWL_QuerySyntax), parsed and kept verbatim, not run locally
+    "autoregress",
+    "filldown",
+    "fillmissing",
+    "cidrlookup",
+    "outlier",
+    "accum",
+    "appendcols",
+    "sessionize",
+    "countFrequent",
 )
-CLOUD_ONLY = ("source", "diff", "anomaly", "lookup", "join")
+CLOUD_ONLY = (
+    "autoregress",
+    "filldown",
+    "fillmissing",
+    "cidrlookup",
+    "outlier",
+    "accum",
+    "appendcols",
+    "sessionize",
+    "countfrequent",
+)
+_DIFF_PERIODS = {"previousday": "day", "previousweek": "week", "previousmonth": "month"}
 _COMPARE = ("=", "==", "!=", "<", "<=", ">", ">=")
 _ARITH = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2}
 MAX_NESTING = 100  # parentheses, lists and calls inside one another
@@ -64,6 +91,7 @@ class _Parser:
         self.toks = tokens
         self.i = 0
         self.nesting = 0
+        self.sub = 0  # inside a subquery: ``)`` ends a command too
 
     # ---- helpers ---------------------------------------------------------------------
     @property
@@ -97,7 +125,7 @@ class _Parser:
         return self.advance()
 
     def at_command_end(self) -> bool:
-        return self.tok.kind == EOF or self.is_op("|")
+        return self.tok.kind == EOF or self.is_op("|") or (self.sub > 0 and self.is_op(")"))
 
     def src(self, start: int, end: int) -> str:
         return " ".join(self.text[start:end].split())
@@ -120,6 +148,33 @@ class _Parser:
             if self.tok.kind == EOF:
                 raise self.error("query ends with '|'", expected="a command")
         return A.Query(self.text, tuple(cmds))
+
+    def subquery(self, start: Token) -> A.Query:
+        """``( SOURCE … | … )`` after ``in`` (AWS "subqueries"): the commands up to ``)``."""
+        if self.sub:
+            raise self.error("nested subqueries are not supported", start, expected="')'")
+        self.sub += 1
+        cmds: list[A.Command] = []
+        try:
+            while True:
+                if self.tok.kind == EOF or self.is_op(")"):
+                    raise self.error(
+                        f"unexpected {self.describe(self.tok)}",
+                        expected="a command of the subquery",
+                    )
+                cmds.append(self.command())
+                if self.is_op(")"):
+                    break
+                if not self.is_op("|"):
+                    raise self.error(
+                        f"unexpected {self.describe(self.tok)} after the command",
+                        expected="'|' or ')'",
+                    )
+                self.advance()
+        finally:
+            self.sub -= 1
+        end = self.tok.end
+        return A.Query(self.text[start.start : end], tuple(cmds))
 
     def command(self) -> A.Command:
         t = self.tok
@@ -190,6 +245,10 @@ class _Parser:
         return A.Sort(t.start, self.toks[self.i - 1].end, t.value, tuple(keys))
 
     def cmd_limit(self, t: Token) -> A.Command:
+        any_ = False
+        if self.tok.is_word("any") and self.peek().kind == NUMBER:
+            self.advance()
+            any_ = True
         n = self.tok
         if n.kind != NUMBER or not n.value.isdigit():
             raise self.error(f"unexpected {self.describe(n)}", expected="a whole number of rows")
@@ -197,14 +256,38 @@ class _Parser:
             raise self.error(
                 "limit 0 returns nothing", expected="a whole number of rows, 1 or more"
             )
+        if int(n.value) > 100_000:  # AWS "limit": up to 100,000
+            raise self.error(
+                "limit is at most 100,000 rows", expected="a whole number from 1 to 100,000"
+            )
         self.advance()
-        return A.Limit(t.start, n.end, t.value, int(n.value))
+        return A.Limit(t.start, n.end, t.value, int(n.value), any_)
 
     def cmd_parse(self, t: Token) -> A.Command:
-        if self.tok.kind in (STRING, REGEX):
+        if self.tok.kind in (STRING, REGEX) or (
+            self.tok.is_word("logfmt", "csv") and self.peek().is_word("as")
+        ):
             source: A.Node = A.Field(t.end, t.end, ("@message",))
         else:
             source = self.primary()
+        if self.tok.is_word("logfmt", "csv"):
+            mode = self.advance().value.lower()
+            if not self.tok.is_word("as"):
+                raise self.error(
+                    f"unexpected {self.describe(self.tok)}", expected=f"'as' and names after {mode}"
+                )
+            self.advance()
+            names = [self.name("a field name")]
+            while self.is_op(","):
+                self.advance()
+                names.append(self.name("a field name"))
+            if mode == "logfmt" and len(names) != 1:
+                raise self.error(
+                    "parse logfmt takes one name (the map of its keys)", t, expected="as NAME"
+                )
+            return A.Parse(
+                t.start, self.toks[self.i - 1].end, t.value, source, None, tuple(names), mode
+            )
         p = self.tok
         if p.kind not in (STRING, REGEX):
             raise self.error(
@@ -240,7 +323,22 @@ class _Parser:
                 )
             if names and len(names) != max(len(groups), _group_count(p.value)):
                 raise self.error("the names after 'as' do not match the regex groups", p)
-        return A.Parse(t.start, self.toks[self.i - 1].end, t.value, source, pat, tuple(names))
+        multi = False
+        if self.tok.is_word("multi"):
+            if pat.kind != "regex":
+                raise self.error("multi needs a /regex/ pattern", expected="'|'")
+            self.advance()
+            multi = True
+        return A.Parse(
+            t.start,
+            self.toks[self.i - 1].end,
+            t.value,
+            source,
+            pat,
+            tuple(names),
+            "glob" if pat.kind == "str" else "regex",
+            multi,
+        )
 
     def cmd_dedup(self, t: Token) -> A.Command:
         fields: list[A.Field] = []
@@ -278,7 +376,9 @@ class _Parser:
     def cmd_cloud_only(self) -> A.Command:
         t = self.advance()
         depth = 0
-        while self.tok.kind != EOF and not (depth == 0 and self.is_op("|")):
+        while self.tok.kind != EOF and not (
+            depth == 0 and (self.is_op("|") or (self.sub and self.is_op(")")))
+        ):
             if self.is_op("(", "[", "{"):
                 depth += 1
             elif self.is_op(")", "]", "}"):
@@ -286,6 +386,330 @@ class _Parser:
             self.advance()
         end = self.toks[self.i - 1].end
         return A.CloudOnly(t.start, end, t.value, self.text[t.start : end])
+
+    def cmd_source(self, t: Token) -> A.Command:
+        """``SOURCE 'name' | name | logGroups(...) [dataSource(...)] [start=… end=…]``."""
+        names: list[str] = []
+        prefixes: tuple[str, ...] | None = None
+        options: list[tuple[str, tuple[str, ...]]] = []
+        start = end = None
+        while not self.at_command_end():
+            tok = self.tok
+            if tok.kind == STRING or (
+                tok.kind == IDENT and not (self.peek().kind == OP and self.peek().value in "(=")
+            ):
+                self.advance()
+                names.append(tok.value)
+            elif tok.kind == IDENT and self.peek().kind == OP and self.peek().value == "(":
+                fn = tok.value.lower()
+                if fn not in ("loggroups", "datasource"):
+                    raise self.error(
+                        f"unknown SOURCE selector {tok.value!r}",
+                        suggestion=closest(tok.value, ["logGroups", "dataSource"]),
+                        expected="logGroups(...) or dataSource(...)",
+                    )
+                self.advance()
+                self.advance()  # (
+                for key, values in self.source_args(fn):
+                    if key == "nameprefix":
+                        prefixes = (prefixes or ()) + values
+                    else:
+                        options.append((key, values))
+                if fn == "loggroups" and prefixes is None:
+                    prefixes = ()
+            elif (
+                tok.is_word("start", "end") and self.peek().kind == OP and self.peek().value == "="
+            ):
+                self.advance()
+                self.advance()
+                if self.tok.kind != TIME:
+                    raise self.error(
+                        f"unexpected {self.describe(self.tok)}",
+                        expected="a time like -1d, now or 2026-01-23T00:00:00Z",
+                    )
+                word = self.advance().value
+                if tok.value.lower() == "start":
+                    start = word
+                else:
+                    end = word
+            else:
+                raise self.error(
+                    f"unexpected {self.describe(tok)}",
+                    expected="a log group name, logGroups(...), dataSource(...), start= or end=",
+                )
+        if not names and prefixes is None and not options:
+            raise self.error(
+                "SOURCE needs log groups", expected="a log group name or logGroups(...)"
+            )
+        return A.Source(
+            t.start,
+            self.toks[self.i - 1].end,
+            t.value,
+            tuple(names),
+            prefixes,
+            tuple(options),
+            start,
+            end,
+        )
+
+    def source_args(self, fn: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The arguments of logGroups(key: [..], …) or dataSource([..]), through the ``)``."""
+        out: list[tuple[str, tuple[str, ...]]] = []
+        while not self.is_op(")"):
+            key = "datasource" if fn == "datasource" else ""
+            if self.tok.kind == IDENT and self.peek().kind == OP and self.peek().value == ":":
+                key = self.advance().value.lower()
+                self.advance()
+            if not key:
+                raise self.error(
+                    f"unexpected {self.describe(self.tok)}",
+                    expected="namePrefix:, accountIdentifiers: or class:",
+                )
+            values: list[str] = []
+            if self.is_op("["):
+                self.advance()
+                while not self.is_op("]"):
+                    if self.tok.kind not in (STRING, IDENT, NUMBER):
+                        raise self.error(
+                            f"unexpected {self.describe(self.tok)}", expected="a string"
+                        )
+                    values.append(self.advance().value)
+                    if not self.is_op(","):
+                        break
+                    self.advance()
+                self.expect_op("]")
+            elif self.tok.kind in (STRING, IDENT, NUMBER):
+                values.append(self.advance().value)
+            else:
+                raise self.error(f"unexpected {self.describe(self.tok)}", expected="['…']")
+            out.append((key, tuple(values)))
+            if not self.is_op(","):
+                break
+            self.advance()
+        self.expect_op(")")
+        return out
+
+    def options(self, known: tuple[str, ...]) -> dict[str, Token]:
+        """``key=value`` options (in any order) while the next words are known keys."""
+        out: dict[str, Token] = {}
+        while (
+            self.tok.kind == IDENT
+            and self.peek().kind == OP
+            and self.peek().value == "="
+            and self.tok.value.lower() in known
+        ):
+            key = self.advance().value.lower()
+            self.advance()
+            if self.tok.kind not in (IDENT, STRING, NUMBER):
+                raise self.error(
+                    f"unexpected {self.describe(self.tok)}", expected=f"a value for {key}="
+                )
+            out[key] = self.advance()
+        return out
+
+    def cmd_join(self, t: Token) -> A.Command:
+        opts = self.options(("type", "left", "right"))
+        kind = opts["type"].value.lower() if "type" in opts else "inner"
+        if kind not in ("inner", "left"):
+            raise self.error(
+                f"unknown join type {opts['type'].value!r}", opts["type"], expected="inner or left"
+            )
+        for need in ("left", "right"):
+            if need not in opts:
+                raise self.error(
+                    f"join needs {need}=<alias>", expected=f"{need}=<alias> before where"
+                )
+        left, right = opts["left"].value, opts["right"].value
+        if not self.tok.is_word("where"):
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}",
+                expected="where <left>.<field>=<right>.<field>",
+            )
+        self.advance()
+        keys: dict[str, A.Field] = {}
+        for k in range(2):
+            tok = self.tok
+            if tok.kind != IDENT or len(tok.parts) < 2 or tok.parts[0] not in (left, right):
+                raise self.error(
+                    f"unexpected {self.describe(tok)}",
+                    expected=f"{left}.<field> or {right}.<field>",
+                )
+            self.advance()
+            keys[tok.parts[0]] = A.Field(tok.start, tok.end, tok.parts[1:])
+            if k == 0:
+                if not self.is_op("=", "=="):
+                    raise self.error(
+                        f"unexpected {self.describe(self.tok)}",
+                        expected="'=' (join matches equal keys only)",
+                    )
+                self.advance()
+        if len(keys) != 2:
+            raise self.error("the join condition needs a field of each side", t)
+        open_ = self.expect_op("(")
+        if not self.tok.is_word("source"):
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}", expected="(SOURCE <log group>)"
+            )
+        self.sub += 1
+        try:
+            src = self.cmd_source(self.advance())
+        finally:
+            self.sub -= 1
+        if self.is_op("|"):
+            raise self.error(
+                "subqueries on the right side of join are not supported", expected="')'"
+            )
+        end = self.expect_op(")").end
+        del open_
+        assert isinstance(src, A.Source)
+        return A.Join(t.start, end, t.value, kind, left, right, keys[left], keys[right], src)
+
+    def cmd_lookup(self, t: Token) -> A.Command:
+        table = self.name("the name of a lookup table")
+        keys: list[tuple[str, A.Field]] = []
+        while True:
+            col = self.tok
+            if col.kind != IDENT or col.is_word("output"):
+                raise self.error(
+                    f"unexpected {self.describe(col)}", expected="a field of the lookup table"
+                )
+            self.advance()
+            field = A.Field(col.start, col.end, col.parts)
+            if self.tok.is_word("as"):
+                self.advance()
+                f = self.tok
+                if f.kind != IDENT:
+                    raise self.error(
+                        f"unexpected {self.describe(f)}", expected="a field of the log events"
+                    )
+                self.advance()
+                field = A.Field(f.start, f.end, f.parts)
+            keys.append((col.value, field))
+            if not self.is_op(","):
+                break
+            self.advance()
+        if not self.tok.is_word("output"):
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}", expected="OUTPUT and the fields to add"
+            )
+        self.advance()
+        outs = [self.name("a field of the lookup table")]
+        while self.is_op(","):
+            self.advance()
+            outs.append(self.name("a field of the lookup table"))
+        return A.Lookup(
+            t.start, self.toks[self.i - 1].end, t.value, table, tuple(keys), tuple(outs)
+        )
+
+    def field_list(self) -> list[A.Field]:
+        out: list[A.Field] = []
+        while self.tok.kind == IDENT and not self.tok.is_word("where"):
+            tok = self.advance()
+            out.append(A.Field(tok.start, tok.end, tok.parts))
+            if not self.is_op(","):
+                break
+            self.advance()
+        return out
+
+    def cmd_expand(self, t: Token) -> A.Command:
+        tok = self.tok
+        if tok.kind != IDENT:
+            raise self.error(
+                f"unexpected {self.describe(tok)}", expected="a field holding a JSON array"
+            )
+        self.advance()
+        return A.Expand(t.start, tok.end, t.value, A.Field(tok.start, tok.end, tok.parts))
+
+    def cmd_addtotals(self, t: Token) -> A.Command:
+        opts = self.options(("fieldname", "row", "col"))
+        flags = {}
+        for key in ("row", "col"):
+            if key in opts:
+                v = opts[key].value.lower()
+                if v not in ("true", "false"):
+                    raise self.error(
+                        f"{key}= takes true or false", opts[key], expected="true or false"
+                    )
+                flags[key] = v == "true"
+        fields = self.field_list()
+        if not self.at_command_end():
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}", expected="fields to sum, or '|'"
+            )
+        return A.AddTotals(
+            t.start,
+            self.toks[self.i - 1].end,
+            t.value,
+            opts["fieldname"].value if "fieldname" in opts else "Total",
+            flags.get("row", True),
+            flags.get("col", False),
+            tuple(fields),
+        )
+
+    def cmd_diff(self, t: Token) -> A.Command:
+        shift = "previous"
+        if not self.at_command_end():
+            tok = self.tok
+            if tok.kind != IDENT or tok.value.lower() not in _DIFF_PERIODS:
+                raise self.error(
+                    f"unexpected {self.describe(tok)}",
+                    suggestion=closest(tok.value, ["previousDay", "previousWeek", "previousMonth"])
+                    if tok.kind == IDENT
+                    else None,
+                    expected="previousDay, previousWeek, previousMonth or '|'",
+                )
+            shift = _DIFF_PERIODS[self.advance().value.lower()]
+        return A.Compare(t.start, self.toks[self.i - 1].end, t.value, shift)
+
+    def cmd_logcompare(self, t: Token) -> A.Command:
+        if not self.tok.is_word("timeshift"):
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}", expected="timeshift <duration>"
+            )
+        self.advance()
+        d = self.duration("timeshift")
+        if d.ms <= 0:
+            raise self.error(
+                "timeshift must be a fixed period (ms to weeks)", self.toks[self.i - 1]
+            )
+        return A.Compare(t.start, d.end, t.value, "ms", d.ms)
+
+    def cmd_relevantfields(self, t: Token) -> A.Command:
+        fields = self.field_list()
+        if not self.tok.is_word("where"):
+            raise self.error(f"unexpected {self.describe(self.tok)}", expected="where <condition>")
+        self.advance()
+        if self.at_command_end():
+            raise self.error("relevantfields needs a condition", expected="a condition")
+        cond = self.expr()
+        return A.RelevantFields(t.start, cond.end, t.value, tuple(fields), cond)
+
+    def cmd_anomaly(self, t: Token) -> A.Command:
+        return A.Anomaly(t.start, t.end, t.value)
+
+    def cmd_json(self, t: Token) -> A.Command:
+        opts = self.options(("field",))
+        if "field" not in opts:
+            raise self.error(f"unexpected {self.describe(self.tok)}", expected="field=<name>")
+        ftok = opts["field"]
+        if ftok.kind != IDENT:
+            raise self.error("field= takes a field name", ftok, expected="a field name")
+        p = self.tok
+        if p.kind != STRING:
+            raise self.error(f"unexpected {self.describe(p)}", expected='a "key.subkey" path')
+        self.advance()
+        if not self.tok.is_word("as"):
+            raise self.error(f"unexpected {self.describe(self.tok)}", expected="as <name>")
+        self.advance()
+        alias = self.name("a name after 'as'")
+        return A.JsonField(
+            t.start,
+            self.toks[self.i - 1].end,
+            t.value,
+            A.Field(ftok.start, ftok.end, ftok.parts),
+            p.value,
+            alias,
+        )
 
     # ---- pieces ----------------------------------------------------------------------
     def name(self, what: str) -> str:
@@ -320,7 +744,11 @@ class _Parser:
                 self.advance()
                 alias = self.name("a name after 'as'")
             # a field is named as AWS shows it: without backticks (`detail-type` -> detail-type)
-            text = e.name if isinstance(e, A.Field) else self.src(e.start, e.end)
+            text = (
+                e.name
+                if isinstance(e, A.Field) and "[" not in self.text[e.start : e.end]
+                else self.src(e.start, e.end)
+            )
             out.append(A.Item(e, alias, text))
             if not self.is_op(","):
                 return out
@@ -402,7 +830,12 @@ class _Parser:
                 raise self.error(
                     f"unexpected {self.describe(self.tok)}", expected='a list like ["a", "b"]'
                 )
-            opener = self.advance().value
+            opener_tok = self.advance()
+            opener = opener_tok.value
+            if opener == "(" and self.tok.is_word("source"):
+                sq = self.subquery(opener_tok)
+                end = self.expect_op(")").end
+                return A.In(left.start, end, left, (), negated, sq)
             items: list[A.Node] = []
             if not self.is_op(close[opener]):
                 while True:
