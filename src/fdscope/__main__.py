@@ -1,6 +1,6 @@
 """``python -m fdscope`` works like ``fdscope``."""
 
-from fdscope.cli import main
+from fdscope._entry import main
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,8 @@
     ├── DoctorError               local Lambda, invoke, doctor (fdscope.local, fdscope.doctor)
     ├── QueryError                Logs Insights language (fdscope.insights); line, column
     ├── MetricsError              statistics, alarms, charts (fdscope.metrics)
-    └── LintError                 static checker (fdscope.lint)
+    ├── LintError                 static checker (fdscope.lint)
+    └── MissingExtra              an optional dependency is not installed; names the extra
 
 Packages may subclass these in their own modules; the CLI turns any
 ``FdscopeError`` into one red line and a non-zero exit.
@@ -80,3 +81,16 @@ class MetricsError(FdscopeError):
 
 class LintError(FdscopeError):
     """The static checker could not run (usage, configuration)."""
+
+
+class MissingExtra(FdscopeError):
+    """An optional dependency is missing; the message names the extra to install.
+
+    ``extra`` is the name in ``pip install 'fdscope[<extra>]'``, ``module`` the
+    top-level module that failed to import. Raised by :class:`fdscope._extras.extra`.
+    """
+
+    def __init__(self, extra: str, module: str, msg: str | None = None) -> None:
+        self.extra = extra
+        self.module = module
+        super().__init__(msg or f"{module} is not installed: pip install 'fdscope[{extra}]'")

@@ -11,7 +11,11 @@ import importlib
 import sys
 from typing import Any
 
-import click
+from fdscope import __version__
+from fdscope._extras import extra
+
+with extra("cli"):
+    import click
 
 # command name -> "module:attribute"; each module is owned by one capability.
 COMMANDS: dict[str, str] = {
@@ -59,7 +63,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.version_option(package_name="fdscope")
+@click.version_option(version=__version__, prog_name="fdscope")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Find and fix file-descriptor leaks (EMFILE) in Python on Lambda and in services."""

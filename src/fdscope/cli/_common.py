@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import click
-
+from fdscope._extras import extra
 from fdscope.logs.timerange import parse_time
+
+with extra("cli"):
+    import click
 
 
 class TimeParam(click.ParamType):

@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import click
-
+from fdscope._extras import extra
 from fdscope.cli.invoke import invoke as _invoke
 from fdscope.cli.invoke import load_event, parse_env_pairs, read_env_file
+
+with extra("cli"):
+    import click
 
 # every option of `fdscope invoke` applies to the doctor, except those the doctor sets itself
 _OWN = {"n", "track_origins", "monitor", "gc_between", "sample_mode", "quiet"}
@@ -81,7 +83,8 @@ def doctor(
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         out_dir = Path("fdscope-runs") / f"{name or 'function'}-doctor-{stamp}"
     opts["layers"] = list(opts.get("layers") or ())
-    from rich.console import Console
+    with extra("cli"):
+        from rich.console import Console
 
     err = Console(stderr=True, quiet=quiet or as_json)
     t0 = time.monotonic()
@@ -113,7 +116,8 @@ def doctor(
 
 def render(console: Any, d: Any, handler: str, seconds: float) -> None:
     """The doctor's report for a person."""
-    from rich.table import Table
+    with extra("cli"):
+        from rich.table import Table
 
     from fdscope.doctor.compare import held
     from fdscope.metrics.plot import terminal_chart
@@ -219,8 +223,9 @@ def compare(before: Path, after: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(c.to_json(), indent=2))
     else:
-        from rich.console import Console
-        from rich.table import Table
+        with extra("cli"):
+            from rich.console import Console
+            from rich.table import Table
 
         t = Table(title="before / after")
         t.add_column("")

@@ -9,9 +9,11 @@ import time
 from collections import deque
 from typing import Any
 
-import click
-
 from fdscope import handles as H
+from fdscope._extras import extra
+
+with extra("cli"):
+    import click
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -85,7 +87,8 @@ def _summary_line(snap: H.Snapshot) -> str:
 
 
 def _group_table(snap: H.Snapshot, console: Any) -> None:
-    from rich.table import Table
+    with extra("cli"):
+        from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("kind")
@@ -99,7 +102,8 @@ def _group_table(snap: H.Snapshot, console: Any) -> None:
 
 
 def _list_table(snap: H.Snapshot, console: Any) -> None:
-    from rich.table import Table
+    with extra("cli"):
+        from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("fd", "kind", "what", "mode", "pos", "inode", "peer"):
@@ -167,7 +171,8 @@ def handles(
                 f"total: {sum(s.count for s in snaps)} descriptors in {len(snaps)} processes"
             )
         return
-    from rich.console import Console
+    with extra("cli"):
+        from rich.console import Console
 
     # piped output keeps long paths on one line, for grep
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
@@ -242,8 +247,9 @@ def watch(
     live_mode = not plain and sys.stdout.isatty()
     live: Any = None
     if live_mode:
-        from rich.live import Live
-        from rich.text import Text
+        with extra("cli"):
+            from rich.live import Live
+            from rich.text import Text
 
         live = Live(auto_refresh=False)
         live.start()

@@ -9,9 +9,11 @@ import sys
 import time
 from typing import Any
 
-import click
-
+from fdscope._extras import extra
 from fdscope.cli._common import time_range_options
+
+with extra("cli"):
+    import click
 
 
 def _print(result: Any, fmt: str) -> None:
@@ -29,8 +31,9 @@ def _print(result: Any, fmt: str) -> None:
             w.writerow(["" if r.get(c) is None else r[c] for c in cols])
         click.echo(buf.getvalue(), nl=False)
     else:
-        from rich.console import Console
-        from rich.table import Table
+        with extra("cli"):
+            from rich.console import Console
+            from rich.table import Table
 
         table = Table(show_lines=False, header_style="bold")
         for c in cols:
@@ -101,7 +104,8 @@ def query(
         now = int(time.time() * 1000)
         t1 = end if end is not None else now
         t0 = start if start is not None else t1 - 3_600_000
-        from rich.console import Console
+        with extra("cli"):
+            from rich.console import Console
 
         err = Console(stderr=True)
         with err.status("starting query…") as status:

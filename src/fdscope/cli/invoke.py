@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import click
-
+from fdscope._extras import extra
 from fdscope.errors import DoctorError
+
+with extra("cli"):
+    import click
 
 
 def parse_env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -229,7 +231,8 @@ def invoke(
         function_name=function_name,
     )
     samples: list[Sample] = []
-    from rich.console import Console
+    with extra("cli"):
+        from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet)
     with fn:
@@ -237,7 +240,8 @@ def invoke(
             for _ in range(n):
                 samples.append(fn.invoke(event))
         else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            with extra("cli"):
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             with Progress(
                 TextColumn("[bold]invoke[/]"),
@@ -267,7 +271,8 @@ def _progress_info(s: Any) -> str:
 
 
 def _summary(console: Any, out_dir: Path, samples: list[Any], fd_limit: int) -> None:
-    from rich.table import Table
+    with extra("cli"):
+        from rich.table import Table
 
     counts: dict[str, int] = {}
     for s in samples:

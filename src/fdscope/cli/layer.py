@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
+from fdscope._extras import extra
+
+with extra("cli"):
+    import click
 
 
 @click.group()

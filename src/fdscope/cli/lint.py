@@ -6,7 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-import click
+from fdscope._extras import extra
+
+with extra("cli"):
+    import click
 
 
 def _codes(value: str | None) -> tuple[str, ...] | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import click
-
+from fdscope._extras import extra
 from fdscope.cli._common import time_range_options
+
+with extra("cli"):
+    import click
 
 _HOUR_MS = 3_600_000
 

@@ -9,9 +9,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import click
-
+from fdscope._extras import extra
 from fdscope.cli._common import time_range_options
+
+with extra("cli"):
+    import click
 
 _COMPARISONS = [
     "GreaterThanThreshold",
@@ -137,8 +139,9 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str, title: str =
         w.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
         return
-    from rich.console import Console
-    from rich.table import Table
+    with extra("cli"):
+        from rich.console import Console
+        from rich.table import Table
 
     table = Table(title=title or None)
     for c in columns:

@@ -8,9 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
-import click
-
+from fdscope._extras import extra
 from fdscope.errors import OriginsError
+
+with extra("cli"):
+    import click
 
 
 def _child_env(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fdscope._extras import extra
 from fdscope.errors import QueryError
 from fdscope.insights import _ast as A
 from fdscope.insights._pattern import cluster
@@ -108,13 +109,15 @@ def _json_discovered(text: str | None, path: str | None) -> bool | None:
 
 def connect() -> Any:
     """A fresh in-memory DuckDB connection with fdscope's macros and functions."""
-    import duckdb
+    with extra("query", "running a query on local logs"):
+        import duckdb
 
     con = duckdb.connect(":memory:", config={"threads": max(1, min(os.cpu_count() or 1, 4))})
     con.execute("SET enable_progress_bar = false")
     for stmt in DuckDB.PRELUDE:
         con.execute(stmt)
-    from duckdb.sqltypes import BOOLEAN, INTEGER, VARCHAR
+    with extra("query", "running a query on local logs"):
+        from duckdb.sqltypes import BOOLEAN, INTEGER, VARCHAR
 
     udfs = (
         ("_fd_ip_valid", _ip_valid, [VARCHAR, INTEGER]),
@@ -141,7 +144,8 @@ def lock_down(con: Any, allowed: list[str]) -> None:
 
 def run_plan(con: Any, p: Plan) -> QueryResult:
     """Execute a plan over the ``events`` view of ``con``."""
-    import duckdb
+    with extra("query", "running a query on local logs"):
+        import duckdb
 
     try:
         for i, step in enumerate(p.steps):

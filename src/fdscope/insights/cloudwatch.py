@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fdscope._extras import extra
 from fdscope.errors import QueryError
 from fdscope.insights._engine import QueryResult
 from fdscope.insights._parser import parse
@@ -28,7 +29,8 @@ class CloudWatchQueryError(QueryError):
 def _client(client: Any) -> Any:
     if client is not None:
         return client
-    import boto3
+    with extra("aws", "querying CloudWatch Logs Insights"):
+        import boto3
 
     return boto3.client("logs")
 
@@ -52,7 +54,8 @@ def execute(
     CloudWatch fails it or does not finish within ``timeout_seconds``.
     """
     parse(query)  # the same error, with a caret, before any network call
-    from botocore.exceptions import BotoCoreError, ClientError
+    with extra("aws", "querying CloudWatch Logs Insights"):
+        from botocore.exceptions import BotoCoreError, ClientError
 
     groups = [log_groups] if isinstance(log_groups, str) else list(log_groups)
     logs = _client(client)

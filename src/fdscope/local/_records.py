@@ -158,19 +158,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def fdscope_version() -> str | None:
-    import fdscope
+def fdscope_version() -> str:
+    """``fdscope.__version__``, the only source (no package metadata: the layer has none)."""
+    from fdscope import __version__
 
-    return getattr(fdscope, "__version__", None) or _version()
-
-
-def _version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("fdscope")
-    except Exception:
-        return None
+    return __version__
 
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fdscope._extras import extra
 from fdscope.errors import LogReadError
 from fdscope.logs._model import LogEvent
 
@@ -57,10 +58,12 @@ def pull_events(
     imported only here, and only when no ``client`` is given.
     """
     if client is None:
-        import boto3
+        with extra("aws", "downloading CloudWatch Logs"):
+            import boto3
 
         client = boto3.client("logs")
-    from botocore.exceptions import BotoCoreError, ClientError
+    with extra("aws", "downloading CloudWatch Logs"):
+        from botocore.exceptions import BotoCoreError, ClientError
 
     kwargs: dict[str, Any] = {"logGroupName": log_group}
     if start is not None:

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fdscope._extras import extra
 from fdscope.errors import MetricsError
 from fdscope.metrics._series import Bucket, check_period
 from fdscope.metrics._stats import Statistic, compute, parse_statistic
@@ -84,10 +85,8 @@ def bulk_aggregate(
     """
     check_period(period)
     stats = [parse_statistic(s) if isinstance(s, str) else s for s in statistics]
-    try:
+    with extra("query", "the bulk path"):
         import duckdb
-    except ImportError:  # pragma: no cover - duckdb is in the query extra
-        raise MetricsError("the bulk path needs duckdb: pip install 'fdscope[query]'")
     files = _files(sources)
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fdscope._extras import extra
 from fdscope.errors import MetricsError
 from fdscope.metrics._alarm import AlarmRule
 from fdscope.metrics._series import Series
@@ -16,15 +17,14 @@ _MAX_DATUMS = 1000  # MetricDatum per request
 def _client(client: Any, region: str | None, endpoint_url: str | None) -> Any:
     if client is not None:
         return client
-    try:
+    with extra("aws", "sending to CloudWatch"):
         import boto3
-    except ImportError:  # pragma: no cover - boto3 is in the aws extra
-        raise MetricsError("sending to CloudWatch needs boto3: pip install 'fdscope[aws]'")
     return boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
 
 
 def _call(fn: Any, **kwargs: Any) -> Any:
-    from botocore.exceptions import BotoCoreError, ClientError
+    with extra("aws", "sending to CloudWatch"):
+        from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         return fn(**kwargs)

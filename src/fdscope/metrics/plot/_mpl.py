@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fdscope._extras import extra
 from fdscope.errors import MetricsError
 
 FD_COLOR = "#1f77b4"  # descriptors in use
@@ -49,8 +50,9 @@ class ChartGeometry:
 
 
 def _figure(width: float, height: float, dpi: int) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    with extra("plot", "drawing a chart"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -257,7 +259,8 @@ def metric_chart(
     span = (max(xs) - min(xs)) or 1.0
     ax.set_xlim(min(xs) - span * 0.01, max(xs) + span * 0.01)
     if time_axis:
-        import matplotlib.dates as mdates
+        with extra("plot", "drawing a chart"):
+            import matplotlib.dates as mdates
 
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
