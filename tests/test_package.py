@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import fdscope
 from fdscope import errors
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_import_fdscope_imports_nothing_heavy() -> None:
@@ -114,3 +119,55 @@ def test_python_dash_m_fdscope_shows_help() -> None:
         [sys.executable, "-m", "fdscope", "--help"], capture_output=True, text=True, check=True
     )
     assert "Usage" in out.stdout
+
+
+def _pyproject() -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_version_is_written_once_in_fdscope_init() -> None:
+    project = _pyproject()
+    assert "version" not in project["project"]
+    assert "version" in project["project"]["dynamic"]
+    dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "fdscope.__version__"}
+    literal = re.compile(rf"""["']{re.escape(fdscope.__version__)}["']""")
+    reads = re.compile(r"""(version|distribution|metadata)\(\s*["']fdscope["']|package_name=""")
+    written = []
+    for path in sorted((ROOT / "src" / "fdscope").rglob("*.py")):
+        text = path.read_text()
+        rel = path.relative_to(ROOT).as_posix()
+        written += [f"{rel}: version" for _ in literal.finditer(text)]
+        written += [f"{rel}: {m.group(0)}" for m in reads.finditer(text)]
+    assert written == ["src/fdscope/__init__.py: version"]
+
+
+def test_installed_metadata_equals___version__() -> None:
+    assert importlib.metadata.version("fdscope") == fdscope.__version__
+
+
+def test_the_version_needs_no_package_metadata() -> None:
+    # the Lambda layer carries fdscope without metadata: -S hides every installed dist-info
+    code = (
+        "import sys, fdscope, fdscope.monitor;"
+        "print(fdscope.__version__, 'importlib.metadata' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert out.stdout.split() == [fdscope.__version__, "False"]
+
+
+def test_version_option_prints___version__() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "fdscope", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == f"fdscope, version {fdscope.__version__}\n"
