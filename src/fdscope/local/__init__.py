@@ -17,7 +17,7 @@ from fdscope.errors import DoctorError
 from fdscope.local._events import EVENT_TYPES, sample_event
 from fdscope.local._local import LocalLambda, run
 from fdscope.local._records import STATUSES, EnvironmentRecord, RunResult, Sample
-from fdscope.local._runtime import Handler, HandlerError, PythonRuntime, Runtime, parse_handler
+from fdscope.local.runtimes import Handler, HandlerError, PythonRuntime, Runtime, parse_handler
 
 __all__ = [
     "EVENT_TYPES",

@@ -1,7 +1,7 @@
 """One execution environment of the local Lambda and its process control.
 
 :func:`start_environment` starts the runtime process (through the
-:class:`~fdscope.local._runtime.Runtime`) against a fresh Runtime API, under
+:class:`~fdscope.local.runtimes.Runtime`) against a fresh Runtime API, under
 Lambda's limits and with Lambda's variables; an I/O thread (:meth:`Environment.pump`)
 accepts the runtime's connections, reads its output and origins reports and
 notices its exit. :meth:`Environment.measure` counts the process tree from
@@ -27,7 +27,7 @@ from fdscope.errors import DoctorError
 from fdscope.local import _logs, _procs
 from fdscope.local._api import Invocation, RuntimeAPI
 from fdscope.local._records import Measured
-from fdscope.local._runtime import Handler, Runtime
+from fdscope.local.runtimes import Handler, Runtime
 
 # variables the local Lambda sets itself: a user's value would break it
 RESERVED = (
@@ -35,7 +35,6 @@ RESERVED = (
     "_LAMBDA_TELEMETRY_LOG_FD",
     "FDSCOPE_REPORT_FD",
     _procs.TOKEN_VAR,
-    "_FDSCOPE_STAGING",
 )
 
 
@@ -338,7 +337,7 @@ def start_environment(
     def limits() -> None:  # runs in the child between fork and exec
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
-    log.emit(stream, _logs.init_start_line(runtime.version()))
+    log.emit(stream, runtime.init_start_line())
     env.spawned_at = time.time()
     env.spawned_mono = time.monotonic()
     try:
@@ -360,7 +359,7 @@ def start_environment(
         raise DoctorError(f"cannot start the runtime ({cmd[0]}): {exc}")
     for fd in (tel_w, rep_w, out_w):
         os.close(fd)
-    env.collector = _logs.Collector(log, stream, telemetry_fd=tel_r, output_fds=[out_r])
+    env.collector = runtime.collector(log, stream, telemetry_fd=tel_r, output_fds=[out_r])
     env.report_fd = rep_r
     os.set_blocking(rep_r, False)
     try:
@@ -390,14 +389,13 @@ def child_environment(
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": s.log_group,
         "AWS_LAMBDA_LOG_STREAM_NAME": env.stream,
-        "LAMBDA_TASK_ROOT": str(s.handler.code_root),
-        "_HANDLER": s.handler.name,
         # No credentials: neither from our environment nor from ~/.aws.
         "AWS_SHARED_CREDENTIALS_FILE": str(env.tmp.parent / "no-aws-credentials"),
         "AWS_CONFIG_FILE": str(env.tmp.parent / "no-aws-config"),
         "AWS_EC2_METADATA_DISABLED": "true",
         "TMPDIR": str(env.tmp),
     }
+    # how the handler is passed, the language's search paths, the layers' folders
     out.update(s.runtime.environment(s.handler, s.layers, s.staging))
     out.update(_fdscope_options(s))
     out.update(s.user_env)  # what the user chose, credentials included

@@ -45,7 +45,7 @@ from fdscope.local._records import (
     fdscope_version,
     now_iso,
 )
-from fdscope.local._runtime import Handler, PythonRuntime, Runtime, parse_handler
+from fdscope.local.runtimes import Handler, PythonRuntime, Runtime
 
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the init phase (on-demand)
 
@@ -84,9 +84,11 @@ class LocalLambda:
         region: str = "us-east-1",
         runtime: Runtime | None = None,
     ) -> None:
-        self.handler: Handler = parse_handler(handler, Path(code_root) if code_root else None)
-        self.handler_text = handler
         self.runtime = runtime or PythonRuntime(python)
+        self.handler: Handler = self.runtime.parse_handler(
+            handler, Path(code_root) if code_root else None
+        )
+        self.handler_text = handler
         self.out_dir = Path(out_dir)
         if fd_limit < 16:
             raise DoctorError(f"fd limit {fd_limit} is too small to start a runtime")
@@ -100,7 +102,7 @@ class LocalLambda:
         self.memory_mb = memory_mb
         self.user_env = dict(env or {})
         for key in self.user_env:
-            if key in RESERVED:
+            if key in RESERVED or key in self.runtime.reserved:
                 raise DoctorError(f"environment variable {key} is reserved by the local Lambda")
         self.layers = [Path(p) for p in layers]
         self.freeze = freeze
@@ -152,7 +154,7 @@ class LocalLambda:
             raise DoctorError(
                 f"cannot create the run directory {self.out_dir}: {exc.strerror or exc}"
             ) from None
-        version = self.runtime.version()
+        runtime = self.runtime.record()  # runs the interpreter: fails before anything is made
         self._root = Path(tempfile.mkdtemp(prefix="fdscope-lambda-"))
         staging = self._root / "runtime"
         self.runtime.prepare(staging)
@@ -168,9 +170,7 @@ class LocalLambda:
             "lambda_handler": self.handler.name,
             "code_root": str(self.handler.code_root),
             "function_name": self.function_name,
-            "runtime": self.runtime.language,
-            "python": version,
-            "interpreter": getattr(self.runtime, "python", None),
+            **runtime,  # "runtime" and its versions (Runtime.record)
             "fdscope": fdscope_version(),
             "fd_limit": self.fd_limit,
             "timeout_s": self.timeout_s,
@@ -384,7 +384,7 @@ class LocalLambda:
                 error_message = str(err.get("errorMessage") or "")
                 report_status = "error"
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    env.proc.wait(timeout=2.0)  # awslambdaric exits after /init/error
+                    env.proc.wait(timeout=2.0)  # the runtime client exits after /init/error
             else:  # crash
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     env.proc.wait(timeout=2.0)

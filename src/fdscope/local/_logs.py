@@ -210,13 +210,7 @@ class Collector:
 
 
 # -- platform lines -----------------------------------------------------------
-def init_start_line(python: str) -> str:
-    return (
-        f"INIT_START Runtime Version: python:{python}.fdscope\t"
-        f"Runtime Version ARN: arn:aws:lambda:local::runtime:fdscope-python{python}\n"
-    )
-
-
+# (INIT_START says which runtime: Runtime.init_start_line)
 def start_line(request_id: str) -> str:
     return f"START RequestId: {request_id} Version: $LATEST\n"
 

@@ -1,10 +1,10 @@
-"""The language side of the local Lambda: how to start a runtime for a handler.
+"""The Python runtime: CPython with the real ``awslambdaric``.
 
-Everything else (Runtime API, limits, sampling, logs) is language-neutral.
-A :class:`Runtime` says how to parse a handler string, which command starts
-the runtime interface client, and what goes on its path. :class:`PythonRuntime`
-runs the real ``awslambdaric``; a Node.js runtime would run ``aws-lambda-ric``
-the same way.
+Handlers are ``module.function`` (with a code root) or ``path/to/app.py:function``;
+the child is :mod:`fdscope.local._child.bootstrap` (the runtime client, with the
+in-function parts fdscope adds: origins tracking, the network guard, a
+collection between invocations); ``PYTHONPATH`` holds the code root and the
+layers' ``python/`` folders, as ``/opt/python`` on Lambda.
 """
 
 from __future__ import annotations
@@ -12,24 +12,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from fdscope._extras import extra
 from fdscope.errors import DoctorError
+from fdscope.local.runtimes.base import Handler, HandlerError, Runtime
 
-_CHILD_DIR = Path(__file__).resolve().parent / "_child"
-
-
-class HandlerError(DoctorError):
-    """The handler string or code root is not usable."""
-
-
-@dataclass(frozen=True)
-class Handler:
-    """A parsed handler: Lambda's ``module.function`` plus the folder it lives in."""
-
-    name: str  # as Lambda's Handler setting: "app.handler", "pkg/mod.handler"
-    code_root: Path
+_CHILD_DIR = Path(__file__).resolve().parent.parent / "_child"
 
 
 def parse_handler(handler: str, code_root: Path | None = None) -> Handler:
@@ -126,31 +116,6 @@ def _check_defined(path: Path, func: str) -> None:
     raise HandlerError(f"handler {func!r} not found in {path}{hint}")
 
 
-class Runtime:
-    """How to start one language's runtime interface client. Subclass per language."""
-
-    language = "?"
-
-    def version(self) -> str:
-        """The language version the runtime runs (``"3.11"``)."""
-        raise NotImplementedError
-
-    def execution_env(self) -> str:
-        """Lambda's ``AWS_EXECUTION_ENV`` value."""
-        raise NotImplementedError
-
-    def prepare(self, staging: Path) -> None:
-        """Put what the child needs in ``staging`` (called once per run)."""
-
-    def command(self, handler: Handler) -> list[str]:
-        """The runtime's command line (an exec wrapper, if any, is put in front)."""
-        raise NotImplementedError
-
-    def environment(self, handler: Handler, layers: list[Path], staging: Path) -> dict[str, str]:
-        """Language-specific variables (search paths)."""
-        raise NotImplementedError
-
-
 class PythonRuntime(Runtime):
     """CPython with the real ``awslambdaric``, on fdscope's or the user's interpreter.
 
@@ -162,10 +127,14 @@ class PythonRuntime(Runtime):
     """
 
     language = "python"
+    reserved = ("_FDSCOPE_STAGING",)
 
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
         self._version: str | None = None
+
+    def parse_handler(self, text: str, code_root: Path | None = None) -> Handler:
+        return parse_handler(text, code_root)
 
     def version(self) -> str:
         if self._version is None:
@@ -195,11 +164,9 @@ class PythonRuntime(Runtime):
     def prepare(self, staging: Path) -> None:
         staging.mkdir(parents=True, exist_ok=True)
         links = {"runtime_client.py": _CHILD_DIR / "runtime_client_fallback.py"}
+        with extra("lambda", "the local Lambda"):  # the child runs it: say so here, not there
+            import awslambdaric
         if self.python != sys.executable:
-            try:
-                import awslambdaric
-            except ImportError as exc:  # pragma: no cover - a dependency of fdscope[lambda]
-                raise DoctorError(f"awslambdaric is not installed: {exc}")
             import fdscope
 
             ric_dir = Path(awslambdaric.__file__).resolve().parent
@@ -217,6 +184,8 @@ class PythonRuntime(Runtime):
         return [self.python, str(_CHILD_DIR / "bootstrap.py"), handler.name]
 
     def environment(self, handler: Handler, layers: list[Path], staging: Path) -> dict[str, str]:
+        """Lambda's handler variables, ``PYTHONPATH`` (the code root, then each layer's
+        ``python/lib/pythonX.Y/site-packages`` and ``python/``) and the child's own."""
         path = [str(handler.code_root)]
         version = self.version()
         for layer in layers:
@@ -234,12 +203,24 @@ class PythonRuntime(Runtime):
 
             path.append(str(Path(fdscope.__file__).resolve().parent.parent))
         return {
+            **super().environment(handler, layers, staging),
             "PYTHONPATH": os.pathsep.join(path),
             "LAMBDA_RUNTIME_DIR": str(_CHILD_DIR),
             "_FDSCOPE_STAGING": str(staging),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
         }
+
+    def init_start_line(self) -> str:
+        python = self.version()
+        return (
+            f"INIT_START Runtime Version: python:{python}.fdscope\t"
+            f"Runtime Version ARN: arn:aws:lambda:local::runtime:fdscope-python{python}\n"
+        )
+
+    def record(self) -> dict[str, Any]:
+        """``runtime``, ``python`` (the version) and ``interpreter`` (its path)."""
+        return {**super().record(), "python": self.version(), "interpreter": self.python}
 
 
 def _requirement_links(dist_name: str) -> dict[str, Path]:
