@@ -127,6 +127,9 @@ def connect() -> Any:
     for name, fn, params in udfs:
         create: Any = con.create_function
         create(name, fn, params, BOOLEAN, null_handling="special")
+    from fdscope.insights._udf import register
+
+    register(con)
     return con
 
 

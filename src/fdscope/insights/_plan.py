@@ -50,6 +50,8 @@ DISCOVERED: dict[str, tuple[str, str]] = {
         "THEN nullif(regexp_extract(msg, '^[A-Z]+ RequestId: ([^\\s]+)', 1), '') "
         "WHEN starts_with(msg, '[') THEN nullif(regexp_extract(msg, '^\\[[A-Z]+\\]\\t[^\\t]*\\t([^\\t]+)\\t', 1), '') "
         "WHEN starts_with(msg, '{') AND json_valid(msg) THEN json_extract_string(msg, '$.requestId') "
+        "WHEN regexp_matches(msg, '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\\t') "
+        "THEN nullif(nullif(regexp_extract(msg, '^\\S+\\t([^\\t]+)\\t(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\\t', 1), ''), 'undefined') "
         f"ELSE nullif(regexp_extract(msg, '^\\S+ ({_UUID}) Task timed out', 1), '') END",
         STR,
     ),
@@ -146,6 +148,7 @@ class Planner:
         self.stats_done = False
         self.final_limit: int | None = None
         self.pattern_done = False
+        self.window: tuple[int | None, int | None] = (None, None)
         self.numbered = False  # a ``seq`` column (file order) exists
         self.number_in_scan = False
 
@@ -183,12 +186,18 @@ class Planner:
         elif isinstance(cmd, A.Limit):
             self.add(
                 "limit",
-                f"{cmd.count} rows",
+                f"{'any ' if cmd.any else ''}{cmd.count} rows",
                 f"SELECT * FROM \x00prev\x00{self.order_by()} LIMIT {cmd.count}",
             )
             self.final_limit = cmd.count
         elif isinstance(cmd, A.Parse):
             self.cmd_parse(cmd)
+        elif isinstance(cmd, A.JsonField):
+            self.cmd_json_field(cmd)
+        elif isinstance(cmd, A.Expand):
+            self.cmd_expand(cmd)
+        elif isinstance(cmd, A.AddTotals):
+            self.cmd_addtotals(cmd)
         elif isinstance(cmd, A.Dedup):
             self.cmd_dedup(cmd)
         elif isinstance(cmd, A.Unnest):
@@ -243,6 +252,21 @@ class Planner:
     def cmd_parse(self, cmd: A.Parse) -> None:
         src = self.text(self.expr(cmd.source))
         pat = cmd.pattern
+        if cmd.mode in ("logfmt", "csv") or pat is None:
+            self.parse_fields(cmd, src)
+            return
+        if cmd.multi:  # one row per match (a row without a match stays, without the fields)
+            rx = _re2(pat.value)
+            _check_regex(self, rx, pat)
+            mid = self.new_id("m")
+            every = f"regexp_extract_all({src}, {sql_string('(' + rx + ')')}, 1)"
+            self.add(
+                "parse",
+                f"{self.src(cmd.source)} every match of {pat.value!r}",
+                f"SELECT *, unnest(CASE WHEN len({every}) = 0 THEN [NULL] ELSE {every} END) AS {mid} "
+                "FROM \x00prev\x00",
+            )
+            src = mid
         if pat.kind == "str":
             regex, names = _glob_regex(pat.value), list(cmd.names)
             groups = list(range(1, len(names) + 1))
@@ -282,6 +306,142 @@ class Planner:
             f"SELECT *, {extract} AS {hid} FROM \x00prev\x00",
         )
         self.add("project", ", ".join(names), f"SELECT *, {', '.join(parts)} FROM \x00prev\x00")
+
+    def parse_fields(self, cmd: A.Parse, src: str) -> None:
+        """parse … logfmt as m (a map of the pairs) and parse … csv as a, b, c."""
+        cid = self.new_id()
+        if cmd.mode == "logfmt":
+            name = cmd.names[0]
+            self.add(
+                "parse",
+                f"{self.src(cmd.source)} logfmt -> {name}",
+                f"SELECT *, CAST(_fd_logfmt({src}) AS JSON) AS {cid} FROM \x00prev\x00",
+            )
+            self.scope.cols[name] = Column(cid, JSON)
+            if name not in self.created:
+                self.created.append(name)
+            return
+        parts = []
+        for i, name in enumerate(cmd.names):
+            col = self.new_id()
+            parts.append(f"list_extract({cid}, {i + 1}) AS {col}")
+            self.scope.cols[name] = Column(col, STR)
+            if name not in self.created:
+                self.created.append(name)
+        self.add(
+            "parse",
+            f"{self.src(cmd.source)} csv -> {', '.join(cmd.names)}",
+            f"SELECT *, _fd_csv({src}) AS {cid} FROM \x00prev\x00",
+        )
+        self.add("project", ", ".join(cmd.names), f"SELECT *, {', '.join(parts)} FROM \x00prev\x00")
+
+    def cmd_json_field(self, cmd: A.JsonField) -> None:
+        """json field=f "a.b" as x: the key a.b of the JSON text (or map) in f."""
+        v = self.expr(cmd.source)
+        path = sql_string(_json_path(tuple(cmd.path.split("."))))
+        if v.type == JSON:
+            sql = self.d.JSON_GET.format(v.sql, path)
+        else:
+            t = self.text(v)
+            sql = f"CASE WHEN json_valid({t}) THEN json_extract_string({t}, {path}) END"
+        self.project(
+            [(cmd.alias, V(sql, STR))],
+            "json",
+            f"{self.src(cmd.source)} {cmd.path!r} -> {cmd.alias}",
+        )
+        if cmd.alias not in self.created:
+            self.created.append(cmd.alias)
+
+    def cmd_expand(self, cmd: A.Expand) -> None:
+        """expand f: one row per item of the JSON array in f, in place of f (AWS "expand")."""
+        v = self.expr(cmd.field)
+        if v.type == JSON:
+            src = v.sql
+        else:
+            t = self.text(v)
+            src = f"coalesce({self.d.JSON_PARSE.format(t)}, to_json({t}))"
+        cid = self.new_id()
+        # an event without the field stays (one row, the field absent); an empty array: no row
+        self.add(
+            "expand",
+            self.src(cmd.field),
+            f"SELECT *, unnest(CASE WHEN {src} IS NULL THEN [NULL::JSON] "
+            f"WHEN json_type({src}) = 'ARRAY' THEN CAST({src} AS JSON[]) ELSE [{src}] END) AS {cid} "
+            "FROM \x00prev\x00",
+        )
+        name = cmd.field.name
+        self.scope.cols[name] = Column(cid, JSON)
+        self.field_parts.pop(name, None)
+
+    def cmd_addtotals(self, cmd: A.AddTotals) -> None:
+        """Row totals (a column summing the numeric values of the fields) and, with col=true,
+        a summary row after the others (each field's column sum)."""
+        if cmd.fields:
+            names = [f.name for f in cmd.fields]
+            for f in cmd.fields:
+                self.expr(f)  # checks the field exists
+        else:
+            shown = self.explicit_display or self.display
+            names = [n for n in shown if n != cmd.fieldname]
+        vals = {
+            n: self.field(A.Field(0, 0, self.field_parts.get(n) or tuple(n.split("."))), name=n)
+            for n in names
+        }
+        nums = {
+            n: (v.sql if v.type == NUM else self.d.TO_NUMBER.format(self.text(v)))
+            for n, v in vals.items()
+            if v.type != TS
+        }
+        if cmd.row:
+            total = " + ".join(f"coalesce({x}, 0)" for x in nums.values()) or "NULL"
+            present = " OR ".join(f"{x} IS NOT NULL" for x in nums.values()) or "FALSE"
+            self.project(
+                [(cmd.fieldname, V(f"CASE WHEN {present} THEN {total} END", NUM))],
+                "addtotals",
+                f"{cmd.fieldname} = " + " + ".join(nums),
+            )
+            if cmd.fieldname not in self.display and not self.stats_done or self.stats_done and cmd.fieldname not in self.display:
+                self.display.append(cmd.fieldname)
+            if self.explicit_display is not None and cmd.fieldname not in self.explicit_display:
+                self.explicit_display.append(cmd.fieldname)
+        if not cmd.col:
+            return
+        # the summary row: sums of the numeric values; other columns absent; after every row
+        ids = sorted(
+            {c.id for c in self.scope.cols.values()}
+            | ({"ts", "msg", "stream", "grp", "ingest", "src"} if self.scope.raw else set())
+        )
+        sums = {self.scope.cols[n].id: f"sum({x})" for n, x in nums.items() if n in self.scope.cols}
+        if cmd.row and cmd.fieldname in self.scope.cols:
+            sums[self.scope.cols[cmd.fieldname].id] = f"sum({self.scope.cols[cmd.fieldname].id})"
+        for n, x in nums.items():  # a field read from the event (not yet a column) gets one
+            if n not in self.scope.cols:
+                cid = self.new_id()
+                self.add("project", n, f"SELECT *, {x} AS {cid} FROM \x00prev\x00")
+                self.scope.cols[n] = Column(cid, NUM)
+                ids.append(cid)
+                sums[cid] = f"sum({cid})"
+        order = self.order_by()  # numbers the rows first when the order needs it
+        keep = [i for i in ids if i != "seq"] + (
+            ["seq"] if self.numbered and self.scope.raw else []
+        )
+        row = ", ".join(f"{sums[i]} AS {i}" if i in sums else f"NULL AS {i}" for i in keep)
+        cols = ", ".join(keep)
+        self.add(
+            "addtotals",
+            "summary row",
+            f"SELECT {cols}, 0 AS _fd_summary FROM (SELECT * FROM \x00prev\x00{order}) "
+            f"UNION ALL SELECT {row}, 1 FROM \x00prev\x00",
+        )
+        for n in nums:
+            col = self.scope.cols.get(n)
+            if col is not None and col.type != NUM:
+                self.scope.cols[n] = Column(col.id, col.type)
+        self.order = ["_fd_summary ASC"] + [
+            o for o in self.order if o.split(" ")[0] in keep or "(" in o
+        ]
+        if not self.scope.raw:
+            pass
 
     def cmd_stats(self, cmd: A.Stats) -> None:
         raw = self.scope
@@ -489,7 +649,7 @@ class Planner:
         return Plan(self.q, tuple(steps), tuple(names), tuple(types), out, self.d)
 
     def scan_step(self) -> Step:
-        cols = ["ts", "msg", "stream", "grp", "ingest"]
+        cols = ["ts", "msg", "stream", "grp", "ingest", "src"]
         if self.number_in_scan:
             cols.append("row_number() OVER () AS seq")
         for name, cid in self.discovered.items():
@@ -636,7 +796,11 @@ class Planner:
         self.steps[-1] = Step(
             last.kind, last.detail, last.sql, last.pattern_source, materialized=True
         )
-        self.add("number", "rows in file order", "SELECT *, row_number() OVER () AS seq FROM \x00prev\x00")
+        self.add(
+            "number",
+            "rows in file order",
+            "SELECT *, row_number() OVER () AS seq FROM \x00prev\x00",
+        )
 
     def text(self, v: V) -> str:
         if v.type in (STR, ANY, NULLT):
@@ -804,6 +968,9 @@ class Planner:
                 else f"CAST(to_json({a.sql}) AS VARCHAR)",
                 STR,
             )
+        new = self.call_new(name, node, args)
+        if new is not None:
+            return new
         if name.startswith("isvalidip"):
             version = {"isvalidip": 0, "isvalidipv4": 4, "isvalidipv6": 6}[name]
             return V(d.IP_VALID.format(self.text(args[0]), version), BOOL)
@@ -811,6 +978,115 @@ class Planner:
             version = {"isipinsubnet": 0, "isipv4insubnet": 4, "isipv6insubnet": 6}[name]
             return V(d.IP_IN_SUBNET.format(self.text(args[0]), self.text(args[1]), version), BOOL)
         raise self.err(f"{spec.name}() is not supported locally", node)  # pragma: no cover
+
+    def call_new(self, name: str, node: A.Call, args: list[V]) -> V | None:
+        """The functions AWS's pages added; None for the others."""
+        d = self.d
+        t = [self.text(a) for a in args]
+        if name == "round":
+            digits = f"CAST({self.num(args[1])} AS INTEGER)" if len(args) > 1 else "0"
+            return V(f"round({self.num(args[0])}, {digits})", NUM)
+        if name == "haversine":
+            la1, lo1, la2, lo2 = (f"radians({self.num(a)})" for a in args)
+            return V(
+                f"(2 * 6371 * asin(sqrt(power(sin(({la2} - {la1}) / 2), 2) + cos({la1}) * cos({la2}) "
+                f"* power(sin(({lo2} - {lo1}) / 2), 2))))",
+                NUM,
+            )
+        if name in ("tonumber", "todouble"):
+            return V(self.num(args[0]), NUM)
+        if name in ("toint", "tolong"):
+            width = "INTEGER" if name == "toint" else "BIGINT"
+            return V(f"TRY_CAST(trunc({self.num(args[0])}) AS {width})", NUM)
+        if name == "parsedate":
+            fmt = _java_format(self, node.args[1])
+            self.utc_only(node, 2)
+            return V(f"epoch_ms(try_strptime({t[0]}, {sql_string(fmt)}))", NUM)
+        if name in ("formatdate", "strftime"):
+            self.utc_only(node, 2)
+            ms = self.num(args[0])
+            return V(
+                f"CASE WHEN abs({ms}) < 9e15 THEN strftime(make_timestamp(CAST({ms} AS BIGINT) * 1000), {t[1]}) END",
+                STR,
+            )
+        if name == "isnumeric":
+            return V(f"coalesce({d.IS_NUMBER.format(f'trim({t[0]})')}, FALSE)", BOOL)
+        if name == "messagesize":
+            return V(f"octet_length(encode({t[0]}))", NUM)
+        if name in ("querystarttime", "queryendtime", "querytimerange"):
+            lo = (
+                str(self.window[0])
+                if self.window[0] is not None
+                else "(SELECT min(ts) FROM events)"
+            )
+            hi = (
+                str(self.window[1])
+                if self.window[1] is not None
+                else "(SELECT max(ts) FROM events)"
+            )
+            sql = {"querystarttime": lo, "queryendtime": hi}.get(name, f"({hi} - {lo})")
+            return V(sql, NUM)
+        if name == "jsonarraysize":
+            return V(
+                f"CASE WHEN json_valid({t[0]}) AND json_type({t[0]}) = 'ARRAY' THEN json_array_length({t[0]}) END",
+                NUM,
+            )
+        if name == "jsonarraycontains":
+            return V(
+                f"coalesce(CASE WHEN json_valid({t[0]}) AND json_type({t[0]}) = 'ARRAY' THEN "
+                f"list_contains(json_extract_string({t[0]}, '$[*]'), {t[1]}) END, FALSE)",
+                BOOL,
+            )
+        if name == "ipv4tonumber":
+            return V(f"_fd_ip_num({t[0]})", NUM)
+        if name in ("isprivateip", "ispublicip", "isreservedip"):
+            return V(f"_fd_ip_kind({t[0]}, {sql_string(name[2:-2])})", BOOL)
+        if name == "regexreplace":
+            if isinstance(node.args[1], A.Literal) and node.args[1].kind == "str":
+                _check_regex(self, node.args[1].value, node.args[1])
+            return V(f"regexp_replace({t[0]}, {t[1]}, {t[2]}, 'g')", STR)
+        if name == "startswith":
+            return V(f"CAST(coalesce(starts_with({t[0]}, {t[1]}), FALSE) AS INTEGER)", NUM)
+        if name == "endswith":
+            return V(f"CAST(coalesce(suffix({t[0]}, {t[1]}), FALSE) AS INTEGER)", NUM)
+        if name == "strcontains" and len(args) == 3:
+            ci = self.truth(args[2])
+            return V(
+                f"CAST(coalesce(CASE WHEN {ci} THEN contains(lower({t[0]}), lower({t[1]})) "
+                f"ELSE contains({t[0]}, {t[1]}) END, FALSE) AS INTEGER)",
+                NUM,
+            )
+        if name == "urlencode":
+            return V(f"url_encode({t[0]})", STR)
+        if name == "urldecode":
+            return V(f"_fd_text_fn({t[0]}, 'urldecode')", STR)
+        if name == "base64encode":
+            return V(f"to_base64(encode({t[0]}))", STR)
+        if name in ("base64decode", "hextoascii"):
+            return V(f"_fd_text_fn({t[0]}, {sql_string(name)})", STR)
+        if name == "hextodec":
+            return V(f"TRY_CAST(_fd_text_fn({t[0]}, 'hextodec') AS DOUBLE)", NUM)
+        if name == "dectohex":
+            x = f"TRY_CAST(trunc({self.num(args[0])}) AS BIGINT)"
+            return V(
+                f"CASE WHEN {x} < 0 THEN '-0x' || lower(hex(-{x})) ELSE '0x' || lower(hex({x})) END",
+                STR,
+            )
+        if name == "split":
+            return V(f"to_json(string_split({t[0]}, {t[1]}))", JSON)
+        if name in ("md5", "sha256"):
+            return V(f"{name}({t[0]})", STR)
+        return None
+
+    def utc_only(self, node: A.Call, i: int) -> None:
+        """A time-zone argument: locally only UTC (DuckDB here has no time-zone data)."""
+        if len(node.args) <= i:
+            return
+        tz = node.args[i]
+        if not (isinstance(tz, A.Literal) and tz.kind == "str" and tz.value.upper() in _UTC):
+            raise self.err(
+                f"{node.name}() runs locally in UTC only", tz, expected='"UTC" as the time zone'
+            )
 
     def unify_list(self, vals: list[V]) -> list[V]:
         types = {v.type for v in vals if v.type != NULLT and v.sql != "NULL"}
@@ -900,6 +1176,62 @@ def _json_path(parts: tuple[str, ...]) -> str:
         else:
             out += '."' + p.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return out
+
+
+_UTC = ("UTC", "Z", "GMT", "+00:00", "ETC/UTC")
+# Java DateTimeFormatter letters (parseDate) as strptime directives; longest first
+_JAVA = (
+    ("yyyy", "%Y"),
+    ("uuuu", "%Y"),
+    ("yy", "%y"),
+    ("MMMM", "%B"),
+    ("MMM", "%b"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("hh", "%I"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("SSSSSS", "%f"),
+    ("SSS", "%g"),
+    ("EEEE", "%A"),
+    ("EEE", "%a"),
+    ("a", "%p"),
+    ("XXX", "%z"),
+    ("Z", "%z"),
+    ("M", "%-m"),
+    ("d", "%-d"),
+    ("H", "%-H"),
+)
+
+
+def _java_format(planner: Planner, node: A.Node) -> str:
+    """parseDate's Java pattern as a strptime format, or a positioned error."""
+    if not (isinstance(node, A.Literal) and node.kind == "str"):
+        raise planner.err("parseDate() needs the format as a string literal", node)
+    src, out, i = node.value, [], 0
+    while i < len(src):
+        if src[i] == "'":
+            j = src.find("'", i + 1)
+            j = len(src) if j == -1 else j
+            out.append(src[i + 1 : j].replace("%", "%%") or "'")
+            i = j + 1
+            continue
+        for pat, rep in _JAVA:
+            if src.startswith(pat, i):
+                out.append(rep)
+                i += len(pat)
+                break
+        else:
+            if src[i].isalpha():
+                raise planner.err(
+                    f"parseDate() format letter {src[i]!r} is not supported locally",
+                    node,
+                    expected="yyyy MM dd HH mm ss SSS (and literals in quotes)",
+                )
+            out.append("%%" if src[i] == "%" else src[i])
+            i += 1
+    return "".join(out)
 
 
 def _glob_regex(glob: str) -> str:

@@ -1,0 +1,127 @@
+"""Python functions DuckDB calls for what its SQL does not spell (standard library only).
+
+Each takes and returns plain values; bad input gives None (absent), never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import ipaddress
+import json
+import urllib.parse
+from typing import Any
+
+
+def ip_num(text: str | None) -> int | None:
+    """ipv4ToNumber: the address as a number."""
+    try:
+        ip = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    return int(ip) if ip.version == 4 else None
+
+
+def ip_kind(text: str | None, kind: str | None) -> bool | None:
+    """isPrivateIP (RFC 1918 ranges), isPublicIP (globally routable), isReservedIP."""
+    if text is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    if kind == "private":
+        nets = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+        return ip.version == 4 and any(ip in ipaddress.ip_network(n) for n in nets)
+    if kind == "public":
+        return ip.is_global
+    return bool(
+        ip.is_reserved or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified
+    )
+
+
+def text_fn(text: str | None, fn: str | None) -> str | None:
+    """urldecode, base64decode, hexToAscii, hexToDec (as text)."""
+    if text is None:
+        return None
+    try:
+        if fn == "urldecode":
+            return urllib.parse.unquote(text)
+        if fn == "base64decode":
+            return base64.b64decode(text.strip(), validate=True).decode("utf-8", "replace")
+        if fn == "hextoascii":
+            h = text.strip()
+            h = h[2:] if h.lower().startswith("0x") else h
+            return bytes.fromhex(h).decode("latin-1")
+        if fn == "hextodec":
+            return str(int(text.strip(), 16))
+    except (ValueError, TypeError):
+        return None
+    return None
+
+
+def logfmt(text: str | None) -> str | None:
+    """parse logfmt: ``key=value`` pairs (values may be "quoted") as a JSON object of text."""
+    if not text:
+        return None
+    out: dict[str, Any] = {}
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        j = i
+        while j < n and not text[j].isspace() and text[j] != "=":
+            j += 1
+        key = text[i:j]
+        if not key:
+            i = j + 1
+            continue
+        if j < n and text[j] == "=":
+            j += 1
+            if j < n and text[j] == '"':
+                k, val = j + 1, []
+                while k < n and text[k] != '"':
+                    if text[k] == "\\" and k + 1 < n:
+                        k += 1
+                    val.append(text[k])
+                    k += 1
+                value, i = "".join(val), k + 1
+            else:
+                k = j
+                while k < n and not text[k].isspace():
+                    k += 1
+                value, i = text[j:k], k
+        else:  # a bare key is a flag
+            value, i = "true", j
+        out[key] = value
+    return json.dumps(out) if out else None
+
+
+def csv_values(text: str | None) -> list[str] | None:
+    """parse csv: the comma-separated values of one line (RFC 4180 quotes)."""
+    if text is None:
+        return None
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:
+        return None
+
+
+# name, function, parameter types, result type (DuckDB type names)
+UDFS = (
+    ("_fd_ip_num", ip_num, ["VARCHAR"], "BIGINT"),
+    ("_fd_ip_kind", ip_kind, ["VARCHAR", "VARCHAR"], "BOOLEAN"),
+    ("_fd_text_fn", text_fn, ["VARCHAR", "VARCHAR"], "VARCHAR"),
+    ("_fd_logfmt", logfmt, ["VARCHAR"], "VARCHAR"),
+    ("_fd_csv", csv_values, ["VARCHAR"], "VARCHAR[]"),
+)
+
+
+def register(con: Any) -> None:
+    """Create the functions on a DuckDB connection."""
+    from duckdb import sqltype
+
+    for name, fn, params, result in UDFS:
+        con.create_function(
+            name, fn, [sqltype(p) for p in params], sqltype(result), null_handling="special"
+        )
