@@ -115,9 +115,12 @@ def _number_time(v: Any) -> int | None:
 _RECORD = re.compile(
     r"\[[A-Za-z][A-Za-z0-9 ]{0,19}\]\t(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z?)\t[^\t]*\t"
 )
-# the Node.js runtime's order: "<time>\t<requestId>\t<LEVEL>\t<message>"
+# the Node.js runtime's order (aws-lambda-ric LogPatch.js): "<time>\t<requestId>\t<LEVEL>\t<message>";
+# the request id is "undefined" outside an invocation (init); on stdout the runtime writes a
+# multi-line message as one line with "\r" for each newline
 _NODE_RECORD = re.compile(
-    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\t[0-9a-fA-F-]{36}\t(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\t"
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\t(?:[0-9a-fA-F-]{36}|undefined)\t"
+    r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\t"
 )
 # "<time> <requestId> Task timed out after 30.03 seconds" (whole line is the message)
 _TIMEOUT = re.compile(
@@ -413,7 +416,8 @@ class _LineParser:
                 return _Open(parse_timestamp(m.group(1)), line, _K_NONE, "lambda-text", stream)
             m = _NODE_RECORD.match(line)
             if m is not None:
-                return _Open(parse_timestamp(m.group(1)), line, _K_RECORD, "lambda-text", stream)
+                text = line.replace("\r", "\n") if "\r" in line else line
+                return _Open(parse_timestamp(m.group(1)), text, _K_RECORD, "lambda-text", stream)
             m = _TAIL.match(line)
             if m is not None:
                 ts = parse_timestamp(m.group(1) + (m.group(2) or ""))
