@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fdscope.lint._checker import FunctionFacts, Module
+from fdscope.lint._checker import check
 from fdscope.lint._config import DEFAULT_EXCLUDE, Config, find_pyproject, load_config
 from fdscope.lint._errors import HandlerNotFound, LintConfigError
+from fdscope.lint._facts import FunctionFacts, Module
 from fdscope.lint._handlers import HandlerRef, discover, from_cdk, parse_handler
 from fdscope.lint._rules import RULES
 from fdscope.lint._specs import SPECS
@@ -159,7 +160,7 @@ def _parse_bytes(data: bytes, path: Path, shown: str) -> tuple[_File, str | None
         return _File(path, shown, None, lines), str(exc) or type(exc).__name__
     module = Module(tree, source)
     try:
-        module.check()
+        check(module)
     except RecursionError:
         return _File(path, shown, None, lines), "too deeply nested to check"
     module.release()
@@ -257,9 +258,9 @@ class _Project:
             if hit is None or not hit[1].endswith(".__init__"):
                 return None
             g, init = hit
-            target = f"{init.rsplit('.', 1)[0]}.{method}"
+            bound = f"{init.rsplit('.', 1)[0]}.{method}"
             assert g.module is not None
-            return (g, target) if target in g.module.functions else None
+            return (g, bound) if bound in g.module.functions else None
         head, _, rest = name.partition(".")
         if head in ("self", "cls") and "." in facts.qualname and rest and "." not in rest:
             cls = facts.qualname.split(".")[0]
@@ -369,7 +370,7 @@ def lint_source(
     return _analyse(parsed, [], [], config or Config(), ()).findings
 
 
-def _analyse(
+def _analyse(  # noqa: C901
     parsed: list[tuple[_File, str | None]],
     roots: list[Path],
     deploy_files: list[Path],
