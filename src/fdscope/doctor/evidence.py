@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,12 @@ def new_connections(out_dir: Path) -> float | None:
     events = out_dir / "events.jsonl"
     if not events.exists():
         return None
+    # LogEvent is a frozen dataclass; emf's _Event protocol declares settable attributes,
+    # which mypy holds against it (the protocol's members would better be read-only)
+    records: Iterable[Any] = read_events(events)
     values = [
         dp.value
-        for dp in parse_events(read_events(events))
+        for dp in parse_events(records)
         if dp.metric == "new_connections" and "function_name" in dp.dimensions
     ]
     if not values:

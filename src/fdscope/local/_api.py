@@ -236,6 +236,7 @@ MAX_HEADERS = 100
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    raw_requestline: bytes  # set by handle_one_request (typeshed does not declare it)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass

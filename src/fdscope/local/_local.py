@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,17 @@ from fdscope.local._records import (
 from fdscope.local.runtimes import Handler, PythonRuntime, Runtime
 
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the init phase (on-demand)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """How an invocation that got no answer ended: a timeout, an init error, a crash."""
+
+    status: str  # the sample's status
+    error_type: str
+    message: str
+    report_status: str  # REPORT's "Status:"
+    how: str = ""  # a crash: how the runtime exited
 
 
 class LocalLambda:
@@ -340,7 +352,6 @@ class LocalLambda:
         start = inv.dispatched_at or submitted
         error_type: str | None = None
         error_message: str | None = None
-        report_status: str | None = None
         end_env = False
         m = Measured(peak_mb=env.peak_mb)
 
@@ -368,60 +379,13 @@ class LocalLambda:
             now = time.time()
             end = int(now * 1000) / 1000
             duration = (now - start) * 1000
-            if outcome == "timeout":
-                status = "timeout"
-                error_type = "Sandbox.Timedout"
-                error_message = f"Task timed out after {self.timeout_s:.2f} seconds"
-                report_status = "timeout"
-                _procs.freeze(pid)  # stop it where it hangs, then look
-                m = env.measure()
-                if inv.dispatched_at is not None:
-                    duration = self.timeout_s * 1000
-            elif outcome == "init_error":
-                status = "error"
-                err = env.api.init_error or {}
-                error_type = str(err.get("errorType") or "Runtime.Unknown")
-                error_message = str(err.get("errorMessage") or "")
-                report_status = "error"
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    env.proc.wait(timeout=2.0)  # the runtime client exits after /init/error
-            else:  # crash
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    env.proc.wait(timeout=2.0)
-                status = "crash"
-                error_type = "Runtime.ExitError"
-                how = _procs.exit_description(env.proc.returncode or 0)
-                error_message = f"RequestId: {rid} Error: Runtime exited with error: {how}"
-                report_status = "error"
-            with log.lock:
-                env.collector.drain()
-                env.drain_reports()
-                if outcome == "timeout" and inv.dispatched_at is None and cold:
-                    init_ms = (time.monotonic() - env.spawned_mono) * 1000
-                    log.emit(stream, _logs.init_report_line(init_ms, "timeout", None))
-                if outcome in ("init_error", "crash") and init_ms is None and cold:
-                    # the runtime never asked for an invocation: init failed
-                    init_ms = (time.monotonic() - env.spawned_mono) * 1000
-                    log.emit(stream, _logs.init_report_line(init_ms, "error", error_type))
-                if inv.dispatched_at is None:
-                    log.emit(stream, _logs.start_line(rid))
-                if outcome == "timeout":
-                    log.emit(stream, _logs.timeout_line(rid, self.timeout_s, now))
-                elif outcome == "crash":
-                    log.emit(stream, _logs.exit_line(rid, how))
-                log.emit(stream, _logs.end_line(rid))
-                log.emit(
-                    stream,
-                    _logs.report_line(
-                        rid,
-                        duration,
-                        self.memory_mb,
-                        m.peak_mb,
-                        init_ms,
-                        status=report_status,
-                        error_type=error_type,
-                    ),
-                )
+            failure, measured = self._failure(env, inv, outcome)
+            status, error_type, error_message = failure.status, failure.error_type, failure.message
+            if measured is not None:
+                m = measured
+            if outcome == "timeout" and inv.dispatched_at is not None:
+                duration = self.timeout_s * 1000
+            init_ms = self._log_failure(env, inv, outcome, failure, cold, init_ms, now, duration, m)
         if self._is_emfile(m, status, error_type, error_message, inv) and status != "timeout":
             status = "emfile"
         sample = Sample(
@@ -449,6 +413,78 @@ class LocalLambda:
             env.end()
             self._env = None
         return sample
+
+    def _failure(
+        self, env: Environment, inv: Invocation, outcome: str
+    ) -> tuple[_Failure, Measured | None]:
+        """How an invocation without an answer ended; a timeout is measured where it hangs."""
+        if outcome == "timeout":
+            message = f"Task timed out after {self.timeout_s:.2f} seconds"
+            _procs.freeze(env.proc.pid)  # stop it where it hangs, then look
+            return _Failure("timeout", "Sandbox.Timedout", message, "timeout"), env.measure()
+        if outcome == "init_error":
+            err = env.api.init_error or {}
+            failure = _Failure(
+                "error",
+                str(err.get("errorType") or "Runtime.Unknown"),
+                str(err.get("errorMessage") or ""),
+                "error",
+            )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                env.proc.wait(timeout=2.0)  # the runtime client exits after /init/error
+            return failure, None
+        # crash
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            env.proc.wait(timeout=2.0)
+        how = _procs.exit_description(env.proc.returncode or 0)
+        message = f"RequestId: {inv.request_id} Error: Runtime exited with error: {how}"
+        return _Failure("crash", "Runtime.ExitError", message, "error", how), None
+
+    def _log_failure(
+        self,
+        env: Environment,
+        inv: Invocation,
+        outcome: str,
+        failure: _Failure,
+        cold: bool,
+        init_ms: float | None,
+        now: float,
+        duration: float,
+        m: Measured,
+    ) -> float | None:
+        """Lambda's lines for an invocation without an answer; the init duration."""
+        assert self._log is not None
+        log, stream, rid = self._log, env.stream, inv.request_id
+        with log.lock:
+            env.collector.drain()
+            env.drain_reports()
+            if outcome == "timeout" and inv.dispatched_at is None and cold:
+                init_ms = (time.monotonic() - env.spawned_mono) * 1000
+                log.emit(stream, _logs.init_report_line(init_ms, "timeout", None))
+            if outcome in ("init_error", "crash") and init_ms is None and cold:
+                # the runtime never asked for an invocation: init failed
+                init_ms = (time.monotonic() - env.spawned_mono) * 1000
+                log.emit(stream, _logs.init_report_line(init_ms, "error", failure.error_type))
+            if inv.dispatched_at is None:
+                log.emit(stream, _logs.start_line(rid))
+            if outcome == "timeout":
+                log.emit(stream, _logs.timeout_line(rid, self.timeout_s, now))
+            elif outcome == "crash":
+                log.emit(stream, _logs.exit_line(rid, failure.how))
+            log.emit(stream, _logs.end_line(rid))
+            log.emit(
+                stream,
+                _logs.report_line(
+                    rid,
+                    duration,
+                    self.memory_mb,
+                    m.peak_mb,
+                    init_ms,
+                    status=failure.report_status,
+                    error_type=failure.error_type,
+                ),
+            )
+        return init_ms
 
     def _is_emfile(
         self,

@@ -13,11 +13,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fdscope._extras import extra
 from fdscope.errors import DoctorError
 from fdscope.local.runtimes.base import Handler, HandlerError, Runtime
+
+if TYPE_CHECKING:
+    import ast
 
 _CHILD_DIR = Path(__file__).resolve().parent.parent / "_child"
 
@@ -74,34 +77,38 @@ def _top_level_names(path: Path) -> tuple[set[str], set[str]] | None:
         return None
     names: set[str] = set()
     imported: set[str] = set()
+    return (names, imported) if _bind(tree.body, names, imported) else None
 
-    def visit(body: list[ast.stmt]) -> bool:
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                for alias in node.names:
-                    if alias.name == "*":
-                        return False
-                    names.add(alias.asname or alias.name.split(".")[0])
-                    imported.add(alias.asname or alias.name.split(".")[0])
-            else:
-                for sub in ast.walk(node):
-                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                        names.add(sub.id)
-                for field in ("body", "orelse", "finalbody"):
-                    inner = getattr(node, field, None)
-                    if isinstance(inner, list) and inner and not visit(inner):
-                        return False
-                for h in getattr(node, "handlers", []) or []:
-                    if not visit(h.body):
-                        return False
-                for case in getattr(node, "cases", []) or []:
-                    if not visit(case.body):
-                        return False
-        return True
 
-    return (names, imported) if visit(tree.body) else None
+def _bind(body: list[ast.stmt], names: set[str], imported: set[str]) -> bool:
+    """Add the names ``body`` binds (and, of those, the imported ones); False when
+    that cannot be known (``import *``)."""
+    import ast
+
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return False
+                names.add(alias.asname or alias.name.split(".")[0])
+                imported.add(alias.asname or alias.name.split(".")[0])
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+            for field in ("body", "orelse", "finalbody"):
+                inner = getattr(node, field, None)
+                if isinstance(inner, list) and inner and not _bind(inner, names, imported):
+                    return False
+            for h in getattr(node, "handlers", []) or []:
+                if not _bind(h.body, names, imported):
+                    return False
+            for case in getattr(node, "cases", []) or []:
+                if not _bind(case.body, names, imported):
+                    return False
+    return True
 
 
 def _check_defined(path: Path, func: str) -> None:
