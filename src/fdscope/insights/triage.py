@@ -680,9 +680,10 @@ def _local(query: str, limit: int) -> str:
     lines carry whole seconds, so sorting by time could put a failure before the
     START of its invocation; the engine keeps source order among equal keys.
     """
-    return query.replace("sort @timestamp asc", "sort @logStream asc").replace(
-        f"limit {_LIMIT_CW}", f"limit {limit}"
-    )
+    # no row limit locally (the limit command's own bound is CloudWatch's): every row is read,
+    # and _run_all keeps the first ``limit``
+    lines = query.replace("sort @timestamp asc", "sort @logStream asc").split("\n")
+    return "\n".join(line for line in lines if line.strip() != f"| limit {_LIMIT_CW}")
 
 
 def _run_all(run: Callable[[str], Any], *, source: str, limit: int) -> Triage:
@@ -694,6 +695,7 @@ def _run_all(run: Callable[[str], Any], *, source: str, limit: int) -> Triage:
         fd_rows = run(QUERIES["fd_use"]).rows
     timeline = first.rows
     truncated = len(timeline) >= limit or len(fd_rows) >= limit
+    timeline, fd_rows = timeline[:limit], fd_rows[:limit]
     result = _analyze(timeline, fd_rows, source=source, truncated=truncated)
     stats = getattr(first, "statistics", None) or {}
     skipped = stats.get("skipped") if isinstance(stats, dict) else None
