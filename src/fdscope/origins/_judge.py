@@ -51,6 +51,8 @@ def _claimed_names(directory: str) -> frozenset[str]:
     names: set[str] = set()
     try:
         entries = os.listdir(directory)
+    except ValueError:  # a NUL byte in a code object's filename: no such directory
+        entries = []
     except OSError as exc:
         if exc.errno in (errno.EMFILE, errno.ENFILE):
             return frozenset()  # no descriptor free: judge again later, do not cache
