@@ -199,7 +199,7 @@ def _growth(
 ) -> list[tuple[int, int, str, str]]:
     """(delta, now, kind, endpoint) of groups that grew since the first refresh."""
     out = []
-    for g in H.group(hs):
+    for g in H.group(hs, patterns=True):  # /tmp/server-*.sock: one growing group
         delta = g.count - base.get((g.kind, g.endpoint), 0)
         if delta > 0:
             out.append((delta, g.count, g.kind, g.endpoint))
@@ -243,7 +243,7 @@ def watch(
     grow; ends on Ctrl-C or when the process exits."""
     history: deque[int] = deque(maxlen=120)  # the sparkline's window
     snap, hs, total = _tree_handles(pid, tree)
-    base = {(g.kind, g.endpoint): g.count for g in H.group(hs)}
+    base = {(g.kind, g.endpoint): g.count for g in H.group(hs, patterns=True)}
     live_mode = not plain and sys.stdout.isatty()
     live: Any = None
     if live_mode:

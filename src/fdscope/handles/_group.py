@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from fdscope.handles._model import Handle, Snapshot
@@ -47,11 +48,36 @@ def endpoint_of(h: Handle) -> str:
     return h.detail or h.family or h.kind
 
 
-def group(handles: tuple[Handle, ...] | list[Handle]) -> list[Group]:
-    """Groups of (kind, endpoint), largest first, then by kind and endpoint."""
+# a part of a file name that a program generated: a UUID, a run of hex or letters and digits
+# mixed (tempfile's, serverless-express's /tmp/server-<random>.sock), a number (a pid, a port)
+_GENERATED = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{6,}(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9])[0-9]{3,}(?![A-Za-z0-9])"
+)
+_PATH_KINDS = ("unix", "file", "dir", "fifo", "memfd")
+
+
+def generalize(path: str) -> str:
+    """``path`` with the generated parts of its last component as ``*``:
+    ``/tmp/server-k3j9x2a1.sock`` -> ``/tmp/server-*.sock``; other paths unchanged."""
+    head, sep, name = path.rpartition("/")
+    star = _GENERATED.sub("*", name)
+    return f"{head}{sep}{star}" if star != name else path
+
+
+def group(handles: tuple[Handle, ...] | list[Handle], *, patterns: bool = False) -> list[Group]:
+    """Groups of (kind, endpoint), largest first, then by kind and endpoint.
+
+    With ``patterns``, paths that differ only by a generated part share one group
+    whose endpoint is the pattern (``/tmp/server-*.sock``), see :func:`generalize`.
+    """
     by_key: dict[tuple[str, str], list[Handle]] = {}
     for h in handles:
-        by_key.setdefault((h.kind, endpoint_of(h)), []).append(h)
+        ep = endpoint_of(h)
+        if patterns and h.kind in _PATH_KINDS and ep.startswith("/"):
+            ep = generalize(ep)
+        by_key.setdefault((h.kind, ep), []).append(h)
     groups = [Group(kind, ep, tuple(hs)) for (kind, ep), hs in by_key.items()]
     groups.sort(key=lambda g: (-g.count, g.kind, g.endpoint))
     return groups

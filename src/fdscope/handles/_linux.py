@@ -499,12 +499,13 @@ def _resolve_sockets(
     unix = _net.unix_sockets(net_dir, wanted)
     unix_mine = wanted & unix.keys()
     for inode in unix_mine:
-        stype, path = unix[inode]
+        stype, path, state = unix[inode]
         for row in sockets[inode]:
             row["kind"] = "unix"
             row["family"] = "unix"
             row["type"] = stype
             row["path"] = row["local"] = path
+            row["state"] = state
     rest = wanted - unix_mine
     same_ns = _net.same_netns(proc_root, pid)
     # sock_diag (binary, fast) works in our own namespace; the target's text tables
@@ -572,7 +573,7 @@ def _resolve_sockets(
             peer = peers.get(inode)
             if not peer:
                 continue
-            peer_path = unix.get(peer, (None, None))[1]
+            peer_path = unix.get(peer, (None, None, None))[1]
             for row in sockets[inode]:
                 if peer in by_inode:
                     row["peer_fd"] = by_inode[peer]

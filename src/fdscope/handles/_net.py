@@ -180,9 +180,19 @@ def inet_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple]:
     return found
 
 
-def unix_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple[str, str | None]]:
-    """inode -> (type name, path or "@abstract" or None) for every UNIX socket in the table."""
-    found: dict[int, tuple[str, str | None]] = {}
+# /proc/net/unix "St" (socket_state) and the Flags bit of a listening socket (__SO_ACCEPTCON);
+# the names are lsof's ("(LISTEN)", "(CONNECTED)"); ss says LISTEN, ESTAB, UNCONN
+UNIX_STATES = {1: "UNCONNECTED", 2: "CONNECTING", 3: "CONNECTED", 4: "DISCONNECTING"}
+_SO_ACCEPTCON = 0x10000
+
+
+def unix_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple[str, str | None, str | None]]:
+    """inode -> (type name, path or "@abstract" or None, state) for every UNIX socket in the table.
+
+    The state is "LISTEN" for a listening socket, else the kernel's socket state
+    (:data:`UNIX_STATES`), None when the line does not say.
+    """
+    found: dict[int, tuple[str, str | None, str | None]] = {}
     text = read_text(f"{net_dir}/unix")
     if not text:
         return found
@@ -198,7 +208,14 @@ def unix_sockets(net_dir: str, wanted: set[int]) -> dict[int, tuple[str, str | N
             stype = UNIX_TYPES.get(int(parts[4], 16), parts[4])
         except ValueError:
             continue
-        found[inode] = (stype, parts[7] if len(parts) > 7 else None)
+        try:
+            flags = int(parts[3], 16)
+            state: str | None = (
+                "LISTEN" if flags & _SO_ACCEPTCON else UNIX_STATES.get(int(parts[5], 16))
+            )
+        except ValueError:
+            state = None
+        found[inode] = (stype, parts[7] if len(parts) > 7 else None, state)
     return found
 
 
