@@ -7,6 +7,7 @@ import io
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from fdscope._extras import extra
@@ -70,6 +71,21 @@ def _print(result: Any, fmt: str) -> None:
 @click.option(
     "--group-name", default=None, help="The @log value for local events that name no log group."
 )
+@click.option(
+    "--source",
+    "named_sources",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A named input for SOURCE, join and subqueries: a log group name and its files or run "
+    "directory (repeatable; the same NAME again adds files).",
+)
+@click.option(
+    "--lookup",
+    "lookup_tables",
+    multiple=True,
+    metavar="NAME=FILE",
+    help="A lookup table for the lookup command: a CSV file with a header row, or JSON objects.",
+)
 def query(
     query_text: str,
     files: tuple[str, ...],
@@ -80,6 +96,8 @@ def query(
     as_json: bool,
     explain: bool,
     group_name: str | None,
+    named_sources: tuple[str, ...] = (),
+    lookup_tables: tuple[str, ...] = (),
 ) -> None:
     """Run a CloudWatch Logs Insights QUERY over FILES (logs, .gz, directories, run directories).
 
@@ -89,8 +107,19 @@ def query(
 
     if as_json:
         fmt = "json"
+    named: dict[str, list[str]] = {}
+    for spec in named_sources:
+        name, path = _name_eq(spec, "--source")
+        named.setdefault(name, []).append(path)
+    lookups = dict(_name_eq(spec, "--lookup") for spec in lookup_tables)
     if explain:
-        p = insights.plan(query_text)
+        from fdscope.insights._analysis import read_lookup
+
+        p = insights.plan(
+            query_text,
+            window=(start, end),
+            lookups={k: read_lookup(v)[0] for k, v in lookups.items()},
+        )
         click.echo("plan:")
         click.echo(p.explain())
         click.echo("\nsql:")
@@ -126,19 +155,37 @@ def query(
                 sys.exit(130)
         _print(result, fmt)
         return
-    if not files:
+    if not files and not named:
         raise click.UsageError("give log FILES or --log-group NAME")
-    result = insights.execute(query_text, list(files), start=start, end=end, log_group=group_name)
+    result = insights.execute(
+        query_text,
+        list(files),
+        start=start,
+        end=end,
+        log_group=group_name,
+        named=named,
+        lookups=lookups,
+    )
     _print(result, fmt)
     note = skipped_note(result.statistics)
     if note:
         click.echo(note, err=True)
 
 
+def _name_eq(spec: str, option: str) -> tuple[str, str]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise click.BadParameter(f"{spec!r}: expected NAME=PATH", param_hint=option)
+    if not Path(path).exists():
+        raise click.BadParameter(f"{path!r} does not exist", param_hint=option)
+    return name, path
+
+
 def skipped_note(statistics: dict[str, Any]) -> str | None:
     """One line on what the log readers skipped, e.g. ``skipped 4 malformed line(s) (bad-json 4)``."""
     skipped: dict[str, int] = statistics.get("skipped") or {}
-    parts = []
+    notes = [f"note: {n}" for n in statistics.get("notes") or ()]
+    parts: list[str] = []
     if skipped:
         why = ", ".join(f"{k} {v}" for k, v in skipped.items())
         parts.append(f"skipped {sum(skipped.values())} malformed line(s) ({why})")
@@ -146,4 +193,4 @@ def skipped_note(statistics: dict[str, Any]) -> str | None:
         parts.append(
             f"{statistics['badUtf8']} line(s) had bytes that are not UTF-8 (read as U+FFFD)"
         )
-    return "; ".join(parts) or None
+    return "\n".join(notes + (["; ".join(parts)] if parts else [])) or None

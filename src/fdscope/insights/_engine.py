@@ -12,6 +12,7 @@ from typing import Any
 from fdscope._extras import extra
 from fdscope.errors import QueryError
 from fdscope.insights import _ast as A
+from fdscope.insights._analysis import STEPS, create_lookups, read_lookup
 from fdscope.insights._pattern import cluster
 from fdscope.insights._plan import Plan, Planner, plan
 from fdscope.insights._sql import DuckDB, to_sql
@@ -152,6 +153,9 @@ def run_plan(con: Any, p: Plan) -> QueryResult:
 
     try:
         for i, step in enumerate(p.steps):
+            if step.kind in STEPS:
+                STEPS[step.kind](con, p, i)
+                continue
             if step.kind != "pattern":
                 continue
             src = step.pattern_source
@@ -205,11 +209,15 @@ def execute(
     end: int | None = None,
     log_group: str | None = None,
     default_limit: int | None = Planner.DEFAULT_LIMIT,
+    named: dict[str, Sequence[str | os.PathLike[str]]] | None = None,
+    lookups: dict[str, str | os.PathLike[str]] | None = None,
 ) -> QueryResult:
     """Run a Logs Insights query over log files; returns a QueryResult.
 
     ``sources``: files, ``.gz``, directories or run directories (FORMATS.md
     section 1). ``start``/``end``: ms since the epoch (inclusive) or None.
+    ``named``: inputs by name (``--source NAME=PATH``), what ``SOURCE`` and ``join``
+    read; ``lookups``: lookup tables by name (CSV or JSON files), for ``lookup``.
     Raises QuerySyntaxError for a malformed query, QueryError when it cannot
     run, LogReadError when a source cannot be read.
     """
@@ -217,11 +225,30 @@ def execute(
 
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
-    p = plan(query, default_limit=default_limit)
+    tables = {name: read_lookup(path) for name, path in (lookups or {}).items()}
+    p = plan(
+        query,
+        default_limit=default_limit,
+        window=(start, end),
+        lookups={name: cols for name, (cols, _) in tables.items()},
+        # with named inputs too, a query without SOURCE reads the positional ones
+        default_source="src = ''" if named and list(sources) else "",
+    )
+    lo, hi = (None, None) if p.needs_history else (start, end)
+    named_lists = {k: list(v) for k, v in (named or {}).items()}
     for fast in (True, False):
         con = connect()
         try:
-            info = load(con, list(sources), start=start, end=end, log_group=log_group, fast=fast)
+            info = load(
+                con,
+                list(sources),
+                start=lo,
+                end=hi,
+                log_group=log_group,
+                fast=fast,
+                named=named_lists,
+            )
+            create_lookups(con, tables)
             lock_down(con, info.fast_files)
             result = run_plan(con, p)
         except _FastRejected:
@@ -235,5 +262,7 @@ def execute(
             result.statistics["skipped"] = dict(sorted(st.malformed.items()))
         if st.bad_utf8:
             result.statistics["badUtf8"] = st.bad_utf8
+        if p.notes:
+            result.statistics["notes"] = list(p.notes)
         return result
     raise AssertionError("unreachable")  # pragma: no cover

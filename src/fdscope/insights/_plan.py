@@ -81,6 +81,7 @@ class Step:
     detail: str
     sql: str
     pattern_source: str | None = None  # for kind "pattern": the column clustered
+    extra: tuple = ()  # for kinds "compare" and "relevant": what the engine needs
     materialized: bool = False  # a MATERIALIZED CTE: its rows stay in insertion order
 
 
@@ -94,6 +95,8 @@ class Plan:
     types: tuple[str, ...]
     output_sql: str
     dialect: type[DuckDB] = DuckDB
+    notes: tuple[str, ...] = ()  # what runs differently locally, said once in the output
+    needs_history: bool = False  # reads events outside the query's window (SOURCE start=, diff)
 
     def explain(self) -> str:
         """A readable listing of the steps."""
@@ -129,8 +132,21 @@ class Planner:
         dialect: type[DuckDB] = DuckDB,
         *,
         default_limit: int | None = DEFAULT_LIMIT,
+        window: tuple[int | None, int | None] = (None, None),
+        lookups: dict[str, list[str]] | None = None,
+        now_ms: int | None = None,
+        default_source: str = "",
     ) -> None:
+        import time
+
         self.q = query
+        self.window = window
+        self.lookups = lookups or {}
+        self.now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        self.notes: list[str] = []
+        self.needs_history = False
+        self.source_cond = default_source  # the scan's SOURCE condition
+        self.join: tuple[str, str] | None = None  # (left alias, right alias) after join
         self.d = dialect
         self.default_limit = default_limit
         self.steps: list[Step] = []
@@ -148,7 +164,6 @@ class Planner:
         self.stats_done = False
         self.final_limit: int | None = None
         self.pattern_done = False
-        self.window: tuple[int | None, int | None] = (None, None)
         self.numbered = False  # a ``seq`` column (file order) exists
         self.number_in_scan = False
 
@@ -158,6 +173,10 @@ class Planner:
         for i, cmd in enumerate(cmds):
             if i and isinstance(cmds[i - 1], A.Dedup) and not isinstance(cmd, A.Limit | A.Dedup):
                 raise self.err("only limit can follow dedup", cmd)
+            if i and isinstance(cmd, A.Source):
+                raise self.err(
+                    "SOURCE must be the first command", cmd, expected="'|' and a command"
+                )
             self.final_limit = None
             self.command(cmd)
         return self.finish()
@@ -177,6 +196,11 @@ class Planner:
         if isinstance(cmd, A.Fields):
             self.cmd_fields(cmd)
         elif isinstance(cmd, A.Filter):
+            if cmd.index:
+                self.note(
+                    "filterIndex runs as filter locally (a field index only narrows what "
+                    "CloudWatch scans; local files have none)"
+                )
             cond = self.truth(self.expr(cmd.condition))
             self.add("filter", self.src(cmd.condition), f"SELECT * FROM \x00prev\x00 WHERE {cond}")
         elif isinstance(cmd, A.Stats):
@@ -205,12 +229,30 @@ class Planner:
         elif isinstance(cmd, A.Unmask):
             if cmd.source is not None:
                 self.expr(cmd.source)  # resolves (and checks) the field; nothing is masked locally
+            self.note("unmask: local files are not masked, so it changes nothing")
         elif isinstance(cmd, A.Pattern):
             self.cmd_pattern(cmd)
+        elif isinstance(cmd, A.Source):
+            self.cmd_source(cmd)
+        elif isinstance(cmd, A.Join):
+            self.cmd_join(cmd)
+        elif isinstance(cmd, A.Lookup):
+            self.cmd_lookup(cmd)
+        elif isinstance(cmd, A.Compare):
+            self.cmd_compare(cmd)
+        elif isinstance(cmd, A.RelevantFields):
+            self.cmd_relevant(cmd)
+        elif isinstance(cmd, A.Anomaly):
+            raise self.err(
+                "anomaly is not run locally: it scores patterns with CloudWatch's machine-learning "
+                "models trained on the log group's history, which local files do not have "
+                "(run it with --log-group)",
+                cmd,
+            )
         elif isinstance(cmd, A.CloudOnly):
             raise self.err(
-                f"the {cmd.keyword} command runs only in CloudWatch Logs Insights "
-                "(use --log-group); it has no meaning over local files",
+                f"the {cmd.keyword} command is parsed, but fdscope has no local version of it yet "
+                "(run it with --log-group)",
                 cmd,
             )
         else:  # pragma: no cover - the parser makes no other commands
@@ -400,7 +442,12 @@ class Planner:
                 "addtotals",
                 f"{cmd.fieldname} = " + " + ".join(nums),
             )
-            if cmd.fieldname not in self.display and not self.stats_done or self.stats_done and cmd.fieldname not in self.display:
+            if (
+                cmd.fieldname not in self.display
+                and not self.stats_done
+                or self.stats_done
+                and cmd.fieldname not in self.display
+            ):
                 self.display.append(cmd.fieldname)
             if self.explicit_display is not None and cmd.fieldname not in self.explicit_display:
                 self.explicit_display.append(cmd.fieldname)
@@ -646,7 +693,16 @@ class Planner:
         if limit is not None:
             out += f" LIMIT {int(limit)}"
         steps = [self.scan_step()] + self.steps
-        return Plan(self.q, tuple(steps), tuple(names), tuple(types), out, self.d)
+        return Plan(
+            self.q,
+            tuple(steps),
+            tuple(names),
+            tuple(types),
+            out,
+            self.d,
+            tuple(self.notes),
+            self.needs_history,
+        )
 
     def scan_step(self) -> Step:
         cols = ["ts", "msg", "stream", "grp", "ingest", "src"]
@@ -658,7 +714,281 @@ class Planner:
             cols.append(f"{self.d.JSON_FRAGMENT.format('msg')} AS j")
         detail = "events" + (" + " + ", ".join(self.discovered) if self.discovered else "")
         detail += " + JSON fields" if self.need_json else ""
-        return Step("scan", detail, f"SELECT {', '.join(cols)} FROM \x00prev\x00")
+        conds = [c for c in (self.source_cond, self.window_cond(self.window)) if c]
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        return Step("scan", detail, f"SELECT {', '.join(cols)} FROM \x00prev\x00{where}")
+
+    def window_cond(self, window: tuple[int | None, int | None], col: str = "ts") -> str:
+        lo, hi = window
+        conds = ([f"{col} >= {int(lo)}"] if lo is not None else []) + (
+            [f"{col} <= {int(hi)}"] if hi is not None else []
+        )
+        return " AND ".join(conds)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # ---- SOURCE, subqueries, join, lookup --------------------------------------------
+    def source_sql(self, cmd: A.Source, src: str = "src", grp: str = "grp") -> str:
+        """Which events a SOURCE names: ``--source NAME=PATH`` inputs, else events whose @log is
+        the name; logGroups(namePrefix: …) by prefix of either; logGroups() every input."""
+        conds = []
+        if cmd.names:
+            names = ", ".join(sql_string(n) for n in cmd.names)
+            conds.append(f"({src} IN ({names}) OR ({src} = '' AND {grp} IN ({names})))")
+        if cmd.prefixes:
+            key = f"(CASE WHEN {src} <> '' THEN {src} ELSE {grp} END)"
+            conds.append(
+                "("
+                + " OR ".join(f"starts_with({key}, {sql_string(p)})" for p in cmd.prefixes)
+                + ")"
+            )
+        if cmd.options:
+            keys = sorted({k for k, _ in cmd.options})
+            self.note(
+                f"SOURCE {', '.join(keys)}: local files have no account, log class or data "
+                "source; every input is read"
+            )
+        return " OR ".join(conds) if conds else "TRUE"
+
+    def source_window(self, cmd: A.Source) -> tuple[int | None, int | None]:
+        if cmd.since is None and cmd.until is None:
+            return self.window
+        self.needs_history = True
+        lo = self.time_word(cmd, cmd.since) if cmd.since is not None else self.window[0]
+        hi = self.time_word(cmd, cmd.until) if cmd.until is not None else self.window[1]
+        return lo, hi
+
+    def time_word(self, cmd: A.Source, word: str) -> int:
+        """start=/end= words: now, a signed period from now (-1d, 0s), ISO 8601, or epoch s/ms."""
+        from datetime import datetime, timezone
+
+        from fdscope.insights._lexer import unit_ms
+
+        w = word.strip()
+        m = re.fullmatch(r"([-+]?)(\d+)([A-Za-z]+)", w)
+        if w.lower() == "now":
+            return self.now_ms
+        if m and unit_ms(m.group(3)) not in (None,) and (unit_ms(m.group(3)) or 0) > 0:
+            ms = int(m.group(2)) * (unit_ms(m.group(3)) or 0)
+            return self.now_ms - ms if m.group(1) == "-" else self.now_ms + ms
+        if re.fullmatch(r"\d{9,13}", w):
+            n = int(w)
+            return n if n > 10**11 else n * 1000
+        try:
+            dt = datetime.fromisoformat(w.replace("Z", "+00:00"))
+        except ValueError:
+            at = self.q.text.find(word, cmd.start)
+            raise QuerySyntaxError(
+                f"cannot read the time {word!r}",
+                self.q.text,
+                at if at >= 0 else cmd.start,
+                expected="now, -1d, -3600s, 2026-01-23T00:00:00Z or epoch seconds",
+            ) from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return int(dt.timestamp() * 1000)
+
+    def cmd_source(self, cmd: A.Source) -> None:
+        self.source_cond = self.source_sql(cmd)
+        self.window = self.source_window(cmd)
+
+    def subquery_sql(self, node: A.In, want: str | None) -> str:
+        """An ``x in (SOURCE … | …)`` subquery: its own plan over the events, one column."""
+        sq = node.subquery
+        assert sq is not None
+        sub = Planner(
+            A.Query(self.q.text, sq.commands),
+            self.d,
+            default_limit=None,
+            window=self.window,
+            lookups=self.lookups,
+            now_ms=self.now_ms,
+        )
+        p = sub.build()
+        for n in sub.notes:
+            self.note(n)
+        self.needs_history = self.needs_history or p.needs_history
+        if any(st.kind in ("pattern", "compare", "relevant") for st in p.steps):
+            raise self.err(
+                "a subquery cannot use pattern, diff, logcompare or relevantfields", node
+            )
+        col = want if want in p.columns else p.columns[0]
+        from fdscope.insights._sql import to_sql
+
+        return f"(SELECT {sql_ident(col)} FROM ({to_sql(p)}) AS _sq)"
+
+    def right_field(self, parts: tuple[str, ...]) -> V:
+        """A field of the right side of a join (its events' columns carry an r_ prefix)."""
+        name = ".".join(parts)
+        if name in _BASE:
+            cid, t = _BASE[name]
+            return V(f"r_{cid}", t)
+        if name in DISCOVERED:
+            sql, t = DISCOVERED[name]
+            return V("(" + re.sub(r"\bmsg\b", "r_msg", sql) + ")", t)
+        if parts[0].startswith("@@"):
+            parts = (parts[0][1:], *parts[1:])
+        return V(self.d.EVENT_JSON_GET.format("r_j", sql_string(_json_path(parts))), STR)
+
+    def cmd_join(self, cmd: A.Join) -> None:
+        if self.join is not None:
+            raise self.err("only one join command is supported per query", cmd)
+        if not self.scope.raw:
+            raise self.err("join needs log events: it cannot follow stats or pattern", cmd)
+        self.number()  # the left side's file order, before rows pair up
+        lkey = self.field(cmd.left_key)
+        rkey = self.right_field(cmd.right_key.parts)
+        cond = self.source_sql(cmd.source, "src", "grp")
+        win = self.window_cond(self.source_window(cmd.source))
+        where = " AND ".join(c for c in (f"({cond})", win) if c)
+        right = (
+            "SELECT ts AS r_ts, msg AS r_msg, stream AS r_stream, grp AS r_grp, ingest AS r_ingest, "
+            f"{self.d.JSON_FRAGMENT.format('msg')} AS r_j FROM events WHERE {where}"
+        )
+        how = "LEFT JOIN" if cmd.kind == "left" else "JOIN"
+        on = self.compare("=", lkey, rkey)
+        self.add(
+            "join",
+            f"{cmd.kind} {cmd.left}.{cmd.left_key.name} = {cmd.right}.{cmd.right_key.name} "
+            f"({self.src(cmd.source)})",
+            f"SELECT * FROM \x00prev\x00 {how} ({right}) AS _r ON {on}",
+        )
+        self.join = (cmd.left, cmd.right)
+
+    def cmd_lookup(self, cmd: A.Lookup) -> None:
+        names = list(self.lookups)
+        if cmd.table not in self.lookups:
+            raise self.err(
+                f"no lookup table named {cmd.table!r}",
+                cmd,
+                suggestion=closest(cmd.table, names),
+                expected=f"--lookup {cmd.table}=FILE.csv (or .json) on the command line",
+            )
+        table = self.lookups[cmd.table]
+        idx = names.index(cmd.table)
+        for col in [k for k, _ in cmd.keys] + list(cmd.outputs):
+            if col not in table:
+                raise self.err(
+                    f"the lookup table {cmd.table!r} has no column {col!r}",
+                    cmd,
+                    suggestion=closest(col, table),
+                    expected="one of " + ", ".join(table),
+                )
+        keys = [(k, self.field(f)) for k, f in cmd.keys]
+        on = " AND ".join(f"{self.text(v)} = _t.{sql_ident(k)}" for k, v in keys)
+        part = ", ".join(sql_ident(k) for k, _ in keys)
+        cols = []
+        for out in cmd.outputs:
+            cid = self.new_id()
+            cols.append(f"_t.{sql_ident(out)} AS {cid}")
+            self.scope.cols[out] = Column(cid, STR)
+            self.field_parts.pop(out, None)
+            if out not in self.display:  # lookup appends its output fields to the results
+                self.display.append(out)
+        self.add(
+            "lookup",
+            f"{cmd.table} on {', '.join(k for k, _ in cmd.keys)} -> {', '.join(cmd.outputs)}",
+            f"SELECT \x00prev\x00.*, {', '.join(cols)} FROM \x00prev\x00 LEFT JOIN (SELECT * FROM "
+            f"__lookup{idx} QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY _rn) = 1) AS _t "
+            f"ON {on}",
+        )
+
+    # ---- diff, logcompare, relevantfields --------------------------------------------
+    def cmd_compare(self, cmd: A.Compare) -> None:
+        lo, hi = self.window
+        if lo is None or hi is None:
+            raise self.err(
+                f"{cmd.keyword} compares the query's time window with an earlier one: give the "
+                "window (--start and --end, or SOURCE … start= end=)",
+                cmd,
+            )
+        if not self.scope.raw:
+            raise self.err(
+                f"{cmd.keyword} compares log events: it cannot follow stats or pattern", cmd
+            )
+        if cmd.shift == "previous":
+            blo, bhi = lo - (hi - lo) - 1, lo - 1
+        elif cmd.shift == "month":
+            blo, bhi = _months_back(lo), _months_back(hi)
+        else:
+            ms = {"day": 86_400_000, "week": 604_800_000}.get(cmd.shift, cmd.shift_ms)
+            blo, bhi = lo - ms, hi - ms
+        self.needs_history = True
+        self.window = (None, None)  # the scan reads both windows; the step splits them
+        both = f"(({self.window_cond((lo, hi))}) OR ({self.window_cond((blo, bhi))}))"
+        self.add("filter", "the two windows", f"SELECT * FROM \x00prev\x00 WHERE {both}")
+        cid = self.new_id()
+        self.add("project", "@message", f"SELECT *, msg AS {cid} FROM \x00prev\x00")
+        self.add(
+            "compare",
+            f"patterns of {_ts_words(lo, hi)} against {_ts_words(blo, bhi)}",
+            "SELECT * FROM \x00pattern\x00",
+            pattern_source=cid,
+            extra=(lo, hi, blo, bhi),
+        )
+        self.note(
+            f"{cmd.keyword}: the @message patterns of the window and the baseline window, "
+            "counted in each (AWS documents no output columns; these are fdscope's)"
+        )
+        cols = {
+            "@pattern": Column("pattern", STR),
+            "@currentCount": Column("cur", NUM),
+            "@previousCount": Column("prev", NUM),
+            "@change": Column("change", NUM),
+            "@isNew": Column("is_new", BOOL),
+            "@logSamples": Column("samples", STR),
+        }
+        self.after_table(cols, ["cur DESC", "pattern ASC"])
+
+    def after_table(self, cols: dict[str, Column], order: list[str]) -> None:
+        self.scope = _Scope(cols, raw=False)
+        self.stats_outputs = {}
+        self.display = list(cols)
+        self.explicit_display = None
+        self.created = []
+        self.order = order
+        self.stats_done = True
+
+    def cmd_relevant(self, cmd: A.RelevantFields) -> None:
+        if not self.scope.raw:
+            raise self.err(
+                "relevantfields reads log events: it cannot follow stats or pattern", cmd
+            )
+        cond = self.truth(self.expr(cmd.condition))
+        skip = {".".join(f.parts) for f in _fields_in(cmd.condition)}
+        named = []
+        for f in cmd.fields:
+            v = self.expr(f)
+            named.append((f.name, self.text(v)))
+        self.need_json = self.need_json or not cmd.fields
+        cid = self.new_id()
+        sel = ", ".join(f"{t} AS {sql_ident('f:' + n)}" for n, t in named)
+        self.add(
+            "project",
+            "condition",
+            f"SELECT *, coalesce({cond}, FALSE) AS {cid} FROM \x00prev\x00",
+        )
+        self.add(
+            "relevant",
+            f"fields against {self.src(cmd.condition)}",
+            "SELECT * FROM \x00pattern\x00",
+            pattern_source=cid,
+            extra=(tuple(n for n, _ in named), sel, tuple(sorted(skip)), tuple(self.created)),
+        )
+        self.note(
+            "relevantfields: scores are fdscope's (categorical fields: total variation distance "
+            "of the value frequencies; numeric fields: Kolmogorov-Smirnov distance)"
+        )
+        cols = {
+            "@fieldName": Column("field", STR),
+            "@relevanceScore": Column("score", NUM),
+            "@topRelevanceContributors": Column("contributors", STR),
+            "@conditionalMedian": Column("cond_median", NUM),
+            "@baselineMedian": Column("base_median", NUM),
+        }
+        self.after_table(cols, ["score DESC", "field ASC"])
 
     # ---- expressions ------------------------------------------------------------------
     _offset = 0
@@ -678,6 +1008,10 @@ class Planner:
         col = self.scope.cols.get(name)
         if col is not None:
             return V(col.id, col.type)
+        if self.join is not None and len(f.parts) > 1 and f.parts[0] in self.join:
+            if f.parts[0] == self.join[1]:
+                return self.right_field(f.parts[1:])
+            return self.field(A.Field(f.start, f.end, f.parts[1:]))
         if self.scope.raw and name in DISCOVERED:
             cid = self.discovered.setdefault(name, f"d{len(self.discovered) + 1}")
             self.scope.cols[name] = Column(cid, DISCOVERED[name][1])
@@ -743,6 +1077,11 @@ class Planner:
             else:
                 sql = self.d.CONTAINS.format(t, sql_string(node.pattern.value))
             return V(f"(NOT {sql})" if node.negated else sql, BOOL)
+        if isinstance(node, A.In) and node.subquery is not None:
+            v = e(node.operand, aggs=aggs, post=post)
+            want = node.operand.name if isinstance(node.operand, A.Field) else None
+            sql = f"coalesce({self.text(v)} IN {self.subquery_sql(node, want)}, FALSE)"
+            return V(f"(NOT {sql})" if node.negated else sql, BOOL)
         if isinstance(node, A.In):
             v = e(node.operand, aggs=aggs, post=post)
             items = [e(i, aggs=aggs, post=post) for i in node.items]
@@ -794,7 +1133,7 @@ class Planner:
             return
         last = self.steps[-1]
         self.steps[-1] = Step(
-            last.kind, last.detail, last.sql, last.pattern_source, materialized=True
+            last.kind, last.detail, last.sql, last.pattern_source, last.extra, materialized=True
         )
         self.add(
             "number",
@@ -1145,6 +1484,36 @@ class Planner:
         return V(aid, t)
 
 
+def _months_back(ms: int) -> int:
+    """The same time one calendar month earlier (the day clamped to the month's length)."""
+    import calendar
+    from datetime import datetime, timezone
+
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    y, m = (dt.year, dt.month - 1) if dt.month > 1 else (dt.year - 1, 12)
+    day = min(dt.day, calendar.monthrange(y, m)[1])
+    return int(dt.replace(year=y, month=m, day=day).timestamp() * 1000)
+
+
+def _ts_words(lo: int, hi: int) -> str:
+    from datetime import datetime, timezone
+
+    f = "%Y-%m-%d %H:%M:%S"
+    a = datetime.fromtimestamp(lo / 1000, tz=timezone.utc).strftime(f)
+    b = datetime.fromtimestamp(hi / 1000, tz=timezone.utc).strftime(f)
+    return f"{a}..{b}"
+
+
+def _fields_in(node: A.Node) -> list[A.Field]:
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.Field):
+            out.append(n)
+        stack.extend(children(n))
+    return out
+
+
 def _canon(x: object) -> object:
     """An expression without its positions: equal for the same expression written anywhere."""
     if isinstance(x, A.Node):
@@ -1268,10 +1637,28 @@ def _check_regex(planner: Planner, rx: str, node: A.Node) -> None:
         raise planner.err(f"invalid regular expression: {exc}", node) from None
 
 
-def plan(query: A.Query | str, *, default_limit: int | None = Planner.DEFAULT_LIMIT) -> Plan:
-    """Plan a parsed query (or query text); raises QuerySyntaxError for what cannot run."""
+def plan(
+    query: A.Query | str,
+    *,
+    default_limit: int | None = Planner.DEFAULT_LIMIT,
+    window: tuple[int | None, int | None] = (None, None),
+    lookups: dict[str, list[str]] | None = None,
+    now_ms: int | None = None,
+    default_source: str = "",
+) -> Plan:
+    """Plan a parsed query (or query text); raises QuerySyntaxError for what cannot run.
+
+    ``window``: the query's time range (ms, inclusive); ``lookups``: the columns of each
+    lookup table by name (``--lookup NAME=FILE``)."""
     if isinstance(query, str):
         from fdscope.insights._parser import parse
 
         query = parse(query)
-    return Planner(query, default_limit=default_limit).build()
+    return Planner(
+        query,
+        default_limit=default_limit,
+        window=window,
+        lookups=lookups,
+        now_ms=now_ms,
+        default_source=default_source,
+    ).build()
