@@ -31,7 +31,10 @@ def test_corpus_parses_and_runs(case: dict) -> None:
 def test_expected_rows(path: Path) -> None:
     case = json.loads(path.read_text())
     assert case["citation"] and case["semantic"]
-    assert execute(case["query"], [LOGS]).rows == case["rows"]
+    inputs = [HERE / f for f in case.get("inputs", [LOGS.name])]
+    named = {k: [HERE / f for f in v] for k, v in case.get("named", {}).items()}
+    lookups = {k: HERE / v for k, v in case.get("lookups", {}).items()}
+    assert execute(case["query"], inputs, named=named, lookups=lookups).rows == case["rows"]
 
 
 def test_reference_imports_neither_duckdb_nor_the_engine() -> None:
