@@ -17,7 +17,8 @@ an uncaught exception carries EMFILE; all of them work with no descriptor free.
 Environment: ``FDSCOPE_TRACK=1``, ``FDSCOPE_TRACK_SAMPLE``, ``FDSCOPE_TRACK_DEPTH``,
 ``FDSCOPE_TRACK_AUDIT=1``,
 ``FDSCOPE_SIGNAL`` (a name like ``USR2``, or ``0`` for none),
-``FDSCOPE_REPORT_AT_EXIT=1`` (or ``json``: the line only), ``FDSCOPE_WARN_FRACTION``, ``FDSCOPE_REPORT_FD``.
+``FDSCOPE_REPORT_AT_EXIT=1`` (or ``json``: the line only), ``FDSCOPE_WARN_FRACTION``, ``FDSCOPE_REPORT_FD``,
+``FDSCOPE_REPORT_RETENTION`` (``auto``, ``0``, ``1``: which reports say what keeps a handle alive).
 """
 
 from __future__ import annotations
@@ -123,15 +124,18 @@ def is_tracking() -> bool:
     return _tracker.is_active()
 
 
-def report() -> Report:
+def report(*, retention: bool = False) -> Report:
     """The open handles of this process with their creation sites, grouped, largest first.
 
+    ``retention=True`` also says, for the top three groups, what keeps one of their
+    handles alive (``Group.held_by``: a module-level name, a class attribute, a logger,
+    a thread, an asyncio task, a running frame or a reference cycle), within 200 ms.
     Works with tracking off (nothing attributed). Raises HandlesError when the
     inventory cannot be read.
     """
     from fdscope.origins import _report
 
-    return _report.build()
+    return _report.build(retention=retention)
 
 
 def send_report(invocation: int | None = None) -> bool:
@@ -142,14 +146,50 @@ def send_report(invocation: int | None = None) -> bool:
     only for the first two invocations, every Nth, and every invocation once the
     descriptor count passes 90% of the soft limit (so the report nearest EMFILE
     is always there): a report lists every handle, which costs time at large
-    counts. Returns False (and writes nothing) when the variable is not set or
-    the report is not due; raises OSError when the descriptor is closed.
+    counts. The retention walk (``held_by``, up to 200 ms) runs only on some of
+    them: see :func:`_retention_due`. Returns False (and writes nothing) when the
+    variable is not set or the report is not due; raises OSError when the
+    descriptor is closed.
     """
     from fdscope.origins import _triggers
 
     if invocation is not None and not _report_due(invocation):
         return False
-    return _triggers.send(invocation)
+    return _triggers.send(invocation, retention=_retention_due(invocation))
+
+
+_near_limit_walked = False
+
+
+def _retention_due(invocation: int | None) -> bool:
+    """Whether an invocation's report carries ``held_by`` (``FDSCOPE_REPORT_RETENTION``).
+
+    ``0``: never; ``1``: every report; ``auto`` (the default): a report not tied to an
+    invocation (on demand), invocations 10, 20, 40, 80... (doubling: a handful per run
+    whatever its length, the last within the final half), and the first report once the
+    count passes 90% of the soft limit. So a 1,500-invocation doctor run makes about ten
+    walks, not one per report.
+    """
+    global _near_limit_walked
+    mode = (os.environ.get("FDSCOPE_REPORT_RETENTION") or "auto").strip().lower()
+    if mode in ("0", "off", "no", "false"):
+        return False
+    if mode in ("1", "all", "on", "yes", "true") or invocation is None:
+        return True
+    if invocation >= 10 and invocation % 10 == 0:
+        tens = invocation // 10
+        if tens & (tens - 1) == 0:
+            return True
+    if not _near_limit_walked:
+        try:
+            from fdscope import handles
+
+            if handles.count() >= 0.9 * _soft_limit():
+                _near_limit_walked = True
+                return True
+        except Exception:
+            return False
+    return False
 
 
 def _report_due(invocation: int) -> bool:

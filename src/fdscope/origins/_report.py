@@ -87,9 +87,12 @@ class Group:
     endpoint: str | None
     count: int
     handles: tuple[Item, ...]
+    # what keeps one of the handles alive ({kind, name, file, line, path}); only in a
+    # report built with ``retention=True``, only for the top groups, None when not found
+    held_by: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "site": self.site.as_dict(),
             "stack": [f.as_dict() for f in self.stack],
             "kind": self.kind,
@@ -97,6 +100,9 @@ class Group:
             "count": self.count,
             "handles": [h.as_dict() for h in self.handles],
         }
+        if self.held_by is not None:
+            d["held_by"] = self.held_by
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +159,8 @@ def _ep(g: Group) -> str:
 
 def _group_lines(g: Group, per_group: int) -> str:
     head = f"  {g.count} x {g.kind}{_ep(g)}  created at {g.site}"
+    if g.held_by is not None:
+        head += f"\n      kept alive by {held_text(g.held_by)}"
     rest = [
         f"      {'fd ' + str(h.fd) if h.fd is not None else '-'}: {h.detail}"
         for h in g.handles[:per_group]
@@ -271,8 +279,86 @@ def _own_fds() -> set[int]:
     return own
 
 
-def build(stack: tuple[Any, ...] | None = None) -> Report:
-    """Join ``handles.snapshot()`` of this process with the records; see :class:`Report`."""
+def held_text(held: dict[str, Any]) -> str:
+    """``app._clients (app.py:6): _clients[0]._endpoint... -> socket``; a cycle in words."""
+    if held.get("kind") == "cycle":
+        return "a reference cycle (freed only by the garbage collector)"
+    loc = f" ({held['file']}:{held['line']})" if held.get("file") and held.get("line") else ""
+    kind = held.get("kind")
+    what = {"module": "", "class": "class attribute "}.get(str(kind), f"{kind} ")
+    path = list(held.get("path") or ())
+    tail = "".join(path[1:-1]) if len(path) > 2 else ""
+    if len(tail) > 100:
+        tail = tail[:97] + "..."
+    head = str(path[0]).rpartition(".")[2] if kind == "module" and path else ""
+    shown = f": {head or (path[0] if path else '')}{tail} -> {path[-1]}" if tail else ""
+    return f"{what}{held.get('name')}{loc}{shown}"
+
+
+# the retention walk: the top groups only, one leaked object each, within these bounds
+RETENTION_GROUPS = 3
+RETENTION_DEPTH = 6  # upward referrer steps (retention())
+RETENTION_DOWN_DEPTH = 16  # downward steps from the user's module-level names
+RETENTION_BUDGET_S = 0.2  # per report, both walks together
+
+
+def _held_by(owners: list[tuple[int, Any]], code_root: str | None) -> dict[int, dict[str, Any]]:
+    """``{group index: held_by}`` for the owners given (one object per top group).
+
+    First one downward walk from the user's module-level names and class attributes for
+    all of them at once (cheap, and it reaches a handle a dozen steps inside a library's
+    objects), then, for those not reached, the upward walk (:func:`retention`: a frame, a
+    thread, an asyncio task, a logger, a reference cycle), sharing what is left of the
+    budget. Never raises: a failed walk leaves the field out.
+    """
+    from fdscope.origins import _retention
+
+    out: dict[int, dict[str, Any]] = {}
+    if not owners:
+        return out
+    deadline = time.perf_counter() + RETENTION_BUDGET_S
+    objs = [o for _, o in owners]
+    try:
+        down = _retention.held_from_roots(
+            objs,
+            depth=RETENTION_DOWN_DEPTH,
+            budget=0.6 * RETENTION_BUDGET_S,
+            code_root=code_root,
+        )
+    except Exception:
+        down = {}
+    left = []
+    for index, obj in owners:
+        found = down.get(id(obj))
+        if found is not None:
+            out[index] = found.to_json()
+        else:
+            left.append((index, obj))
+    for n, (index, obj) in enumerate(left):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.005:
+            break
+        try:
+            up = _retention.retention(
+                obj,
+                depth=RETENTION_DEPTH,
+                budget=remaining / (len(left) - n),
+                code_root=code_root,
+                ignore=(owners, objs),
+            )
+        except Exception:
+            up = None
+        if up is not None:
+            out[index] = up.to_json()
+    return out
+
+
+def build(stack: tuple[Any, ...] | None = None, *, retention: bool = False) -> Report:
+    """Join ``handles.snapshot()`` of this process with the records; see :class:`Report`.
+
+    ``retention``: for the top groups, what keeps one of their handles alive
+    (``Group.held_by``; about 200 ms at most, see :func:`_held_by`).
+    """
     from fdscope import handles
 
     snap = handles.snapshot()
@@ -281,6 +367,7 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
     own = _own_fds()
     buckets: dict[tuple[Any, ...], list[Any]] = {}
     unattributed: list[Item] = []
+    owner_of: dict[tuple[Any, ...], Any] = {}  # bucket -> a weak reference to one owner
     with _tracker._lock:
         for h in snap.handles:
             if h.fd in own:
@@ -295,6 +382,8 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
             _ref, _ino, api, rstack, approx, _sampled = rec
             key = (rstack, api, approx, h.kind)
             buckets.setdefault(key, []).append(h)
+            if retention and key not in owner_of and _ref is not None:
+                owner_of[key] = _ref
         extra: dict[tuple[Any, ...], list[Item]] = {}
         for tkey, (tref, tstack) in list(_tracker._threads.items()):
             thread = tref()
@@ -314,9 +403,10 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
                 continue
             if proc.returncode is None and proc.poll() is None:
                 args = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))
-                extra.setdefault((pstack, "subprocess.Popen", "process"), []).append(
-                    Item(None, "process", f"pid {proc.pid}: {args}")
-                )
+                gkey = (pstack, "subprocess.Popen", "process")
+                extra.setdefault(gkey, []).append(Item(None, "process", f"pid {proc.pid}: {args}"))
+                if retention and gkey not in owner_of:
+                    owner_of[gkey] = pref
     # Merge buckets whose stacks differ only below the site: the group is the site.
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for (rstack, api, approx, kind), hs in buckets.items():
@@ -327,12 +417,16 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
         )
         slot["items"].extend(Item(h.fd, h.kind, h.describe()) for h in hs)
         slot["eps"].update(h.endpoint for h in hs)
+        if (rstack, api, approx, kind) in owner_of:
+            slot.setdefault("owner", owner_of[(rstack, api, approx, kind)])
     for (rstack, api, kind), items in extra.items():
         site = site_from(rstack, api, False)
         slot = merged.setdefault(
             (site, kind), {"site": site, "stack": rstack, "kind": kind, "items": [], "eps": {None}}
         )
         slot["items"].extend(items)
+        if (rstack, api, kind) in owner_of:
+            slot.setdefault("owner", owner_of[(rstack, api, kind)])
     groups = [
         Group(
             site=s["site"],
@@ -345,6 +439,8 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
         for s in merged.values()
     ]
     groups.sort(key=lambda g: (-g.count, g.site.file, g.site.line or 0, g.kind))
+    if retention and owner_of:
+        groups = _with_held_by(groups, merged, owner_of)
     return Report(
         pid=snap.pid,
         time=snap.time if snap.time else time.time(),
@@ -354,6 +450,27 @@ def build(stack: tuple[Any, ...] | None = None) -> Report:
         groups=tuple(groups),
         unattributed=tuple(unattributed),
     )
+
+
+def _with_held_by(
+    groups: list[Group], merged: dict[tuple[Any, ...], dict[str, Any]], owner_of: dict[Any, Any]
+) -> list[Group]:
+    """The groups, the top ones with ``held_by`` filled where the walk finds a holder."""
+    import dataclasses
+
+    refs = {(s["site"], s["kind"]): s.get("owner") for s in merged.values()}
+    owners: list[tuple[int, Any]] = []
+    for index, g in enumerate(groups[:RETENTION_GROUPS]):
+        ref = refs.get((g.site, g.kind))
+        obj = ref() if ref is not None else None
+        if obj is not None:
+            owners.append((index, obj))
+    code_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    held = _held_by(owners, code_root)
+    owners.clear()
+    return [
+        dataclasses.replace(g, held_by=held[i]) if i in held else g for i, g in enumerate(groups)
+    ]
 
 
 def site_of(handle: Any) -> Site | None:

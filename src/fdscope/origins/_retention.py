@@ -166,6 +166,17 @@ def _short(filename: str | None, code_root: str | None) -> str | None:
     return os.path.basename(filename)
 
 
+def _module_file(mod: Any) -> str | None:
+    """A module's file; for ``__main__`` after its script ended (Python deletes its
+    ``__file__`` then: reports at exit), the script named by ``sys.argv[0]``."""
+    filename = getattr(mod, "__file__", None)
+    if filename is None and getattr(mod, "__name__", None) == "__main__":
+        argv0 = sys.argv[0] if sys.argv else ""
+        if argv0.endswith(".py") and os.path.isfile(argv0):
+            filename = os.path.abspath(argv0)
+    return filename
+
+
 class _Roots:
     """Recognises roots among referrers; built once per :func:`retention` call."""
 
@@ -188,7 +199,7 @@ class _Roots:
         mod = self.module_dicts.get(id(ref))
         if mod is not None:
             name = _label(ref, child).lstrip(".")
-            filename = getattr(mod, "__file__", None)
+            filename = _module_file(mod)
             return Retention(
                 "module",
                 f"{mod.__name__}.{name}",
@@ -262,7 +273,9 @@ def retention(
         if held is not None:
             frame_root, child = held
             return _finish(frame_root, child, parent)
-        refs = gc.get_referrers(*frontier)
+        # without the own stack: a list holding this frame, held by this frame, would
+        # keep both alive after the return, and the next walk would find it (a "frame")
+        refs = [r for r in gc.get_referrers(*frontier) if id(r) not in own_frames]
         skip.add(id(refs))
         skip.add(id(by_id))
         nxt: list[Any] = []
@@ -320,10 +333,10 @@ def _held_by_running_frame(
         frames = sys._current_frames()
     except Exception:
         return None
-    me = _thread_ident()
-    for ident, top in frames.items():
-        if ident == me:
-            continue
+    # the own thread's entry is this very frame: kept in ``frames``, it would hold itself
+    # (and, through f_back, the walk's frame and every object it saw) in a cycle
+    frames.pop(_thread_ident(), None)
+    for top in frames.values():
         f: types.FrameType | None = top
         while f is not None:
             if id(f) not in own_frames:
@@ -387,4 +400,156 @@ def _finish(found: Retention, top: Any, parent: dict[int, tuple[Any, str]]) -> R
         steps[0] = found.name
     found.steps = tuple(steps)
     found.path_objects = tuple(objects)
+    return found
+
+
+# types a downward search never enters: code and namespaces (every path through them is
+# a path through some module), and leaves
+_NOT_ENTERED = (
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.CodeType,
+    types.FrameType,
+    type,
+    str,
+    bytes,
+    int,
+    float,
+    complex,
+    bool,
+    type(None),
+)
+
+
+_SKIPPED = frozenset(_NOT_ENTERED)
+_PLAIN = frozenset((dict, list, tuple, set, frozenset))
+
+
+def _user_roots(code_root: str | None) -> list[tuple[Retention, Any]]:
+    """Module-level names and class attributes of the user's modules, with their values."""
+    out: list[tuple[Retention, Any]] = []
+    for mod in list(sys.modules.values()):
+        if not isinstance(mod, types.ModuleType) or not _is_users(mod):
+            continue
+        filename = _module_file(mod)
+        short = _short(filename, code_root)
+        try:
+            names = list(vars(mod).items())
+        except TypeError:
+            continue
+        for name, value in names:
+            if name.startswith("__"):
+                continue
+            if isinstance(value, type):
+                if getattr(value, "__module__", None) != mod.__name__:
+                    continue
+                for attr, v in list(vars(value).items()):
+                    if attr.startswith("__") or isinstance(v, _NOT_ENTERED):
+                        continue
+                    qual = f"{value.__qualname__}.{attr}"
+                    out.append((Retention("class", qual, short, None, root=value), v))
+                continue
+            if isinstance(value, _NOT_ENTERED):
+                continue
+            found = Retention(
+                "module", f"{mod.__name__}.{name}", short, _binding_line(filename, name), root=mod
+            )
+            out.append((found, value))
+    return out
+
+
+def held_from_roots(
+    targets: list[Any],
+    *,
+    depth: int = 16,
+    budget: float = BUDGET_S,
+    code_root: str | None = None,
+) -> dict[int, Retention]:
+    """Which of ``targets`` a module-level name or class attribute of the user's code reaches.
+
+    The downward counterpart of :func:`retention`: one breadth-first walk over
+    ``gc.get_referents`` from every user root at once (modules, functions, classes and
+    frames are not entered), so a handle deep inside a library's objects (a boto3
+    client's pool: a dozen steps) costs one pass over what those roots reach, not a
+    heap scan per step. Returns ``{id(target): Retention}`` for the targets found
+    within ``depth`` steps and ``budget`` seconds; each path is the shortest.
+    """
+    deadline = time.perf_counter() + budget
+    want = {id(t) for t in targets}
+    found: dict[int, Retention] = {}
+    if not want:
+        return found
+    # id(obj) -> (parent object or None, index of the root)
+    parent: dict[int, tuple[Any, int]] = {}
+    roots = _user_roots(code_root)
+    frontier: list[Any] = []
+    for index, (_root, value) in enumerate(roots):
+        if id(value) in parent:
+            continue
+        parent[id(value)] = (None, index)
+        frontier.append(value)
+
+    def record(obj: Any) -> None:
+        chain: list[Any] = [obj]
+        node = obj
+        while True:
+            up, index = parent[id(node)]
+            if up is None:
+                break
+            chain.append(up)
+            node = up
+        chain.reverse()  # the root's value first
+        base = roots[index][0]
+        steps = [base.name]
+        for above, below in zip(chain, chain[1:], strict=False):
+            label = _label(above, below)
+            if label.startswith((".", "[")):
+                steps.append(label)
+        steps.append(_type_name(obj))
+        found[id(obj)] = Retention(
+            base.kind,
+            base.name,
+            base.file,
+            base.line,
+            tuple(steps),
+            root=base.root,
+            path_objects=tuple(chain),
+        )
+
+    for value in frontier:
+        if id(value) in want:
+            record(value)
+    for _level in range(depth):
+        if len(found) == len(want) or not frontier:
+            break
+        nxt: list[Any] = []
+        i = 0
+        while i < len(frontier):
+            obj = frontier[i]
+            i += 1
+            if i % 256 == 0 and time.perf_counter() > deadline:
+                return found
+            tp = type(obj)
+            own = None
+            if tp not in _PLAIN:
+                try:
+                    own = obj.__dict__
+                except Exception:
+                    own = None
+            for child in gc.get_referents(obj):
+                key = id(child)
+                if key in parent:
+                    continue
+                ctp = type(child)
+                if ctp in _SKIPPED or (ctp not in _PLAIN and isinstance(child, _NOT_ENTERED)):
+                    continue
+                parent[key] = (obj, -1)
+                if key in want:
+                    record(child)
+                # an instance's own __dict__ (there once anything read vars()) is no step
+                (frontier if child is own else nxt).append(child)
+        frontier = nxt
     return found

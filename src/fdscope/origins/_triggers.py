@@ -39,14 +39,19 @@ def report_fd() -> int | None:
     return int(value)
 
 
-def send(invocation: int | None = None, trigger: str | None = None) -> bool:
-    """One JSON line of the report to ``FDSCOPE_REPORT_FD``; False when it is not set."""
+def send(
+    invocation: int | None = None, trigger: str | None = None, *, retention: bool = True
+) -> bool:
+    """One JSON line of the report to ``FDSCOPE_REPORT_FD``; False when it is not set.
+
+    ``retention``: the top groups say what keeps their handles alive (``held_by``).
+    """
     fd = report_fd()
     if fd is None:
         return False
     from fdscope.origins import _report
 
-    doc = _report.build().json()
+    doc = _report.build(retention=retention).json()
     if invocation is not None:
         doc["invocation"] = invocation
     if trigger is not None:
@@ -56,11 +61,11 @@ def send(invocation: int | None = None, trigger: str | None = None) -> bool:
 
 
 def to_stderr(title: str | None = None) -> None:
-    """The text report to stderr (fd 2), never raising."""
+    """The text report to stderr (fd 2), with what keeps the top groups alive; never raising."""
     try:
         from fdscope.origins import _report
 
-        text = _report.build().text()
+        text = _report.build(retention=True).text()
         if title:
             text = f"fdscope: {title}\n{text}"
         write_all(2, text.encode("utf-8", "replace"))
