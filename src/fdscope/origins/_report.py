@@ -403,10 +403,10 @@ def build(stack: tuple[Any, ...] | None = None, *, retention: bool = False) -> R
                 continue
             if proc.returncode is None and proc.poll() is None:
                 args = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))
-                gkey = (pstack, "subprocess.Popen", "process")
-                extra.setdefault(gkey, []).append(Item(None, "process", f"pid {proc.pid}: {args}"))
-                if retention and gkey not in owner_of:
-                    owner_of[gkey] = pref
+                okey = (pstack, "subprocess.Popen", "process")
+                extra.setdefault(okey, []).append(Item(None, "process", f"pid {proc.pid}: {args}"))
+                if retention and okey not in owner_of:
+                    owner_of[okey] = pref
     # Merge buckets whose stacks differ only below the site: the group is the site.
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for (rstack, api, approx, kind), hs in buckets.items():
