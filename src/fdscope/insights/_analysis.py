@@ -152,7 +152,6 @@ def relevant_table(con: Any, p: Any, i: int) -> None:
     cols = f"{step.pattern_source}" + (f", {sel}" if sel else "")
     if not named:
         cols += ", msg, CAST(j AS VARCHAR)"
-        cols += "".join(f", {sql_ident(c)}" for c in ())
     rows = con.execute(to_sql(p, upto=i - 1, select=f"SELECT {cols} FROM \x00prev\x00")).fetchall()
     values: dict[str, tuple[list[str], list[str]]] = {}
     for r in rows:
@@ -171,7 +170,7 @@ def relevant_table(con: Any, p: Any, i: int) -> None:
                 continue
             pair = values.setdefault(n, ([], []))
             pair[0 if hit else 1].append(v)
-    out = []
+    out: list[tuple[str, float, str | None, float | None, float | None]] = []
     for n, (cond, base) in values.items():
         if not cond or not base:
             out.append((n, 1.0 if cond else 0.0, None, None, None))  # only on one side

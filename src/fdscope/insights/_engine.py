@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -209,8 +209,8 @@ def execute(
     end: int | None = None,
     log_group: str | None = None,
     default_limit: int | None = Planner.DEFAULT_LIMIT,
-    named: dict[str, Sequence[str | os.PathLike[str]]] | None = None,
-    lookups: dict[str, str | os.PathLike[str]] | None = None,
+    named: Mapping[str, Sequence[str | os.PathLike[str]]] | None = None,
+    lookups: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> QueryResult:
     """Run a Logs Insights query over log files; returns a QueryResult.
 

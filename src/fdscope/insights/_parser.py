@@ -277,16 +277,16 @@ class _Parser:
                     f"unexpected {self.describe(self.tok)}", expected=f"'as' and names after {mode}"
                 )
             self.advance()
-            names = [self.name("a field name")]
+            aliases = [self.name("a field name")]
             while self.is_op(","):
                 self.advance()
-                names.append(self.name("a field name"))
-            if mode == "logfmt" and len(names) != 1:
+                aliases.append(self.name("a field name"))
+            if mode == "logfmt" and len(aliases) != 1:
                 raise self.error(
                     "parse logfmt takes one name (the map of its keys)", t, expected="as NAME"
                 )
             return A.Parse(
-                t.start, self.toks[self.i - 1].end, t.value, source, None, tuple(names), mode
+                t.start, self.toks[self.i - 1].end, t.value, source, None, tuple(aliases), mode
             )
         p = self.tok
         if p.kind not in (STRING, REGEX):

@@ -188,7 +188,7 @@ class Planner:
         self.counter += 1
         return f"{prefix}{self.counter}"
 
-    def add(self, kind: str, detail: str, sql: str, **kw: str | None) -> None:
+    def add(self, kind: str, detail: str, sql: str, **kw: object) -> None:
         self.steps.append(Step(kind, detail, sql, **kw))  # type: ignore[arg-type]
 
     # ---- commands ---------------------------------------------------------------------
