@@ -5,7 +5,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean node
+
+# Node.js (when node is on PATH): the runtime client aws-lambda-ric into fdscope's cache
+# (fdscope setup node; no-op when current) and each Node example's packages (npm ci,
+# stamped by node_modules/.fdscope-stamp, redone when its lock file changes).
+# Without node: one line, and the Node tests skip (with CI=true they fail).
+node: $(STAMP)
+	@if command -v node >/dev/null 2>&1; then \
+	  $(VENV)/bin/fdscope setup node || exit 1; \
+	  for lock in examples/*/package-lock.json; do \
+	    [ -f "$$lock" ] || continue; d=$$(dirname "$$lock"); \
+	    if [ ! -f "$$d/node_modules/.fdscope-stamp" ] || [ "$$lock" -nt "$$d/node_modules/.fdscope-stamp" ]; then \
+	      echo "npm ci in $$d"; \
+	      (cd "$$d" && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+	      mkdir -p "$$d/node_modules" && touch "$$d/node_modules/.fdscope-stamp"; \
+	    fi; \
+	  done; \
+	else echo "node not found: the Node.js runtime tests and demo are skipped"; fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +30,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) node
 	$(PY) examples/demo.py
 
-test: $(STAMP)
+test: $(STAMP) node
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest -q -n 2 --dist loadgroup

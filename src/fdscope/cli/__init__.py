@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "alarm": "fdscope.cli.metrics:alarm",
     "plot": "fdscope.cli.metrics:plot",
     "lint": "fdscope.cli.lint:lint",
+    "setup": "fdscope.cli.setup:setup",
 }
 
 

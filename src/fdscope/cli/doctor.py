@@ -10,7 +10,7 @@ from typing import Any
 
 from fdscope._extras import extra
 from fdscope.cli.invoke import invoke as _invoke
-from fdscope.cli.invoke import load_event, parse_env_pairs, read_env_file
+from fdscope.cli.invoke import load_event, parse_env_pairs, read_env_file, runtime_note
 
 with extra("cli"):
     import click
@@ -66,7 +66,7 @@ def doctor(
     setup error, 3 broken.
     """
     from fdscope.doctor import diagnose, write_outputs
-    from fdscope.local import parse_handler
+    from fdscope.local import select_runtime
 
     env: dict[str, str] = {}
     env_file = opts.pop("env_file")
@@ -75,10 +75,18 @@ def doctor(
     env.update(parse_env_pairs(opts.pop("env_pairs")))
     event = load_event(opts.pop("event_file"), opts.pop("event_type"))
     out_dir = opts.pop("out_dir")
+    chosen = select_runtime(
+        handler,
+        opts.get("code_root"),
+        runtime=opts.get("runtime"),
+        python=opts.get("python"),
+        node=opts.get("node"),
+        client=opts.get("node_client") or "auto",
+    )
     if out_dir is None:
         name = (
             opts.get("function_name")
-            or parse_handler(handler, opts.get("code_root")).code_root.name
+            or chosen.parse_handler(handler, opts.get("code_root")).code_root.name
         )
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         out_dir = Path("fdscope-runs") / f"{name or 'function'}-doctor-{stamp}"
@@ -87,6 +95,9 @@ def doctor(
         from rich.console import Console
 
     err = Console(stderr=True, quiet=quiet or as_json)
+    note = runtime_note(chosen, bool(opts.get("allow_network")))
+    if note:
+        err.print(note, highlight=False)
     t0 = time.monotonic()
     with err.status("starting the local Lambda…") as status:
 
@@ -138,9 +149,22 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
         rows.add_row(
             "process/thread limit", f"about {d.invocations_to_limit} invocations left (projected)"
         )
+    elif d.emfile:
+        rows.add_row(
+            "EMFILE", f"[bold red]reproduced[/]: an open failed at invocation {d.emfile_at:,}"
+        )
+    elif d.near_limit is not None:
+        near = d.near_limit
+        said = (
+            f"[yellow]warning[/]: near the limit, no open failed; reached {near['count']:,} "
+            f"of {near['limit']:,} at invocation {near['invocation']:,}"
+        )
+        if near.get("projected_at") is not None:
+            said += f"; projected at invocation ~{near['projected_at']:,}"
+        rows.add_row("EMFILE", said)
     elif d.invocations_to_limit is not None:
         left = (
-            "reached in this run"
+            "not reproduced: the count reached the limit, no open failed"
             if d.invocations_to_limit == 0
             else f"about {d.invocations_to_limit} invocations left (projected)"
         )

@@ -146,6 +146,23 @@ def load_event(event_file: str | None, event_type: str | None) -> Any:
     "--python", "python", metavar="PATH", help="The interpreter to run the function with."
 )
 @click.option(
+    "--runtime",
+    "runtime",
+    metavar="NAME",
+    help="Lambda's runtime: python3.X, nodejs18.x, nodejs20.x, nodejs22.x, nodejs24.x "
+    "(default: from the handler's file).",
+)
+@click.option("--node", "node", metavar="PATH", help="The node to run a Node.js function with.")
+@click.option(
+    "--runtime-client",
+    "node_client",
+    type=click.Choice(["auto", "ric", "standin"]),
+    default="auto",
+    show_default=True,
+    help="Node.js: aws-lambda-ric (function's node_modules or `fdscope setup node`), "
+    "fdscope's stand-in, or the first available.",
+)
+@click.option(
     "--layer",
     "layers",
     multiple=True,
@@ -183,6 +200,9 @@ def invoke(
     env_pairs: tuple[str, ...],
     env_file: Path | None,
     python: str | None,
+    runtime: str | None,
+    node: str | None,
+    node_client: str,
     layers: tuple[Path, ...],
     freeze: bool,
     allow_network: bool,
@@ -196,19 +216,23 @@ def invoke(
 ) -> None:
     """Run HANDLER N times as Lambda runs it and write the run directory.
 
-    HANDLER is module.function (with --code-root) or path/to/app.py:function.
+    HANDLER is module.function (with --code-root) or path/to/app.py:function
+    (Node.js: path/to/app.js:handler, .mjs, .cjs, or dir/module.handler).
     Exit code 0 when every invocation succeeded, 1 when any failed (error,
     timeout, crash, EMFILE), 2 on a usage or setup error.
     """
-    from fdscope.local import LocalLambda, Sample, parse_handler
+    from fdscope.local import LocalLambda, Sample, select_runtime
 
     env: dict[str, str] = {}
     if env_file is not None:
         env.update(read_env_file(env_file))
     env.update(parse_env_pairs(env_pairs))
     event = load_event(event_file, event_type)
+    chosen = select_runtime(
+        handler, code_root, runtime=runtime, python=python, node=node, client=node_client
+    )
     if out_dir is None:
-        name = function_name or parse_handler(handler, code_root).code_root.name
+        name = function_name or chosen.parse_handler(handler, code_root).code_root.name
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         out_dir = Path("fdscope-runs") / f"{name or 'function'}-{stamp}"
     fn = LocalLambda(
@@ -229,12 +253,16 @@ def invoke(
         gc_between=gc_between,
         sample=_SAMPLE_MODES[sample_mode],
         function_name=function_name,
+        runtime=chosen,
     )
     samples: list[Sample] = []
     with extra("cli"):
         from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet)
+    note = runtime_note(chosen, allow_network)
+    if note:
+        console.print(note, highlight=False)
     with fn:
         if quiet:
             for _ in range(n):
@@ -263,6 +291,16 @@ def invoke(
 
 
 _SAMPLE_MODES: dict[str, bool | str] = {"full": True, "count": "count", "none": False}
+
+
+def runtime_note(runtime: Any, allow_network: bool) -> str:
+    """One line about a runtime without the network guard (Node.js), else ''."""
+    if allow_network or getattr(runtime, "network_guard", True):
+        return ""
+    return (
+        f"note: no network guard for {runtime.language} (Python's is an audit hook): "
+        "the function can reach beyond loopback"
+    )
 
 
 def _progress_info(s: Any) -> str:

@@ -17,7 +17,17 @@ from fdscope.errors import DoctorError
 from fdscope.local._events import EVENT_TYPES, sample_event
 from fdscope.local._local import LocalLambda, run
 from fdscope.local._records import STATUSES, EnvironmentRecord, RunResult, Sample
-from fdscope.local.runtimes import Handler, HandlerError, PythonRuntime, Runtime, parse_handler
+from fdscope.local.runtimes import (
+    Handler,
+    HandlerError,
+    NodeClient,
+    NodeRuntime,
+    PythonRuntime,
+    Runtime,
+    install_node_client,
+    parse_handler,
+    select_runtime,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -27,11 +37,15 @@ __all__ = [
     "Handler",
     "HandlerError",
     "LocalLambda",
+    "NodeClient",
+    "NodeRuntime",
     "PythonRuntime",
     "RunResult",
     "Runtime",
     "Sample",
+    "install_node_client",
     "parse_handler",
     "run",
     "sample_event",
+    "select_runtime",
 ]

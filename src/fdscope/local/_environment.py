@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fdscope.errors import DoctorError
-from fdscope.local import _logs, _procs
+from fdscope.local import _logs, _procs, _sockfiles
 from fdscope.local._api import Invocation, RuntimeAPI
 from fdscope.local._records import Measured
 from fdscope.local.runtimes import Handler, Runtime
@@ -107,6 +107,7 @@ class Environment:
         self.pump_thread: threading.Thread | None = None
         self.pidfd: int | None = None
         self.peak_mb = 0  # last known peak RSS (a crashed process cannot be measured)
+        self.socket_files: set[str] = set()  # Runtime.socket_files: removed at the end
 
     @property
     def alive(self) -> bool:
@@ -244,6 +245,8 @@ class Environment:
         """
         sample = self.settings.sample
         pids = _procs.tree(self.proc.pid)
+        if self.settings.runtime.socket_files:
+            self.socket_files |= _sockfiles.listening_paths(pids)
         rss, peak, threads = _procs.status(pids)
         peak_mb = self.peak_mb = max(self.peak_mb, int((peak or 0) / (1024 * 1024)))
         m = Measured(threads=threads, rss=rss, peak_mb=peak_mb)
@@ -269,7 +272,10 @@ class Environment:
 
     # -- the end ------------------------------------------------------------------
     def end(self) -> None:
-        """Kill the runtime and all its descendants; collect the last output."""
+        """Kill the runtime and all its descendants; collect the last output; remove
+        the socket files its processes listened on outside its /tmp."""
+        if self.settings.runtime.socket_files and self.proc.poll() is None:
+            self.socket_files |= _sockfiles.listening_paths(_procs.tree(self.proc.pid))
         survivors = _procs.kill_environment(self.proc.pid, self.token)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5.0)
@@ -287,6 +293,7 @@ class Environment:
                     os.close(fd)
         self.report_fd = -1
         shutil.rmtree(self.tmp.parent, ignore_errors=True)
+        _sockfiles.remove(self.socket_files)
         if survivors:
             raise DoctorError(f"could not kill processes {survivors} of the environment")
 

@@ -46,7 +46,7 @@ from fdscope.local._records import (
     fdscope_version,
     now_iso,
 )
-from fdscope.local.runtimes import Handler, PythonRuntime, Runtime
+from fdscope.local.runtimes import Handler, Runtime, select_runtime
 
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the init phase (on-demand)
 
@@ -94,9 +94,20 @@ class LocalLambda:
         sample: bool | str = True,
         function_name: str | None = None,
         region: str = "us-east-1",
-        runtime: Runtime | None = None,
+        runtime: Runtime | str | None = None,
+        node: str | None = None,
+        node_client: str = "auto",
     ) -> None:
-        self.runtime = runtime or PythonRuntime(python)
+        # runtime: a Runtime, or Lambda's name for one (python3.X, nodejsNN.x), or
+        # None: chosen from the handler (select_runtime)
+        if isinstance(runtime, Runtime):
+            self.runtime = runtime
+        else:
+            self.runtime = select_runtime(
+                handler, code_root, runtime=runtime, python=python, node=node, client=node_client
+            )
+        if monitor and not self.runtime.in_function_monitor:
+            monitor = False  # fdscope.monitor is Python's (an exec wrapper around awslambdaric)
         self.handler: Handler = self.runtime.parse_handler(
             handler, Path(code_root) if code_root else None
         )
@@ -301,6 +312,17 @@ class LocalLambda:
         submitted_mono = time.monotonic()
         env.api.submit(inv)
         outcome = self._await(env, inv, submitted_mono)
+        if outcome == "crash" and inv.dispatched_at is None and not cold:
+            # the runtime exited between invocations without taking this one (Node's
+            # client exits after reporting an uncaught exception): a new environment
+            env.end()
+            env = self._env = self._spawn()
+            cold = True
+            env.wake = inv.wake
+            env.api.waiters = [inv.wake]
+            inv.wake.clear()
+            env.api.submit(inv)
+            outcome = self._await(env, inv, submitted_mono)
         self.invocations = number
         env.invocations += 1
         sample = self._finish_invocation(env, inv, outcome, number, cold, submitted)

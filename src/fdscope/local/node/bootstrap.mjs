@@ -8,14 +8,27 @@
  * With _FDSCOPE_GC_BETWEEN=1 it calls gc() (node --expose-gc, as Lambda starts
  * node) before each invocation but the first: the client marks the start of
  * an invocation by setting the request id its console uses, for both clients.
- * Node's own modules only.
+ * With FDSCOPE_TRACK=1 it first loads the creation-site preload named by
+ * _FDSCOPE_NODE_PRELOAD (fdscope.origins' track.js). Node's own modules only.
  */
+import { createRequire } from "module";
 import { pathToFileURL } from "url";
 
 const clientPath = process.env._FDSCOPE_NODE_CLIENT;
 delete process.env._FDSCOPE_NODE_CLIENT;
 const gcBetween = process.env._FDSCOPE_GC_BETWEEN === "1";
 delete process.env._FDSCOPE_GC_BETWEEN;
+const preload = process.env._FDSCOPE_NODE_PRELOAD;
+delete process.env._FDSCOPE_NODE_PRELOAD;
+
+// creation sites (fdscope.origins' preload) when tracking is on; fails open
+if (preload && process.env.FDSCOPE_TRACK === "1") {
+  try {
+    createRequire(import.meta.url)(preload);
+  } catch (err) {
+    process.stderr.write(`fdscope: origins tracking unavailable: ${err}\n`);
+  }
+}
 
 if (!clientPath) {
   throw new Error("fdscope: _FDSCOPE_NODE_CLIENT is not set");

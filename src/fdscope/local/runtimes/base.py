@@ -50,6 +50,11 @@ class Runtime:
     language = "?"  # run.json's "runtime"
     # child variables the runtime sets itself: the user may not set them (--env)
     reserved: tuple[str, ...] = ()
+    in_function_monitor = True  # fdscope.monitor (a Python exec wrapper) can run in it
+    network_guard = True  # the child refuses connections beyond loopback (Python: audit hook)
+    # UNIX socket files its processes listen on outside the private /tmp (a library's
+    # hard-coded /tmp/server-*.sock) are noted after each invocation, removed at the end
+    socket_files = False
 
     # -- the handler ---------------------------------------------------------
     def parse_handler(self, text: str, code_root: Path | None = None) -> Handler:

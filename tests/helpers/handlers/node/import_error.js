@@ -1,0 +1,2 @@
+require("fdscope-no-such-package");
+exports.handler = async () => 1;

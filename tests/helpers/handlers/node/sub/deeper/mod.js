@@ -1,0 +1,1 @@
+exports.go = async () => "from sub/deeper";
