@@ -22,6 +22,38 @@ class Culprit:
     count: int  # handles from this site that accumulated over the run
     approximate: bool  # the site was inferred (descriptor made in C code), not recorded
     chain: tuple[str, ...] = ()  # the call chain from the handler down to the site
+    # what keeps the handles alive, from the origins reports' ``held_by`` (the latest
+    # report that has one for this site): {kind, name, file, line, path}; None if unknown
+    held_by: dict[str, Any] | None = None
+
+    def kept_in(self) -> str | None:
+        """``kept in `_recent_tables` (app.py:12)``, ``kept in a reference cycle``; None."""
+        return kept_in(self.held_by)
+
+
+def kept_in(held: Mapping[str, Any] | None) -> str | None:
+    """The holder in words, for the fix sentence."""
+    if not held:
+        return None
+    kind, name = held.get("kind"), str(held.get("name") or "?")
+    loc = f" ({held['file']}:{held['line']})" if held.get("file") and held.get("line") else ""
+    if kind == "cycle":
+        return "kept only by a reference cycle (freed when the garbage collector runs)"
+    if kind == "module":
+        return f"kept in `{name.rpartition('.')[2]}`{loc}"
+    if kind == "class":
+        return f"kept in class attribute `{name}`{loc}"
+    if kind == "logger":
+        return f"kept in the handlers of logger {name!r}"
+    if kind == "task":
+        return f"kept by asyncio task {name}"
+    if kind == "loop":
+        return "kept by the event loop"
+    if kind == "thread":
+        return f"kept by thread {name!r}"
+    if kind == "frame":
+        return f"kept by {name}, still running"
+    return f"kept by {kind} {name}"
 
 
 def kind_growth(seg: Sequence[Sample]) -> dict[str, int]:
@@ -73,6 +105,10 @@ def culprits_from(
         for g in report.get("groups", ()):
             site = g.get("site") or {}
             key = (site.get("file"), site.get("line"), site.get("call"))
+            if g.get("held_by") and isinstance(g["held_by"], dict):
+                inv = report.get("invocation") or 0
+                if key not in holders or inv >= holders[key][0]:
+                    holders[key] = (inv, g["held_by"])
             slot = out.setdefault(
                 key,
                 {
@@ -91,6 +127,7 @@ def culprits_from(
                 slot["endpoints"][g["endpoint"]] = slot["endpoints"].get(g["endpoint"], 0) + n
         return out
 
+    holders: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
     before = groups(base)
     # each site at its own highest count over the run: in a saw-tooth the site's peak
     # and the report with the most handles need not coincide (a collection may have
@@ -125,6 +162,7 @@ def culprits_from(
                 count=grew,
                 approximate=bool(site.get("approximate")),
                 chain=_chain(g["stack"], code_root),
+                held_by=holders[key][1] if key in holders else None,
             )
         )
     # the user's own lines first (the handler's module before the rest of the code

@@ -80,6 +80,39 @@ def threads_leak(seg: Sequence[Sample]) -> bool:
     return th.leaking and th.rate >= 0.1
 
 
+def _only_rises(values: Sequence[float]) -> bool:
+    """Warm values (the cold start left out) that never fall and rise at least at every
+    other step, by 2 or more in all: what a short run can still call a pile-up."""
+    warm = list(values[1:])
+    if len(warm) < 2 or any(b < a for a, b in zip(warm, warm[1:], strict=False)):
+        return False
+    rises = sum(1 for a, b in zip(warm, warm[1:], strict=False) if b > a)
+    return rises * 2 >= len(warm) - 1 and warm[-1] - warm[0] >= 2
+
+
+def short_run_rise(seg: Sequence[Sample]) -> str | None:
+    """In a run shorter than MIN_INVOCATIONS, what only rose: ``processes``, ``threads``
+    or ``descriptors`` (in that order), else None. The trend cannot be judged that short;
+    the evidence is still reported, with the confidence a short run deserves."""
+    if len(seg) >= MIN_INVOCATIONS:
+        return None
+    ok = [s for s in seg if s.status in ("ok", "emfile")]
+    procs = [float(s.processes) for s in ok if s.processes is not None]
+    if _only_rises(procs) and not _only_rises(process_counts(ok)):
+        return "processes"
+    if _only_rises([float(s.threads) for s in ok if s.threads is not None]):
+        return "threads"
+    if _only_rises(process_counts(ok)) or _only_rises(fd_counts(ok)):
+        return "descriptors"
+    return None
+
+
+def short_run_confidence(seg: Sequence[Sample]) -> float:
+    """A short run's confidence: 0.15 per warm invocation, at most 0.6 (a firm verdict
+    needs the trend of MIN_INVOCATIONS)."""
+    return round(min(0.6, 0.15 * max(0, len(seg) - 1)), 3)
+
+
 def _all_failed(samples: Sequence[Sample]) -> bool:
     return bool(samples) and all(s.status in FAILED for s in samples)
 
@@ -206,6 +239,8 @@ def decide(
         return "leak", t, gc
     if threads_leak(seg):
         return "leak", t, gc  # threads, not descriptors: see Diagnosis.notes
+    if not t.leaking and short_run_rise(seg):
+        return "leak", t, gc  # a short run's pile-up: low confidence, see Diagnosis.notes
     if t.shape in ("flat", "noisy", "shrinking"):
         return "none", t, gc
     if t.shape == "sawtooth" or t.drops:

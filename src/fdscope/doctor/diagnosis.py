@@ -30,10 +30,13 @@ from fdscope.doctor.decision import (
     confidence,
     decide,
     enough,
+    first_near_limit,
     latency_climb,
     process_counts,
     processes_leak,
     segment,
+    short_run_confidence,
+    short_run_rise,
     thread_trend,
     threads_leak,
 )
@@ -56,7 +59,7 @@ class Diagnosis:
     invocations: int
     invocations_to_limit: int | None  # from the last invocation; 0 when reached
     projected: bool  # the limit was projected, not reached in the run
-    emfile: int  # invocations that failed with EMFILE (or ran at the limit)
+    emfile: int  # invocations with evidence that an open failed (EMFILE; never a count alone)
     emfile_at: int | None  # the first such invocation
     timeouts: int
     crashes: int
@@ -81,6 +84,9 @@ class Diagnosis:
     environments: tuple[EnvironmentRecord, ...] = field(default_factory=tuple)
     # the leak is child processes that pile up, not one process's descriptors
     processes_only: bool = False
+    # the first invocation within the margin of the limit before any EMFILE: a warning
+    # ({"invocation", "count", "limit", "projected_at"}), None when there was none
+    near_limit: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The ``fdscope.summary/1`` document."""
@@ -198,6 +204,29 @@ def diagnose(
     return replace(d, environments=history)
 
 
+def near_limit_text(near: dict[str, Any]) -> str:
+    """The doctor's sentence for ``summary.json``'s ``near_limit``: a warning, not a failure."""
+    text = (
+        f"Near the limit, no EMFILE: reached {near['count']:,} of {near['limit']:,} at "
+        f"invocation {near['invocation']:,}"
+    )
+    if near.get("projected_at") is not None:
+        text += f"; EMFILE projected at invocation ~{near['projected_at']:,}"
+    return text + " (no open failed in this run)."
+
+
+def s_procs(seg: Sequence[Sample]) -> list[float | None]:
+    return [float(x.processes) if x.processes is not None else None for x in seg]
+
+
+def s_threads(seg: Sequence[Sample]) -> list[float | None]:
+    return [float(x.threads) if x.threads is not None else None for x in seg]
+
+
+def s_fds(seg: Sequence[Sample]) -> list[float | None]:
+    return [float(x.fd_process) if x.fd_process is not None else None for x in seg]
+
+
 def _handler_file(fn: LocalLambda) -> Path | None:
     module = fn.handler.name.rpartition(".")[0]
     path = fn.handler.code_root / (module.replace(".", "/") + ".py")
@@ -228,9 +257,15 @@ def _diagnosis(
     # count unless the function runs child processes
     per_process = analyze(process_counts(seg))
     to_limit = 0 if reached else per_process.invocations_to_limit(limit)
-    procs_only = verdict == "leak" and not reached and processes_leak(seg)
+    # a run too short for a trend still reports what only rose (decision.short_run_rise)
+    short = short_run_rise(seg) if verdict == "leak" and not reached and not t.leaking else None
+    procs_only = verdict == "leak" and not reached and (processes_leak(seg) or short == "processes")
     thread_only = (
-        verdict == "leak" and not reached and not t.leaking and not procs_only and threads_leak(seg)
+        verdict == "leak"
+        and not reached
+        and not t.leaking
+        and not procs_only
+        and (threads_leak(seg) or short == "threads")
     )
     if thread_only or procs_only:
         to_limit = thread_trend(seg).invocations_to_limit(THREAD_LIMIT)
@@ -246,13 +281,18 @@ def _diagnosis(
     threads = [float(s.threads) for s in seg if s.threads is not None]
     durations = [s.duration_ms for s in samples if s.status != "timeout"]
     notes: list[str] = []
+    near = first_near_limit(samples, limit)
     if reached:
         restarted = any(s.cold_start for s in samples[hits[0] + 1 :])
+        hit = samples[hits[0]]
+        held = "" if hit.fd_process is None else f" ({hit.fd_process:,} of {limit:,} open)"
         notes.append(
-            f"EMFILE reproduced: the count reached the limit ({limit}) at invocation "
-            f"{samples[hits[0]].invocation}"
+            f"EMFILE reproduced: an open failed for want of a descriptor at invocation "
+            f"{hit.invocation:,}{held}"
             + ("; the environment then restarted (cold start)." if restarted else ".")
         )
+    elif near is not None:
+        notes.append(near_limit_text(near))
     elif verdict == "leak" and to_limit is not None and not (thread_only or procs_only):
         notes.append(
             f"Projected, not reproduced: at {per_process.rate:.2f} per invocation the limit "
@@ -280,6 +320,15 @@ def _diagnosis(
             f"grows towards the limit ({limit} is per process). Lambda caps an environment at "
             f"{THREAD_LIMIT} threads and processes"
             + (f", about {to_limit} invocations away." if to_limit is not None else ".")
+        )
+    if short is not None:
+        what = {"processes": s_procs, "threads": s_threads}.get(short, s_fds)
+        values = [v for v in what(seg) if v is not None]
+        notes.append(
+            f"Short run ({len(samples)} invocations): the number of {short} only rose "
+            f"({int(values[1])} -> {int(values[-1])} after the cold start); too few "
+            f"invocations for a trend (the doctor needs {MIN_INVOCATIONS}), so the confidence "
+            "is low: run without -n (or with a larger -n) to confirm."
         )
     if verdict == "gc-bound":
         notes.append(
@@ -312,7 +361,7 @@ def _diagnosis(
         exit_code=EXIT_CODES[verdict],
         # per process (what meets the limit), unless the leak is processes themselves
         rate_per_invocation=round(t.rate if procs_only else per_process.rate, 4),
-        confidence=confidence(t, reached, verdict),
+        confidence=short_run_confidence(seg) if short else confidence(t, reached, verdict),
         peak=peak,
         limit=limit,
         invocations=len(samples),
@@ -320,6 +369,7 @@ def _diagnosis(
         projected=verdict == "leak" and not reached,
         emfile=len(hits),
         emfile_at=samples[hits[0]].invocation if hits else None,
+        near_limit=near,
         timeouts=sum(1 for s in samples if s.status == "timeout"),
         crashes=sum(1 for s in samples if s.status == "crash"),
         errors=sum(1 for s in samples if s.status == "error"),
@@ -345,6 +395,7 @@ def _diagnosis(
             gc_cleans,
             failure_text(samples) if verdict == "broken" or mostly_failed else "",
             static,
+            code_root,
         ),
         out_dir=out_dir,
         notes=tuple(notes),
