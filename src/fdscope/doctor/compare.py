@@ -4,6 +4,15 @@ Reads two run directories (FORMATS.md §2) and compares what a person asks of
 a fix: peak descriptors, leak rate, EMFILE and timeouts, p50/p99 duration
 (with :func:`fdscope.metrics.percentile`, the one percentile definition of
 fdscope), new connections per invocation, and gives a verdict.
+
+Improvements and regressions are kept apart; ``fixed`` means the leak is gone
+and nothing got worse beyond noise. Noise, for durations: each run's p50 and
+p99 carry a 95% distribution-free interval (the order statistics whose ranks
+are ``n*q -/+ 1.96*sqrt(n*q*(1-q))``); a change counts only when the two
+intervals do not overlap and the change is at least 10% and 1 ms. With fewer
+than 100 durations a run's p99 is its maximum, and p99 is not judged at all.
+Runs that differ in length (more than 2x), event or descriptor limit are
+compared with a warning.
 """
 
 from __future__ import annotations
@@ -37,6 +46,11 @@ class RunFigures:
     p50_ms: float | None
     p99_ms: float | None
     new_connections_per_invocation: float | None
+    # the 95% intervals of p50 and p99 (None: too few durations), see the module docstring
+    p50_range: tuple[float, float] | None = None
+    p99_range: tuple[float, float] | None = None
+    fd_limit: int | None = None
+    event: Any = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,10 @@ class Comparison:
     before: RunFigures
     after: RunFigures
     outcome: str  # one of OUTCOMES
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...]  # every line below, prefixed: what the CLI prints
+    improvements: tuple[str, ...] = ()
+    regressions: tuple[str, ...] = ()  # worse beyond noise
+    warnings: tuple[str, ...] = ()  # the runs differ in length, event or limit
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,7 +72,42 @@ class Comparison:
             "after": asdict(self.after),
             "outcome": self.outcome,
             "reasons": list(self.reasons),
+            "improvements": list(self.improvements),
+            "regressions": list(self.regressions),
+            "warnings": list(self.warnings),
         }
+
+
+MIN_P99_SAMPLES = 100
+
+
+def percentile_range(values: list[float], q: float) -> tuple[float, float] | None:
+    """The 95% distribution-free interval of the ``q`` quantile (order statistics)."""
+    import math
+
+    n = len(values)
+    if n < 5 or (q > 0.9 and n < MIN_P99_SAMPLES):
+        return None
+    xs = sorted(values)
+    half = 1.96 * math.sqrt(n * q * (1 - q))
+    lo = max(0, math.floor(n * q - half) - 1)
+    hi = min(n - 1, math.ceil(n * q + half) - 1)
+    return (xs[lo], xs[hi])
+
+
+def _beyond_noise(
+    a: float | None, b: float | None, ra: tuple[float, float] | None, rb: tuple[float, float] | None
+) -> int:
+    """+1 when ``b`` is slower than ``a`` beyond noise, -1 faster, 0 within it or unknown."""
+    if a is None or b is None or ra is None or rb is None:
+        return 0
+    if abs(b - a) < max(1.0, 0.1 * a):
+        return 0
+    if rb[0] > ra[1]:
+        return 1
+    if rb[1] < ra[0]:
+        return -1
+    return 0
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -136,49 +188,101 @@ def figures(run_dir: Path) -> RunFigures:
         p50_ms=round(percentile(durations, 50), 3) if durations else None,
         p99_ms=round(percentile(durations, 99), 3) if durations else None,
         new_connections_per_invocation=new_conn,
+        p50_range=percentile_range(durations, 0.5),
+        p99_range=percentile_range(durations, 0.99),
+        fd_limit=_int(run.get("fd_limit")) or _int(rows[0].get("fd_limit")),
+        event=run.get("event"),
     )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def compare(before: Path, after: Path) -> Comparison:
     """Compare two run directories; raises DoctorError when either is not one."""
     a, b = figures(before), figures(after)
-    reasons: list[str] = []
-    better = worse = 0
+    better: list[str] = []
+    worse: list[str] = []
 
     def judge(name: str, x: float | None, y: float | None, *, slack: float = 0.0) -> None:
-        nonlocal better, worse
         if x is None or y is None:
             return
         if y < x - slack:
-            better += 1
-            reasons.append(f"{name}: {x:g} -> {y:g}")
+            better.append(f"{name}: {x:g} -> {y:g}")
         elif y > x + slack:
-            worse += 1
-            reasons.append(f"{name} got worse: {x:g} -> {y:g}")
+            worse.append(f"{name}: {x:g} -> {y:g}")
 
     judge("leak rate per invocation", a.rate_per_invocation, b.rate_per_invocation, slack=0.05)
     judge("peak descriptors", a.peak, b.peak, slack=max(4, 0.1 * (a.peak or 0)))
     judge("EMFILE invocations", a.emfile, b.emfile)
     judge("timeouts", a.timeouts, b.timeouts)
     judge(
+        "failed invocations (share)",
+        round(a.failures / a.invocations, 3),
+        round(b.failures / b.invocations, 3),
+        slack=0.02,
+    )
+    judge(
         "new connections per invocation",
         a.new_connections_per_invocation,
         b.new_connections_per_invocation,
         slack=0.1,
     )
+    for name, x, y, rx, ry in (
+        ("p50 duration (ms)", a.p50_ms, b.p50_ms, a.p50_range, b.p50_range),
+        ("p99 duration (ms)", a.p99_ms, b.p99_ms, a.p99_range, b.p99_range),
+    ):
+        change = _beyond_noise(x, y, rx, ry)
+        if change:
+            (worse if change > 0 else better).append(f"{name}: {x:g} -> {y:g}")
+    warnings = _warnings(a, b)
     leak_gone = b.rate_per_invocation <= 0.05 and b.emfile == 0 and b.timeouts <= a.timeouts
     was_leaking = a.rate_per_invocation > 0.05 or a.emfile > 0 or a.verdict == "leak"
+    notes: list[str] = []
     if b.verdict == "broken" and a.verdict != "broken":
         outcome = "worse"
-        reasons.append(f"the function now fails every invocation ({b.failures} failures)")
-    elif b.verdict in ("leak", "broken") or (not leak_gone and worse > better):
-        outcome = "worse" if worse > better else "unchanged"
-    elif was_leaking and leak_gone:
+        notes.append(f"the function now fails every invocation ({b.failures} failures)")
+    elif b.verdict in ("leak", "broken") or (not leak_gone and len(worse) > len(better)):
+        outcome = "worse" if len(worse) > len(better) else "unchanged"
+    elif was_leaking and leak_gone and not worse:
         outcome = "fixed"
-    elif better > worse:
+    elif was_leaking and leak_gone:
+        outcome = "improved"
+        notes.append("the leak is gone, but something got worse beyond noise (below)")
+    elif len(better) > len(worse):
         outcome = "improved"
     else:
         outcome = "unchanged"
-    if a.p50_ms is not None and b.p50_ms is not None:
-        reasons.append(f"p50 duration: {a.p50_ms:g} -> {b.p50_ms:g} ms")
-    return Comparison(a, b, outcome, tuple(reasons))
+    if (
+        a.p50_ms is not None
+        and b.p50_ms is not None
+        and not any("p50" in r for r in better + worse)
+    ):
+        notes.append(f"p50 duration: {a.p50_ms:g} -> {b.p50_ms:g} ms (within noise)")
+    reasons = (
+        notes
+        + [f"better: {r}" for r in better]
+        + [f"worse: {r}" for r in worse]
+        + [f"warning: {w}" for w in warnings]
+    )
+    return Comparison(a, b, outcome, tuple(reasons), tuple(better), tuple(worse), tuple(warnings))
+
+
+def _warnings(a: RunFigures, b: RunFigures) -> list[str]:
+    """What makes the two runs hard to compare."""
+    out = []
+    lo, hi = sorted((a.invocations, b.invocations))
+    if hi > 2 * lo:
+        out.append(
+            f"the runs differ in length ({a.invocations} and {b.invocations} invocations): "
+            "the shorter one's rate and percentiles are less certain"
+        )
+    if a.event != b.event:
+        out.append("the runs were sent different events")
+    if a.fd_limit and b.fd_limit and a.fd_limit != b.fd_limit:
+        out.append(f"the runs had different descriptor limits ({a.fd_limit} and {b.fd_limit})")
+    return out
