@@ -164,6 +164,9 @@ def test_emfile_at_entry(tmp_path) -> None:
 
     got = json.loads(res.stdout.strip().splitlines()[-1])
     assert got["ok"] and got["same"]
-    assert got["recs"] == 3 and got["emfile"] == [None, True, True]
+    # the second invocation's own listing failed (an open failed: EMFILE); the third's
+    # succeeded (the report let its reserve go) and its handler raised no EMFILE: a count
+    # at the limit alone is near the limit, not EMFILE
+    assert got["recs"] == 3 and got["emfile"] == [None, True, None]
     assert got["report"]  # the handle report was written with no free descriptor
     assert "internal error" not in got["err"]

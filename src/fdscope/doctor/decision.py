@@ -19,9 +19,11 @@ decides the verdict.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+from fdscope import exhaustion
 from fdscope.local import Sample
 from fdscope.trend import Trend, analyze
 
@@ -51,9 +53,50 @@ def fd_counts(samples: Sequence[Sample]) -> list[float]:
 
 
 def at_limit(s: Sample, limit: int) -> bool:
-    """EMFILE seen, or one process held every descriptor the (per-process) limit allows."""
+    """EMFILE: the invocation has evidence that a descriptor could not be had (the local
+    Lambda's ``emfile`` status, decided by the exhaustion table). A count near the limit
+    is not EMFILE (:func:`near_limit`); ``limit`` is kept for the callers."""
+    return s.status == "emfile"
+
+
+def full(s: Sample, limit: int) -> bool:
+    """One process held every descriptor the (per-process) limit allows (but one): the
+    count cannot grow, whether or not an open has failed yet."""
     held = s.fd_process
-    return s.status == "emfile" or (held is not None and held >= limit - 1)
+    return held is not None and held >= limit - 1
+
+
+def near_limit(s: Sample, limit: int) -> bool:
+    """Within the margin of the limit (``fdscope.exhaustion.default_margin``, the monitor's
+    ``FDSCOPE_EMFILE_MARGIN`` default) with no EMFILE: a warning, not a failure."""
+    held = s.fd_process
+    return (
+        not at_limit(s, limit)
+        and held is not None
+        and held >= limit - exhaustion.default_margin(limit)
+    )
+
+
+def first_near_limit(samples: Sequence[Sample], limit: int) -> dict[str, Any] | None:
+    """``summary.json``'s ``near_limit``: the first invocation within the margin before any
+    EMFILE (None when there is none), with the projection of the trend that led there."""
+    for i, s in enumerate(samples):
+        if at_limit(s, limit):
+            return None  # EMFILE came first: that is the finding
+        if near_limit(s, limit):
+            count = s.fd_process
+            assert count is not None
+            before = analyze(process_counts([x for x in samples[: i + 1] if x.stream == s.stream]))
+            projected = None
+            if before.leaking and before.rate > 0:
+                projected = s.invocation + max(1, math.ceil((limit - count) / before.rate))
+            return {
+                "invocation": s.invocation,
+                "count": count,
+                "limit": limit,
+                "projected_at": projected,
+            }
+    return None
 
 
 def process_counts(samples: Sequence[Sample]) -> list[float]:
@@ -141,10 +184,13 @@ def enough(samples: Sequence[Sample], limit: int, max_n: int) -> bool:
         return True
     if k >= 3 and _all_failed(samples):
         return True  # broken: nothing succeeds
-    first_hit = next((i for i, s in enumerate(samples) if at_limit(s, limit)), None)
+    first_hit = next(
+        (i for i, s in enumerate(samples) if at_limit(s, limit) or full(s, limit)), None
+    )
     if first_hit is not None:
-        # the limit is reproduced: run on until the environment restarts (and a
-        # few invocations after it), or AFTER_LIMIT invocations if it does not
+        # EMFILE reproduced (or the table full: the count cannot grow): run on until the
+        # environment restarts (and a few invocations after it), or AFTER_LIMIT invocations
+        # if it does not. Near the limit is not a stop: the run goes on to see EMFILE.
         restarted = next((i for i in range(first_hit + 1, k) if samples[i].cold_start), None)
         if restarted is not None:
             return k >= restarted + 3
@@ -212,7 +258,7 @@ def decide(
         return "broken", analyze([]), None
     seg = segment(samples)
     t = analyze(fd_counts(seg))
-    reached = any(at_limit(s, limit) for s in samples)
+    reached = any(at_limit(s, limit) or full(s, limit) for s in samples)
     gc: dict[str, Any] | None = None
     gc_cleans = False
     if gc_samples:

@@ -123,10 +123,44 @@ def _labels(rows: Iterable[Row]) -> list[str]:
     return [name for name in DISGUISES if name in got]
 
 
+# the in-function monitor's own warnings: near the limit, a leak trend. Never a failure.
+_MONITOR_WARNINGS = ("fd_near_limit", "fd_leak_warning")
+_COUNT_ONLY = "descriptor count at the limit"  # fdscope <= 0.1's only evidence: a count
+
+
+def _near_limit_record(message: str) -> bool:
+    """The monitor's record of a count near the limit, with no open that failed.
+
+    A warning (``fd_near_limit``, ``fd_leak_warning``), or the ``emfile`` ERROR line that
+    earlier monitors wrote with no evidence but the count within the margin
+    (``"evidence":["descriptor count at the limit: 1008 of 1024"]``): a near-limit
+    record, not a failure (issue 14).
+    """
+    at = message.find('{"level":')
+    if at < 0 or '"logger":"fdscope"' not in message:
+        return False
+    try:
+        doc, _ = json.JSONDecoder().raw_decode(message, at)
+    except ValueError:
+        return False
+    if not isinstance(doc, dict) or doc.get("logger") != "fdscope":
+        return False
+    event = doc.get("event")
+    if event in _MONITOR_WARNINGS:
+        return True
+    evidence = doc.get("evidence")
+    return (
+        event == "emfile"
+        and isinstance(evidence, list)
+        and bool(evidence)
+        and all(isinstance(e, str) and e.startswith(_COUNT_ONLY) for e in evidence)
+    )
+
+
 def _weigh(message: str) -> tuple[list[str], list[str]]:
     """(labels that count from this line alone, labels that count if its invocation failed)."""
     rows = [r for r in match_line(message) if r.label in DISGUISES]
-    if not rows:
+    if not rows or _near_limit_record(message):
         return [], []
     sure = bool(_ERROR_LINE.search(message)) or any(r.condition == ALWAYS for r in rows)
     now = _labels(r for r in rows if counts(r, sure=sure, at_limit=None))

@@ -6,9 +6,11 @@
 - Each invocation writes one EMF record in Lambda Insights' member names
   (``fd_use``, ``fd_max``, ...) plus ``fd_opened``, ``fd_closed``, ``fd_net``,
   ``new_connections``; settings in :data:`ENV_VARS`.
-- The leak watch is :class:`fdscope.trend.LeakWatch`; EMFILE is the count at
-  the limit first, errno 24 in the exception chain second; then the full
-  handle report is written through stdout (no new descriptor).
+- The leak watch is :class:`fdscope.trend.LeakWatch`; EMFILE only with evidence
+  that an open failed (errno 24/23 in the exception chain, a library's disguise
+  at the limit, the monitor's own listing failing), then the full handle report
+  is written through stdout (no new descriptor); a count near the limit is the
+  ``fd_near_limit`` WARNING, once per crossing.
 - :class:`ServiceWatch`: the same watch as a sampler thread for services.
 """
 

@@ -55,7 +55,8 @@ ENV_VARS: dict[str, str] = {
     "FDSCOPE_METRICS": "members declared as metrics, comma-separated; default "
     + ",".join(DEFAULT_METRICS),
     "FDSCOPE_WARN_WITHIN": "warn when the limit is projected within this many invocations; default 200",
-    "FDSCOPE_EMFILE_MARGIN": "descriptors below the limit that count as 'at the limit'; "
+    "FDSCOPE_EMFILE_MARGIN": "descriptors below the limit that count as 'near the limit' "
+    "(the fd_near_limit WARNING; a library's disguise counts as EMFILE there); "
     "default limit/64 between 2 and 16 (16 at Lambda's 1,024)",
     "FDSCOPE_WINDOW": "invocations the leak watch keeps; default 48",
     "FDSCOPE_SCAN": "when to list descriptors for fd_opened/fd_closed/new_connections/rx/tx: "

@@ -100,6 +100,7 @@ class Monitor:
         self._logged = False
         self._reported_emfile = False
         self._near_warned = False
+        self._near = False  # the own count stands within the margin of the limit
         self._last_count: int | None = None
         self._lock = _thread.allocate_lock()
         self._heads: dict[tuple[str, ...], str] = {}  # encoded constant parts by metric set
@@ -401,12 +402,17 @@ class Monitor:
         # the limit is per process: this process's own count meets it, not the tree's
         # (helper processes such as a headless browser hold descriptors of their own)
         own = self.own_count if self.own_count is not None else count
-        at_limit = (
-            bool(rec.pop("_scan_emfile", False))
-            or st.no_fd
-            or (own is not None and own >= limit - margin)
+        # the monitor's own listing failed for want of a descriptor: an open failed (evidence)
+        own_failed = bool(rec.pop("_scan_emfile", False)) or st.no_fd
+        # a count near the limit is no evidence by itself; it only lets a library's
+        # disguise (gaierror -2, sqlite3, select()) count, as the exhaustion table says
+        near = own is not None and own >= limit - margin
+        evidence = (
+            self._guard(
+                "emfile", self.emfile_evidence, exc, near or own_failed, own, limit, own_failed
+            )
+            or []
         )
-        evidence = self._guard("emfile", self.emfile_evidence, exc, at_limit, own, limit) or []
         if evidence:
             self.emfile_invocations += 1
             rec["emfile"] = True
@@ -416,6 +422,15 @@ class Monitor:
         self.last_record = rec
         if cfg.emf:
             self._guard("emit", self._emit, st, rec)
+        crossing = False
+        if near:
+            crossing, self._near = not self._near, True
+        elif own is not None:
+            self._near = False  # back below the margin: the next crossing warns again
+        if crossing and not evidence and own is not None:
+            line = self._guard("near", self._near_limit, st, own, count, limit, margin)
+            if line is not None:
+                self._guard("write", self._write, line)
         warning = self._guard("warning", self._warning, trend, count, limit, evidence)
         if warning is not None:
             self._guard("write", self._write, warning)
@@ -489,15 +504,68 @@ class Monitor:
         return rec
 
     def emfile_evidence(
-        self, exc: BaseException | None, at_limit: bool, count: int | None, limit: int
+        self,
+        exc: BaseException | None,
+        at_limit: bool,
+        count: int | None,
+        limit: int,
+        own_failed: bool = False,
     ) -> list[str]:
-        """Why this invocation hit EMFILE ([] when it did not)."""
+        """Why this invocation hit EMFILE ([] when it did not): evidence that an open failed.
+
+        ``own_failed``: the monitor's own descriptor listing failed with EMFILE or ENFILE
+        (an open failed, in this process). ``at_limit`` (the count within the margin) is
+        no evidence by itself; it lets a library's disguise count (the exhaustion table).
+        """
         out = []
-        if at_limit:
+        if own_failed:
             shown = "?" if count is None else str(count)
-            out.append(f"descriptor count at the limit: {shown} of {limit}")
-        out.extend(_emfile.evidence(exc, at_limit=at_limit))
+            out.append(
+                f"the monitor's own descriptor listing failed: no descriptor could be had "
+                f"({shown} of {limit} open)"
+            )
+        out.extend(_emfile.evidence(exc, at_limit=at_limit or own_failed))
         return out
+
+    def _near_limit(self, st: _Start, own: int, count: int | None, limit: int, margin: int) -> str:
+        """The ``fd_near_limit`` WARNING: this process's count crossed into the margin of
+        its limit and no open failed (no evidence): a warning, never EMFILE."""
+        t = self.last_trend
+        rate = t.rate if t is not None and t.leaking and t.rate > 0 else None
+        steps = None if rate is None else max(1, math.ceil((limit - own) / rate))
+        at = None if steps is None else st.invocation + steps
+        msg = (
+            f"fdscope WARNING: {own} of {limit} descriptors in use after invocation "
+            f"{st.invocation}, within {margin} of the limit; no open has failed yet"
+        )
+        if at is not None:
+            msg += (
+                f". At {rate:.2f} per invocation the limit is projected at invocation ~{at} "
+                f"(in about {steps})"
+            )
+        sites = self._guard("origins", self._sites) or []
+        if sites:
+            msg += f". Top creation sites: {self._sites_text(sites)}"
+        doc = {
+            "level": "WARNING",
+            "logger": "fdscope",
+            "event": "fd_near_limit",
+            "message": msg,
+            "function_name": self.config.function_name,
+            "request_id": st.request_id,
+            "invocation": st.invocation,
+            "fd_use": count,  # the process tree, as in the record
+            "fd_process": own,  # this process: what its limit applies to
+            "fd_max": limit,
+            "margin": margin,
+            "rate": None if rate is None else round(rate, 4),
+            "invocations_to_limit": steps,
+            "projected_at": at,
+            "sites": sites,
+        }
+        from json import dumps
+
+        return dumps(doc, separators=(",", ":"), default=str)
 
     def _trend(self, count: int) -> Trend | None:
         fresh = self.watch.update(count)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ FD_COLOR = "#1f77b4"  # descriptors in use
 LIMIT_COLOR = "#d62728"  # the limit / threshold line
 DURATION_COLOR = "#7f7f7f"
 FAIL_COLOR = "#d62728"
+NEAR_COLOR = "#ff7f0e"  # near the limit, no open failed: a warning
 COLD_COLOR = "#2ca02c"
 ALARM_COLOR = "#ff9896"  # ALARM shading
 _LEGEND_ABOVE: dict[str, Any] = {
@@ -40,6 +41,8 @@ class ChartGeometry:
     axes_px: tuple[float, float, float, float]
     xlim: tuple[float, float]
     ylim: tuple[float, float]
+    # the markers drawn, by kind ("failed", "near limit"): their x (invocation) values
+    marks: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def pixel(self, x: float, y: float) -> tuple[float, float]:
         """Image pixel (column, row) of data point (x, y) on the main axes."""
@@ -93,8 +96,11 @@ def run_chart(
     """Draw the doctor's picture of a run from ``samples.jsonl`` rows to ``out`` (.png/.svg).
 
     Descriptors in use per invocation against the ``limit`` line, duration on a
-    second axis, cold starts (a new ``stream``) as green dotted lines and failed
-    invocations (status other than ``ok``) as red crosses.  Returns the chart's
+    second axis, cold starts (a new ``stream``) as green dotted lines, failed
+    invocations (status other than ``ok``) as red crosses, and invocations that
+    succeeded within the margin of the limit (the largest process's count at
+    ``fdscope.exhaustion.default_margin``: a warning, no open failed) as orange
+    triangles.  Returns the chart's
     geometry; raises MetricsError when there are no samples or the file cannot
     be written.
     """
@@ -145,6 +151,21 @@ def run_chart(
     if failed:
         fx, fy = zip(*failed, strict=False)
         ax.scatter(fx, fy, color=FAIL_COLOR, marker="x", s=60, zorder=5, label="failed")
+    from fdscope.exhaustion import default_margin
+
+    margin = default_margin(limit)
+    near = []
+    for x, r in zip(xs, rows, strict=False):
+        held = r.get("fd_count_max")
+        held = held if isinstance(held, int) else r.get("fd_count")
+        if r.get("status", "ok") == "ok" and isinstance(held, int) and held >= limit - margin:
+            near.append((x, held))
+    if near:
+        nx, ny = zip(*near, strict=False)
+        ax.scatter(
+            nx, ny, color=NEAR_COLOR, marker="^", s=40, zorder=5, label="near the limit (warning)"
+        )
+    marks = {"failed": tuple(x for x, _ in failed), "near limit": tuple(x for x, _ in near)}
     top = max([limit, *(y for _, y in pts)]) * 1.08
     ax.set_ylim(0, top)
     ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
@@ -170,7 +191,7 @@ def run_chart(
         ax.legend(**_LEGEND_ABOVE)
     ax.set_title(title or "file descriptors per invocation", pad=20)
     fig.tight_layout()
-    return _save(fig, ax, out)
+    return replace(_save(fig, ax, out), marks=marks)
 
 
 def metric_chart(
