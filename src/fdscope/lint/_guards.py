@@ -156,6 +156,13 @@ def handlers_guarded(m: Module, call: ast.Call, scope: ast.AST) -> bool:
         and m.is_module_name(call.args[0].id, scope)
     ):
         return True
+    if _removed_when_done(func, call, scope):
+        return True
+    if _per_call_logger(m, func, scope):
+        # a new logger every call: a test of its handlers or a reset guards nothing; what
+        # counts is a release when the run ends (a helper that removes and closes the
+        # handlers, called in a ``finally:``)
+        return _released_in_finally(m)
     cur = parent(call)
     while cur is not None and cur is not scope:
         if isinstance(cur, ast.If):
@@ -191,4 +198,88 @@ def _handlers_reset(func: ast.Attribute, call: ast.Call, scope: ast.AST) -> bool
             and any(ast.unparse(t) == f"{receiver}.handlers" for t in node.targets)
         ):
             return True
+    return False
+
+
+def _removed_when_done(func: ast.Attribute, call: ast.Call, scope: ast.AST) -> bool:
+    """The same handler removed from the same logger in a ``finally:`` of this function (a
+    context manager that adds a handler for one run, or add/try/finally-remove): one at a time."""
+    if len(call.args) != 1:
+        return False
+    receiver, handler = ast.unparse(func.value), ast.unparse(call.args[0])
+    for node in walk_scope(scope):
+        if not isinstance(node, ast.Try):
+            continue
+        for stmt in node.finalbody:
+            for n in ast.walk(stmt):
+                if (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == "removeHandler"
+                    and ast.unparse(n.func.value) == receiver
+                    and [ast.unparse(a) for a in n.args] == [handler]
+                ):
+                    return True
+    return False
+
+
+def _per_call_logger(m: Module, func: ast.Attribute, scope: ast.AST) -> bool:
+    """The receiver is ``logging.getLogger(<a name built from this call's values>)``, such as
+    ``f"runs.{run_id}"`` or ``"t:" + run_id``: a logger per run, each new to ``logging``."""
+    if not isinstance(func.value, ast.Name):
+        return False
+    receiver = func.value.id
+    local = _locals_and_params(scope)
+    for node in walk_scope(scope):
+        if not (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == receiver for t in node.targets)
+            and isinstance(node.value, ast.Call)
+            and m.qualify(node.value.func) == "logging.getLogger"
+            and len(node.value.args) == 1
+        ):
+            continue
+        name = node.value.args[0]
+        if isinstance(name, (ast.JoinedStr, ast.BinOp)) and any(
+            isinstance(n, ast.Name) and n.id in local for n in ast.walk(name)
+        ):
+            return True
+    return False
+
+
+def _locals_and_params(scope: ast.AST) -> set[str]:
+    names: set[str] = set()
+    args = getattr(scope, "args", None)
+    if isinstance(args, ast.arguments):
+        for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if a is not None:
+                names.add(a.arg)
+    for node in walk_scope(scope):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def _released_in_finally(m: Module) -> bool:
+    """A module function that removes handlers and closes them, called in a ``finally:``."""
+    releasers = set()
+    for name, facts in m.functions.items():
+        attrs = {
+            n.func.attr
+            for n in ast.walk(facts.node)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+        }
+        if {"removeHandler", "close"} <= attrs:
+            releasers.add(name.rsplit(".", 1)[-1])
+    if not releasers:
+        return False
+    for node in ast.walk(m.tree):
+        if isinstance(node, ast.Try):
+            for stmt in node.finalbody:
+                for n in ast.walk(stmt):
+                    if (
+                        isinstance(n, ast.Call)
+                        and (dotted(n.func) or "").rsplit(".", 1)[-1] in releasers
+                    ):
+                        return True
     return False

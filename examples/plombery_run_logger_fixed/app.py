@@ -1,0 +1,58 @@
+"""Fixed as upstream fixed it: close_logger() removes and closes the run logger's handlers
+when the run ends (here in a `finally`, so a failing task closes it too)."""
+
+import itertools
+import logging
+import os
+import tempfile
+
+DATA_PATH = os.path.join(tempfile.gettempdir(), "plombery")
+_run_ids = itertools.count(1)
+
+
+def get_logs_filename(run_id):
+    run_dir = os.path.join(DATA_PATH, "runs", f"run_{run_id}")
+    os.makedirs(run_dir, exist_ok=True)
+    return os.path.join(run_dir, "logs.jsonl")
+
+
+def get_logger(pipeline_id, run_id):
+    json_handler = logging.FileHandler(get_logs_filename(run_id))
+    logger = logging.getLogger(f"plombery.{run_id}")
+    logger.setLevel(logging.DEBUG)
+    if not logger.handlers:
+        logger.addHandler(json_handler)
+    return logging.LoggerAdapter(logger, {"pipeline": pipeline_id, "run_id": run_id})
+
+
+def close_logger(logger):
+    for handler in list(logger.logger.handlers):
+        logger.logger.removeHandler(handler)
+        handler.close()
+
+
+def run(pipeline_id, tasks):
+    run_id = next(_run_ids)
+    logger = get_logger(pipeline_id, run_id)
+    try:
+        logger.info("Executing pipeline `%s` #%d", pipeline_id, run_id)
+        data = None
+        for task in tasks:
+            logger.info("Executing task %s", task.__name__)
+            data = task(data)
+        return run_id, data
+    finally:
+        close_logger(logger)
+
+
+def fetch(_):
+    return [3, 1, 2]
+
+
+def sort(data):
+    return sorted(data)
+
+
+def handler(event, context):
+    run_id, data = run("sales", [fetch, sort])
+    return {"run": run_id, "data": data}
