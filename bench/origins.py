@@ -3,6 +3,7 @@ tracemalloc with 1 and 8 frames, on the same loops, in one run.
 
     .venv/bin/python bench/origins.py           # about a minute
     .venv/bin/python bench/origins.py --quick   # a few seconds
+    .venv/bin/python bench/origins.py --retention   # the held_by walk per report
 
 Loops: 200,000 ``open``/``close``; socket create/close; a realistic request handler
 that opens a file and a loopback HTTP connection per request. Each configuration
@@ -105,13 +106,95 @@ def import_ms(runs: int) -> tuple[float, float]:
     return statistics.median(own), statistics.median(both)
 
 
+_RETENTION_APP = """\
+import boto3
+import socket
+_clients = []
+_tables = []
+class Table:
+    def __init__(self):
+        self.meta = {"conn": socket.socket()}
+def boto3_call(url):
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=url,
+                      aws_access_key_id="x", aws_secret_access_key="y")
+    _clients.append(s3)
+    try:
+        s3.list_buckets()
+    except Exception:
+        pass
+def table_call():
+    _tables.append(Table())
+"""
+
+
+def retention_bench(port: int, rounds: int) -> None:
+    """The retention walk (held_by) per report: ms with and without it, path length found."""
+    import importlib.util
+
+    from fdscope.origins import _report
+
+    tmp = tempfile.mkdtemp()
+    Path(tmp, "retapp.py").write_text(_RETENTION_APP)
+    spec = importlib.util.spec_from_file_location("retapp", Path(tmp) / "retapp.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["retapp"] = mod
+    spec.loader.exec_module(mod)
+    os.environ["LAMBDA_TASK_ROOT"] = tmp
+    import gc
+
+    url = f"http://127.0.0.1:{port}"
+    print("retention walk (held_by on the top 3 groups; bounds: 200 ms per report, depth 6 up)")
+    for label, call, n in (
+        ("boto3 client in a module list", lambda: mod.boto3_call(url), 20),
+        ("+ 300 wrappers in a module list", mod.table_call, 300),
+    ):
+        for _ in range(n):
+            call()
+        plain, walked, found = [], [], []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            _report.build()
+            plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            rep = _report.build(retention=True)
+            walked.append(time.perf_counter() - t)
+            found = [g.held_by for g in rep.groups[:3] if g.held_by]
+        steps = max((len(h["path"]) - 2 for h in found), default=0)  # root and type left out
+        print(
+            f"  {label:32} heap {len(gc.get_objects()):>7} objects: report {statistics.median(plain) * 1e3:7.1f} ms, "
+            f"+ walk {statistics.median(walked) * 1e3 - statistics.median(plain) * 1e3:7.1f} ms "
+            f"(max {max(walked) * 1e3 - min(plain) * 1e3:.1f}); holders found {len(found)}, "
+            f"longest path {steps} steps"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few seconds' version")
     ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--retention", action="store_true", help="only the retention walk's cost")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.retention:
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "BENCH_KEEPALIVE": "1"},
+        )
+        try:
+            import fdscope.origins as origins
+
+            origins.track(signal=None)
+            retention_bench(int(server.stdout.readline()), 5 if args.quick else 11)  # type: ignore[union-attr]
+        finally:
+            server.terminate()
+            server.wait()
+        return
     if args.serve:
+        if os.environ.get("BENCH_KEEPALIVE") == "1":  # the retention bench's pooled clients
+            _Handler.protocol_version = "HTTP/1.1"
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         print(srv.server_address[1], flush=True)
         srv.serve_forever()
