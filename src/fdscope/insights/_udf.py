@@ -12,6 +12,8 @@ import json
 import urllib.parse
 from typing import Any
 
+from fdscope._extras import extra
+
 
 def ip_num(text: str | None) -> int | None:
     """ipv4ToNumber: the address as a number."""
@@ -119,7 +121,8 @@ UDFS = (
 
 def register(con: Any) -> None:
     """Create the functions on a DuckDB connection."""
-    from duckdb import sqltype
+    with extra("query", "running a query on local logs"):
+        from duckdb import sqltype
 
     for name, fn, params, result in UDFS:
         con.create_function(
