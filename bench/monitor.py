@@ -12,6 +12,13 @@ Run: .venv/bin/python bench/monitor.py [--quick]
    first 8 invocations, then every 16th, every (fd_use/16)th above 256: the mean carries that cost), after warm-up;
    mean* leaves out the slowest 1% (scheduling stalls of a shared machine); the CPU
    columns (thread CPU time) leave out time spent descheduled altogether.
+3. ``new_connections`` before and after it was counted in ``socket.socket.connect``
+   (issue 14, item 7), in the same run: the per-invocation median (monitored minus
+   bare, at 100 open descriptors, ``socket`` imported) of the tree before the change
+   (``git archive`` of the parent of the commit that added
+   ``fdscope/monitor/_connections.py``, or HEAD while it is uncommitted; ``--before REF``)
+   and of this tree, each in its own process, alternated; for a no-op handler and for
+   one that opens and closes one loopback connection.
 The machine is shared: read the ratios, not the absolute figures.
 """
 
@@ -20,13 +27,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 PY = sys.executable
 OURS = "fdscope monitor"
@@ -160,6 +170,105 @@ def overhead(open_fds: int, n: int) -> dict[str, tuple[float, float]]:
     return out
 
 
+def per_invocation(open_fds: int, n: int) -> dict[str, float]:
+    """Median us added by the monitor to a no-op handler and to a one-connection handler,
+    with this process's fdscope (whatever tree PYTHONPATH names), at ``open_fds``."""
+    import socket
+
+    from fdscope.monitor import Config, Monitor
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < open_fds + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, open_fds + 256), hard))
+    srv = socket.create_server(("127.0.0.1", 0), backlog=4096)
+    addr = srv.getsockname()
+    held = []
+    while len(os.listdir("/proc/self/fd")) - 1 < open_fds:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+    sink = open(os.devnull, "w")  # noqa: SIM115
+    mon = Monitor(Config(function_name="bench", version="1"), stream=sink, err=sink)
+
+    def noop(event: object, context: object) -> int:
+        return 1
+
+    def connect(event: object, context: object) -> int:
+        socket.create_connection(addr).close()  # accepted by drain(), outside the timed calls
+        return 1
+
+    def drain() -> None:
+        srv.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                srv.accept()[0].close()
+
+    out: dict[str, float] = {}
+    for name, fn in (("noop", noop), ("connect", connect)):
+        bare: list[float] = []
+        ours: list[float] = []
+        per_call(lambda fn=fn: mon.call(fn, None, None), 64)  # warm-up
+        for _ in range(8):
+            bare += [w for w, _ in per_call(lambda fn=fn: fn(None, None), n // 8)]
+            ours += [w for w, _ in per_call(lambda fn=fn: mon.call(fn, None, None), n // 8)]
+            drain()
+        out[name] = statistics.median(ours) - statistics.median(bare)
+    for fd in held:
+        os.close(fd)
+    sink.close()
+    srv.close()
+    return out
+
+
+def _before_ref() -> str:
+    """The parent of the commit that added _connections.py (HEAD while uncommitted)."""
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run(
+        [
+            "git",
+            "log",
+            "--diff-filter=A",
+            "--format=%H",
+            "--",
+            "src/fdscope/monitor/_connections.py",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=True,
+    )
+    added = res.stdout.split()
+    return f"{added[-1]}^" if added else "HEAD"
+
+
+def before_after(open_fds: int, n: int, rounds: int, ref: str | None) -> dict[str, object]:
+    """per_invocation() of the tree before the change and of this one, alternated."""
+    root = Path(__file__).resolve().parents[1]
+    ref = ref or _before_ref()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    got: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "archive", ref, "src"], cwd=root, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        trees = {"before": str(Path(tmp) / "src"), "after": str(root / "src")}
+        for _ in range(rounds):
+            for label, tree in trees.items():
+                res = subprocess.run(
+                    [PY, __file__, "--per-invocation", str(open_fds), str(n)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**env, "PYTHONPATH": tree},
+                )
+                one = json.loads(res.stdout.strip().splitlines()[-1])
+                for k, v in one.items():
+                    got[label].setdefault(k, []).append(v)
+    return {
+        "ref": ref,
+        **{label: {k: statistics.median(v) for k, v in d.items()} for label, d in got.items()},
+    }
+
+
 def _trimmed_mean(xs: list[float]) -> float:
     """Mean without the slowest 1%: scheduling stalls on a shared machine, not our cost."""
     s = sorted(xs)
@@ -169,8 +278,17 @@ def _trimmed_mean(xs: list[float]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few seconds' version")
+    ap.add_argument("--before", metavar="REF", help="the tree before new_connections' counter")
+    ap.add_argument("--connections-only", action="store_true", help="only part 3 (before/after)")
+    ap.add_argument("--per-invocation", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.per_invocation:  # a child of before_after(), on the tree PYTHONPATH names
+        print(json.dumps(per_invocation(*args.per_invocation)))
+        return
     runs, n = (5, 400) if args.quick else (21, 4000)
+    if args.connections_only:
+        _print_before_after(n, args)
+        return
 
     for label, prefix in (("a bare interpreter", "pass"), ("the Lambda runtime client", RUNTIME)):
         t = import_times(runs, prefix)
@@ -199,6 +317,22 @@ def main() -> None:
             "  ratio Powertools / fdscope              "
             + "".join(f"{b / a:10.2f}x" for a, b in zip(f, p, strict=True))
         )
+    _print_before_after(n, args)
+
+
+def _print_before_after(n: int, args: argparse.Namespace) -> None:
+    rounds = 2 if args.quick else 4
+    r = before_after(100, n, rounds, args.before)
+    b, a = r["before"], r["after"]
+    assert isinstance(b, dict) and isinstance(a, dict)
+    print(
+        f"new_connections counted in socket.socket.connect: per-invocation median added by "
+        f"the monitor at 100 open descriptors, us (medians of {rounds} alternated processes "
+        f"of {n} calls; before = {r['ref']}):"
+    )
+    print("                                   before     after")
+    print(f"  no-op handler               {b['noop']:10.1f}{a['noop']:10.1f}")
+    print(f"  one loopback connection     {b['connect']:10.1f}{a['connect']:10.1f}")
 
 
 if __name__ == "__main__":

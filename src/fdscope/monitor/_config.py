@@ -59,7 +59,8 @@ ENV_VARS: dict[str, str] = {
     "(the fd_near_limit WARNING; a library's disguise counts as EMFILE there); "
     "default limit/64 between 2 and 16 (16 at Lambda's 1,024)",
     "FDSCOPE_WINDOW": "invocations the leak watch keeps; default 48",
-    "FDSCOPE_SCAN": "when to list descriptors for fd_opened/fd_closed/new_connections/rx/tx: "
+    "FDSCOPE_SCAN": "when to list descriptors for fd_opened/fd_closed/rx/tx (and C-made "
+    "connections added to new_connections, which is counted on every invocation): "
     "auto (the first 8 invocations, then every 16th, or every (fd_use/16)th above 256 "
     "descriptors), always, never; default auto",
     "FDSCOPE_HANDLER": "the original handler (the exec wrapper sets it from _HANDLER)",

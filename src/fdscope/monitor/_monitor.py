@@ -15,7 +15,7 @@ import sys
 import time
 
 from fdscope import registry
-from fdscope.monitor import _emfile
+from fdscope.monitor import _connections, _emfile
 from fdscope.monitor._config import UNITS, Config
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds
@@ -47,7 +47,18 @@ class _NoFastPath(Exception):
 class _Start:
     """What the monitor noted when an invocation began."""
 
-    __slots__ = ("invocation", "wall", "t", "cpu", "before", "fds", "net", "request_id", "no_fd")
+    __slots__ = (
+        "invocation",
+        "wall",
+        "t",
+        "cpu",
+        "before",
+        "fds",
+        "net",
+        "request_id",
+        "no_fd",
+        "connects",
+    )
 
     def __init__(
         self,
@@ -60,6 +71,7 @@ class _Start:
         net: tuple[int, int] | None,
         request_id: str,
         no_fd: bool = False,  # a scan at the start found no free descriptor
+        connects: int | None = None,  # the connect counter at the start (see _connects)
     ) -> None:
         self.invocation = invocation
         self.wall = wall
@@ -70,6 +82,10 @@ class _Start:
         self.net = net
         self.request_id = request_id
         self.no_fd = no_fd
+        self.connects = connects
+
+
+_NO_SOCKET = -1  # _Start.connects: no socket module yet, so no Python socket connected
 
 
 class Monitor:
@@ -198,6 +214,7 @@ class Monitor:
                 if exc.errno not in _NO_FD:
                     self._internal("scan", exc)
                 no_fd = exc.errno in _NO_FD
+        connects = self._guard("connections", self._connects)
         rid = getattr(context, "aws_request_id", None)
         return _Start(
             invocation=k,
@@ -209,7 +226,43 @@ class Monitor:
             net=net,
             request_id=rid if isinstance(rid, str) else "",
             no_fd=no_fd,
+            connects=connects,
         )
+
+    def _connects(self) -> int | None:
+        """The connect counter now (``fdscope.monitor._connections``), installed on first use.
+
+        ``_NO_SOCKET`` when the socket module is not imported yet (no Python socket can
+        have connected; importing it would cost the cold start); None when the counter
+        cannot be put in place (the member is then left out).
+        """
+        if not _connections.loaded():
+            return _NO_SOCKET
+        if not _connections.install():
+            return None
+        _connections.SEEN.clear()
+        return _connections.made()
+
+    def _new_connections(self, st: _Start, opened: set[int] | None) -> int | None:
+        """Connections this process made during the invocation; None: not measurable."""
+        if st.connects is None:
+            return None
+        if st.connects == _NO_SOCKET:
+            if _connections.loaded():
+                self._connects()  # imported during the invocation: counted from the next one
+                return None  # a connection made here was not counted: leave the member out
+            made = 0
+            seen: set[int] = set()
+        else:
+            if not _connections.active():
+                return None  # replaced during the invocation (gevent): the count is partial
+            made = _connections.made() - st.connects
+            seen = _connections.SEEN
+        if opened:
+            # on listing invocations: connected TCP sockets the counter did not see (C code
+            # that connects by itself: libpq, gRPC's core), still open at the end
+            made += sum(1 for fd in opened if fd not in seen and self._is_connection(fd))
+        return made
 
     @staticmethod
     def _half_limit() -> int:
@@ -463,6 +516,7 @@ class Monitor:
             if st.before is not None:
                 rec["fd_net"] = count - st.before
             self._last_count = count
+        opened: set[int] | None = None
         if st.fds is not None:
             try:
                 after = self.fd_numbers()
@@ -475,7 +529,9 @@ class Monitor:
                 opened = after - st.fds
                 rec["fd_opened"] = len(opened)
                 rec["fd_closed"] = len(st.fds - after)
-                rec["new_connections"] = sum(1 for fd in opened if self._is_connection(fd))
+        conns = self._guard("connections", self._new_connections, st, opened)
+        if conns is not None:
+            rec["new_connections"] = conns
         if st.net is not None and not scan_emfile:
             net = self._guard("network", self.net_bytes)
             if net is not None:
