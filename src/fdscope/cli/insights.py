@@ -113,7 +113,7 @@ def query(
         named.setdefault(name, []).append(path)
     lookups = dict(_name_eq(spec, "--lookup") for spec in lookup_tables)
     if explain:
-        from fdscope.insights._analysis import read_lookup
+        from fdscope.insights import read_lookup
 
         p = insights.plan(
             query_text,

@@ -16,6 +16,7 @@ with line, column, a caret under the spot and the closest known name.
 from __future__ import annotations
 
 from fdscope.errors import QueryError
+from fdscope.insights._analysis import read_lookup
 from fdscope.insights._ast import Query
 from fdscope.insights._engine import QueryResult, execute
 from fdscope.insights._errors import QuerySyntaxError
@@ -34,6 +35,7 @@ __all__ = [
     "execute",
     "parse",
     "plan",
+    "read_lookup",
     "to_sql",
     "tokenize",
 ]
