@@ -14,9 +14,11 @@ from fdscope.lint._flow import (
     early_exit,
     follow,
     keeper,
+    kept_result,
     module_target,
     replaced_on_self,
     sequence_handled,
+    wrapper,
 )
 from fdscope.lint._guards import guarded, handlers_guarded, lazy, memo
 from fdscope.lint._resources import spec_of
@@ -112,6 +114,8 @@ def _passed(
     if callee in MANAGERS or callee.rsplit(".", 1)[-1] in MANAGER_METHODS:
         return
     kept_by = keeper(m, up, scope)
+    if kept_by is None and wrapper(m, up):  # ``_kept.add(io.TextIOWrapper(open(p)))``
+        kept_by = kept_result(m, up, scope)
     if kept_by is not None:
         m.add_finding(call, "FDS101", disp, kept_by)
         return

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fdscope.lint._guards import guarded
+from fdscope.lint._guards import guard_clause, guarded
 from fdscope.lint._specs import (
     FD_TAKERS,
     KEEPERS,
@@ -179,6 +179,11 @@ class _Follow:
             use.read = True
         elif attr in ("detach", "__enter__", "__aenter__"):
             use.escaped = True
+        elif isinstance(call_up, ast.Call) and up is call_up.func and derived_by(attr):
+            # ``resource.Table(name)``, ``session.get(url)``: a value that holds the resource
+            k = kept_result(self.m, call_up, self.scope)
+            if k is not None:
+                use.kept = f"{k} (through .{attr}())"
 
     def _closed_by(self, up: ast.Attribute) -> None:
         """``name.close()``: in a finally? on one branch only? on which line?"""
@@ -204,6 +209,8 @@ class _Follow:
             use.closed = use.closed_finally = True
         elif (k := keeper(self.m, up, self.scope)) is not None:
             use.kept = k
+        elif wrapper(self.m, up) and (k := kept_result(self.m, up, self.scope)) is not None:
+            use.kept = f"{k} (through {short}())"  # csv.reader(f), a class holding it
         elif callee in NON_OWNING or (self.spec.rule == "FDS103" and callee.startswith("os.")):
             pass
         elif callee in _ITERATORS and iterated(up):
@@ -294,7 +301,7 @@ def module_target(m: Module, target: ast.AST, scope: ast.AST) -> str | None:
                     return None  # flask.g lives for one request (its teardown closes it)
                 return f"module attribute {dotted(target)}"
             if isinstance(target, ast.Subscript):
-                if m.evicted(base.id):
+                if m.evicted(base.id) or bounded(m, target, base.id, scope):
                     return None
                 return f"module-level cache {base.id}[...] (no eviction)"
             if isinstance(target, ast.Attribute) and base.id in globals_of(scope):
@@ -326,9 +333,108 @@ def keeper(m: Module, call: ast.Call, scope: ast.AST) -> str | None:
             and m.is_module_name(base.id, scope)
             and base.id not in m.imports
             and not m.evicted(base.id)
+            and not bounded(m, call, base.id, scope)
         ):
             return f"module-level {dotted(func.value) or base.id}"
     return None
+
+
+# methods whose result holds the object they are called on: a boto3 sub-resource
+# (``resource.Table(name)``, ``s3.Bucket(b)``), an HTTP session's response, a cursor
+_DERIVING = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "request", "send", "stream"}
+    | {"cursor", "makefile", "get_paginator", "get_waiter"}
+)
+# wrappers that keep the object they are given: ``csv.reader(f)``, ``io.TextIOWrapper(raw)``
+_WRAPPERS = frozenset(
+    {
+        "csv.reader",
+        "csv.writer",
+        "csv.DictReader",
+        "csv.DictWriter",
+        "io.TextIOWrapper",
+        "io.BufferedReader",
+        "io.BufferedWriter",
+        "io.BufferedRandom",
+        "io.BufferedRWPair",
+        "gzip.GzipFile",
+        "bz2.BZ2File",
+        "lzma.LZMAFile",
+        "zipfile.ZipFile",
+        "tarfile.TarFile",
+        "codecs.StreamReader",
+        "codecs.StreamWriter",
+        "contextlib.closing",
+    }
+)
+
+
+def derived_by(attr: str) -> bool:
+    """A method whose result holds its receiver (see ``_DERIVING``; capitalised: boto3)."""
+    return attr in _DERIVING or attr[:1].isupper()
+
+
+def wrapper(m: Module, call: ast.Call) -> bool:
+    """A call that wraps its argument and keeps it: a known wrapper or a class of the module."""
+    callee = m.qualify(call.func) or ""
+    if callee in _WRAPPERS:
+        return True
+    name = dotted(call.func) or ""
+    return any(isinstance(s, ast.ClassDef) and s.name == name for s in m.tree.body)
+
+
+def kept_result(m: Module, call: ast.Call, scope: ast.AST) -> str | None:
+    """The module state that keeps what ``call`` returns: ``_kept.append(call)``,
+    ``_cache[k] = call``, or a wrapper of it kept so."""
+    node: ast.AST = call
+    up = parent(node)
+    while isinstance(up, TRANSPARENT):
+        node, up = up, parent(up)
+    if isinstance(up, ast.Call) and node is not up.func:
+        k = keeper(m, up, scope)
+        if k is None and wrapper(m, up):
+            return kept_result(m, up, scope)
+        return k
+    if isinstance(up, ast.Assign) and node is up.value:
+        for target in up.targets:
+            k = None if isinstance(target, ast.Name) else module_target(m, target, scope)
+            if k is not None and not guarded(up, scope, k):
+                return k
+    return None
+
+
+def bounded(m: Module, node: ast.AST, name: str, scope: ast.AST) -> bool:
+    """A container that cannot grow past a size: made with ``maxsize=``/``maxlen=``
+    (``cachetools.LRUCache(maxsize=8)``, ``deque(maxlen=8)``), or filled only under a test
+    of its length (``if len(_cache) < 8:``, or ``if len(_cache) >= 8: return`` before)."""
+    for value in m.values_of(name):
+        for kw in value.keywords:
+            if kw.arg in ("maxsize", "maxlen") and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value is None
+            ):
+                return True
+
+    def sized(n: ast.AST) -> bool:
+        return (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id == "len"
+            and len(n.args) == 1
+            and dotted(n.args[0]) == name
+        )
+
+    cur, prev = parent(node), node
+    while cur is not None and cur is not scope:
+        test = getattr(cur, "test", None)
+        if (
+            isinstance(cur, (ast.If, ast.While, ast.IfExp))
+            and test is not None
+            and prev is not test
+            and any(sized(n) for n in ast.walk(test))
+        ):
+            return True
+        prev, cur = cur, parent(cur)
+    return guard_clause(node, scope, sized)
 
 
 def closure_kept(m: Module, closure: ast.AST | None, scope: ast.AST) -> str | None:

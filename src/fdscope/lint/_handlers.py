@@ -123,6 +123,33 @@ def from_template(path: Path) -> list[HandlerRef]:
     return out
 
 
+def layer_dirs(path: Path) -> list[Path]:
+    """Where a template's layers keep their Python code: ``AWS::Serverless::LayerVersion``
+    ``ContentUri`` and ``AWS::Lambda::LayerVersion`` ``Content`` given as a local directory,
+    and its ``python/`` (the directory Lambda puts on ``sys.path`` as ``/opt/python``)."""
+    doc = _load_yaml(path)
+    resources = doc.get("Resources") if isinstance(doc, dict) else None
+    if not isinstance(resources, dict):
+        return []
+    out: list[Path] = []
+    for res in resources.values():
+        if not isinstance(res, dict):
+            continue
+        kind = res.get("Type")
+        prop = {
+            "AWS::Serverless::LayerVersion": "ContentUri",
+            "AWS::Lambda::LayerVersion": "Content",
+        }
+        props = res.get("Properties")
+        if kind not in prop or not isinstance(props, dict):
+            continue
+        uri = props.get(prop[kind])
+        if isinstance(uri, str) and "://" not in uri:
+            base = (path.parent / uri).resolve()
+            out += [base, base / "python"]
+    return out
+
+
 def from_serverless(path: Path) -> list[HandlerRef]:
     """Handlers of ``functions:`` in a Serverless Framework file."""
     doc = _load_yaml(path)
@@ -153,6 +180,21 @@ def from_cdk(path: Path, text: str) -> list[HandlerRef]:
             out.extend(HandlerRef(ref.module, ref.function, d.resolve(), ref.origin) for d in dirs)
         else:
             out.append(ref)
+    return out
+
+
+def layers(files: Iterable[Path]) -> list[Path]:
+    """The layer code directories of every SAM/CloudFormation template among ``files``."""
+    out: list[Path] = []
+    for path in files:
+        name = path.name
+        if name in TEMPLATE_NAMES or (
+            name.startswith("template") and path.suffix in (".yaml", ".yml")
+        ):
+            try:
+                out.extend(layer_dirs(path))
+            except OSError:
+                continue
     return out
 
 

@@ -19,7 +19,7 @@ from fdscope.lint._checker import check
 from fdscope.lint._config import DEFAULT_EXCLUDE, Config, find_pyproject, load_config
 from fdscope.lint._errors import HandlerNotFound, LintConfigError
 from fdscope.lint._facts import FunctionFacts, Module
-from fdscope.lint._handlers import HandlerRef, discover, from_cdk, parse_handler
+from fdscope.lint._handlers import HandlerRef, discover, from_cdk, layers, parse_handler
 from fdscope.lint._rules import RULES
 from fdscope.lint._specs import SPECS
 
@@ -393,7 +393,8 @@ def _analyse(  # noqa: C901
                     RULES["FDS001"].hint,
                 )
             )
-    project = _Project(files, roots)
+    # a layer's modules import by their bare names (Lambda puts /opt/python on sys.path)
+    project = _Project(files, roots + [d for d in layers(deploy_files) if d.is_dir()])
     findings: list[Finding] = list(errors)
     # the leak family: every function body, except functions that only run at import time
     called_at_module: set[str] = set()
