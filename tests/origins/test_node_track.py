@@ -503,3 +503,32 @@ def test_preload_requires_fast() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) < 100  # milliseconds, generous for a loaded machine
+
+
+def test_many_handles_made_and_closed(tmp_path: Path) -> None:
+    # past the sweep interval (256 tracked handles): the sweep must not touch the handle
+    # under construction (it crashed node with SIGSEGV)
+    app = write_app(
+        tmp_path,
+        """\
+        const net = require('net');
+        let i = 0;
+        const one = () => {
+          if (i++ === 600) {
+            globalThis[Symbol.for('fdscope.origins')].send('test');
+            return console.log('ready');
+          }
+          const s = net.createServer();
+          s.listen(0, '127.0.0.1', () => s.close(one));
+        };
+        one();
+        """,
+    )
+    node = Node(app)
+    try:
+        assert node.wait_line("ready", timeout=60) == "ready"
+        (doc,) = node.reports(1)
+        assert node.proc.wait(20) == 0
+    finally:
+        node.close()
+    assert not [g for g in doc["groups"] if g["kind"].startswith("tcp")]

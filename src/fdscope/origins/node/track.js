@@ -293,7 +293,8 @@ function track(asyncId, type, kind, triggerAsyncId, resource) {
     fd: -1,
   };
   records.set(asyncId, rec);
-  if (++inits % 256 === 0) sweep();
+  // never touch the handle being made: the init hook runs inside its constructor
+  if (++inits % 256 === 0) sweep(asyncId);
 }
 
 function liveResource(rec) {
@@ -303,10 +304,11 @@ function liveResource(rec) {
   return res;
 }
 
-function sweep() {
+function sweep(skip) {
   // drop records whose object is gone or closed; check the early-warning threshold
   let maxFd = -1;
   for (const [id, rec] of records) {
+    if (id === skip) continue;
     const res = liveResource(rec);
     if (!res) {
       records.delete(id);
