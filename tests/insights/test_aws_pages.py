@@ -29,7 +29,7 @@ NAMED = {
         "/aws/lambda/payment-processor",
     )
 }
-LOOKUPS = {"user_data": HERE / "user_data.csv"}
+LOOKUPS = {"user_data": HERE / "user_data.csv", "net_table": HERE / "net_table.csv"}
 T0 = 1_764_295_200_000
 
 
@@ -69,7 +69,9 @@ def test_page_example_runs_locally(case: dict) -> None:
 def test_refusals_name_the_command_and_why() -> None:
     for text, word in (
         ("fields @message | pattern @message | anomaly", "anomaly"),
-        ("fields @message | accum x", "accum"),
+        ("fields @message | stats count(*) as n | fillmissing", "fillmissing needs"),
+        ("fields a | stats count(*) as n by a | sessionize a", "sessionize"),
+        ("cidrlookup nosuch ip OUTPUT x", "lookup table"),
         ("fields @message | diff", "diff"),
         ("lookup nosuch id OUTPUT x", "lookup table"),
     ):
@@ -159,20 +161,87 @@ WORDS = st.sampled_from(
         "@`aws.tag.k:v`",
         "a[1].b ",
         "jsonParse(@message)",
+        "autoregress a ",
+        "p=1-3 ",
+        "AS x ",
+        "filldown ",
+        "cpu* ",
+        "fillmissing ",
+        "with 0 for n",
+        "stats count(*) as n by bin(1m) ",
+        "cidrlookup ",
+        "net_table ",
+        "OUTPUTNEW region",
+        "outlier ",
+        "action=remove ",
+        "param=0.5 ",
+        "uselower=true ",
+        "mark=true ",
+        "accum a ",
+        "appendcols ",
+        "override=true ",
+        "max=3 ",
+        "(SOURCE lg | stats count(*) as m by b)",
+        "sessionize ",
+        "maxspan 5m ",
+        "countFrequent ",
+        "count_frequent ",
+        "b",
+        "stats rate(a, 1m) as r, histogram(a, 3) as h, countOverTime(a), sumOverTime(a) by bin(1m)",
     ]
 )
+
+
+def test_table_commands_positioned_errors() -> None:
+    cases = [
+        ("fields a | autoregress a p=0", "a lag of 1 or more"),
+        ("fields a | outlier action=drop a", "remove or transform"),
+        ("fields a | outlier mark=yes a", "true or false"),
+        ("fields a | cidrlookup t ip OUTPT x", "OUTPUT or OUTPUTNEW"),
+        ("fields a | appendcols max=0 (SOURCE lg)", "a whole number"),
+        ("fields a | fillmissing with x for y", "a number"),
+        ("fields a | sessionize a maxspan 1mo", "maxspan"),
+        ("fields a | countFrequent", "a field to count"),
+    ]
+    for text, hint in cases:
+        with pytest.raises(QuerySyntaxError) as exc:
+            parse(text)
+        assert hint in str(exc.value), (text, str(exc.value))
+        assert exc.value.column > 10
+
+
+def test_count_frequent_spelling_and_wildcard_filldown() -> None:
+    a = execute("filter ispresent(a) | count_frequent b", [MAIN]).rows
+    b = execute("filter ispresent(a) | countFrequent b", [MAIN]).rows
+    assert a == b and a[0]["_approxcount"] >= a[-1]["_approxcount"]
+    rows = execute(
+        "filter ispresent(a) or ispresent(lf) | sort @timestamp asc | fields a, b | filldown",
+        [MAIN],
+    ).rows
+    assert all(r["a"] is not None for r in rows[1:])
+
+
+def test_diff_without_window_is_refused_with_the_reason() -> None:
+    with pytest.raises(QuerySyntaxError, match="give the window"):
+        execute("fields @message | diff", [MAIN])
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(WORDS, max_size=14).map("".join))
 def test_new_commands_raise_only_query_errors(text: str) -> None:
     try:
-        to_sql(plan(parse(text), lookups={"user_data": ["user_id", "email"]}, window=(0, 10**13)))
+        to_sql(
+            plan(
+                parse(text),
+                lookups={"user_data": ["user_id", "email"], "net_table": ["cidr", "region"]},
+                window=(0, 10**13),
+            )
+        )
     except QuerySyntaxError as e:
         assert e.line >= 1 and e.column >= 1 and e.snippet.rstrip().endswith("^")
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(WORDS, max_size=10).map("".join))
 def test_new_commands_run_or_raise_query_errors(text: str) -> None:
     try:

@@ -275,7 +275,7 @@ def test_keywords_and_functions_are_case_insensitive(logs: Path) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "fields @message | autoregress x",
+        "fields @message | autoregress",
         "fields @message | anomaly",
         "lookup users userId OUTPUT name",
         "fields @message | join x",

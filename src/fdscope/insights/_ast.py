@@ -247,6 +247,85 @@ class Anomaly(Command):
 
 
 @dataclass(frozen=True)
+class Autoregress(Command):
+    """``autoregress f [AS alias] [p=N[-M]]``: lagged copies of ``f`` (the rows before)."""
+
+    field: Field
+    alias: str | None
+    first: int = 1
+    last: int = 1
+
+
+@dataclass(frozen=True)
+class FillDown(Command):
+    """``filldown [f …]``: names or ``*`` patterns; () for every shown field."""
+
+    patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FillMissing(Command):
+    """``fillmissing [with value for f, …]`` after ``stats … by bin()``."""
+
+    fills: tuple[tuple[Literal, Field], ...] = ()
+
+
+@dataclass(frozen=True)
+class CidrLookup(Command):
+    """``cidrlookup table ip [AS cidrColumn] OUTPUT|OUTPUTNEW col [AS f], …``."""
+
+    table: str
+    ip: Field
+    cidr_column: str | None
+    new_only: bool  # OUTPUTNEW: fill only absent fields
+    outputs: tuple[tuple[str, str], ...]  # (column of the table, field of the events)
+
+
+@dataclass(frozen=True)
+class Outlier(Command):
+    """``outlier [action=remove|transform] [param=n] [uselower=b] [mark=b] f …``."""
+
+    fields: tuple[Field, ...]
+    remove: bool = False
+    param: float = 2.5
+    uselower: bool = False
+    mark: bool = False
+
+
+@dataclass(frozen=True)
+class Accum(Command):
+    """``accum f [AS out]``: the running sum of ``f``."""
+
+    field: Field
+    alias: str | None
+
+
+@dataclass(frozen=True)
+class AppendCols(Command):
+    """``appendcols [override=b] [max=n] ( subquery )``: columns joined by row position."""
+
+    subquery: Query
+    override: bool = False
+    max_rows: int = 10_000
+
+
+@dataclass(frozen=True)
+class Sessionize(Command):
+    """``sessionize f, … [maxspan d] [AS out]``."""
+
+    fields: tuple[Field, ...]
+    maxspan_ms: int = 1_800_000
+    alias: str = "session_id"
+
+
+@dataclass(frozen=True)
+class CountFrequent(Command):
+    """``countFrequent f, …`` (also ``count_frequent``): ``_approxcount`` per combination."""
+
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
 class CloudOnly(Command):
     """A command fdscope parses but does not run locally: kept verbatim."""
 

@@ -117,6 +117,11 @@ _SPECS = [
     FunctionSpec("latest", "aggregate", 1, 1, ANY),
     FunctionSpec("sortsFirst", "aggregate", 1, 1, ANY),
     FunctionSpec("sortsLast", "aggregate", 1, 1, ANY),
+    # time-series functions (CWL_QuerySyntax-timeseries-functions), stats only
+    FunctionSpec("rate", "aggregate", 2, 2, NUM),
+    FunctionSpec("countOverTime", "aggregate", 1, 1, NUM),
+    FunctionSpec("sumOverTime", "aggregate", 1, 1, NUM),
+    FunctionSpec("histogram", "aggregate", 2, 2, STR),
 ]
 
 FUNCTIONS: dict[str, FunctionSpec] = {s.name.lower(): s for s in _SPECS}

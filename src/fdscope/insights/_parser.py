@@ -47,7 +47,7 @@ COMMANDS = (
     "logcompare",
     "relevantfields",
     "json",
-    # in AWS's command table (CWL_QuerySyntax), parsed and kept verbatim, not run locally
+    # the rest of AWS's command table (CWL_QuerySyntax), one page each
     "autoregress",
     "filldown",
     "fillmissing",
@@ -57,17 +57,7 @@ COMMANDS = (
     "appendcols",
     "sessionize",
     "countFrequent",
-)
-CLOUD_ONLY = (
-    "autoregress",
-    "filldown",
-    "fillmissing",
-    "cidrlookup",
-    "outlier",
-    "accum",
-    "appendcols",
-    "sessionize",
-    "countfrequent",
+    "count_frequent",
 )
 _DIFF_PERIODS = {"previousday": "day", "previousweek": "week", "previousmonth": "month"}
 _COMPARE = ("=", "==", "!=", "<", "<=", ">", ">=")
@@ -186,8 +176,6 @@ class _Parser:
         word = t.value.lower()
         method = getattr(self, "cmd_" + word.replace(".", "_"), None)
         if method is None:
-            if word in CLOUD_ONLY:
-                return self.cmd_cloud_only()
             raise self.error(
                 f"unknown command {t.value!r}",
                 suggestion=closest(t.value, COMMANDS),
@@ -373,19 +361,235 @@ class _Parser:
         )
         return A.Pattern(t.start, self.toks[self.i - 1].end, t.value, src)
 
-    def cmd_cloud_only(self) -> A.Command:
-        t = self.advance()
-        depth = 0
-        while self.tok.kind != EOF and not (
-            depth == 0 and (self.is_op("|") or (self.sub and self.is_op(")")))
-        ):
-            if self.is_op("(", "[", "{"):
-                depth += 1
-            elif self.is_op(")", "]", "}"):
-                depth -= 1
+    # ---- the rest of AWS's command table ----------------------------------------------
+    def end_of(self) -> int:
+        return self.toks[self.i - 1].end
+
+    def field_tok(self, what: str) -> A.Field:
+        tok = self.tok
+        if tok.kind != IDENT or tok.is_word("as"):
+            raise self.error(f"unexpected {self.describe(tok)}", expected=what)
+        self.advance()
+        return A.Field(tok.start, tok.end, tok.parts)
+
+    def fields_comma(self, what: str) -> list[A.Field]:
+        out = [self.field_tok(what)]
+        while self.is_op(","):
             self.advance()
-        end = self.toks[self.i - 1].end
-        return A.CloudOnly(t.start, end, t.value, self.text[t.start : end])
+            out.append(self.field_tok(what))
+        return out
+
+    def alias(self) -> str | None:
+        if not self.tok.is_word("as"):
+            return None
+        self.advance()
+        return self.name("a name after 'as'")
+
+    def bool_opt(self, opts: dict[str, Token], key: str, default: bool) -> bool:
+        if key not in opts:
+            return default
+        v = opts[key].value.lower()
+        if v not in ("true", "false"):
+            raise self.error(f"{key}= takes true or false", opts[key], expected="true or false")
+        return v == "true"
+
+    def command_end(self, expected: str) -> None:
+        if not self.at_command_end():
+            raise self.error(f"unexpected {self.describe(self.tok)}", expected=expected)
+
+    def cmd_autoregress(self, t: Token) -> A.Command:
+        """``autoregress f [AS alias] [p=N[-M]]`` (AWS "autoregress")."""
+        f = self.field_tok("the field to lag")
+        alias = self.alias()
+        first = last = 1
+        if self.tok.is_word("p") and self.peek().kind == OP and self.peek().value == "=":
+            self.advance()
+            self.advance()
+            n = self.tok
+            if n.kind != NUMBER or not n.value.isdigit() or int(n.value) < 1:
+                raise self.error(f"unexpected {self.describe(n)}", expected="a lag of 1 or more")
+            first = last = int(self.advance().value)
+            if self.is_op("-"):
+                self.advance()
+                m = self.tok
+                if m.kind != NUMBER or not m.value.isdigit() or int(m.value) < first:
+                    raise self.error(
+                        f"unexpected {self.describe(m)}", expected=f"a lag of {first} or more"
+                    )
+                last = int(self.advance().value)
+            if last > 1000:
+                raise self.error("a lag is at most 1000 rows", n, expected="p=1 to p=1000")
+        if alias is None:
+            alias = self.alias()
+        self.command_end("p=N, AS <name> or '|'")
+        return A.Autoregress(t.start, self.end_of(), t.value, f, alias, first, last)
+
+    def cmd_filldown(self, t: Token) -> A.Command:
+        """``filldown [f …]``: field names or ``*`` patterns (AWS "filldown")."""
+        pats: list[str] = []
+        while not self.at_command_end():
+            tok = self.tok
+            if not (tok.kind == IDENT or self.is_op("*")):
+                raise self.error(
+                    f"unexpected {self.describe(tok)}",
+                    expected="a field name or a pattern like cpu*",
+                )
+            start = tok.start
+            end = self.advance().end
+            # a pattern: adjacent names and *s (cpu*, *_ms, a*b)
+            while (self.tok.kind == IDENT or self.is_op("*")) and self.tok.start == end:
+                end = self.advance().end
+            text = self.text[start:end]
+            pats.append(tok.value if tok.kind == IDENT and end == tok.end else text)
+            if self.is_op(","):
+                self.advance()
+        return A.FillDown(t.start, self.end_of(), t.value, tuple(pats))
+
+    def cmd_fillmissing(self, t: Token) -> A.Command:
+        """``fillmissing [with value for f [, value for f …]]`` (AWS "fillmissing")."""
+        fills: list[tuple[A.Literal, A.Field]] = []
+        if self.tok.is_word("with"):
+            self.advance()
+            while True:
+                v = self.tok
+                neg = False
+                if self.is_op("-") and self.peek().kind == NUMBER:
+                    neg = True
+                    self.advance()
+                    v = self.tok
+                if v.kind == NUMBER:
+                    num = -float(v.value) if neg else float(v.value)
+                    lit = A.Literal(v.start, v.end, "num", ("-" if neg else "") + v.value, num)
+                elif v.kind == STRING:
+                    lit = A.Literal(v.start, v.end, "str", v.value)
+                else:
+                    raise self.error(
+                        f"unexpected {self.describe(v)}", expected='a number or a "string"'
+                    )
+                self.advance()
+                if not self.tok.is_word("for"):
+                    raise self.error(
+                        f"unexpected {self.describe(self.tok)}", expected="for <field>"
+                    )
+                self.advance()
+                fills.append((lit, self.field_tok("a field of the stats")))
+                if not self.is_op(","):
+                    break
+                self.advance()
+        self.command_end("with <value> for <field>, or '|'")
+        return A.FillMissing(t.start, self.end_of(), t.value, tuple(fills))
+
+    def cmd_cidrlookup(self, t: Token) -> A.Command:
+        """``cidrlookup table ip [AS col] OUTPUT|OUTPUTNEW col [AS f], …`` (AWS "cidrlookup")."""
+        table = self.name("the name of a lookup table")
+        ip = self.field_tok("the field holding an IP address")
+        cidr = self.alias()
+        if not self.tok.is_word("output", "outputnew"):
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}",
+                suggestion=closest(self.tok.value, ["OUTPUT", "OUTPUTNEW"])
+                if self.tok.kind == IDENT
+                else None,
+                expected="OUTPUT or OUTPUTNEW and the fields to add",
+            )
+        new_only = self.advance().value.lower() == "outputnew"
+        outs: list[tuple[str, str]] = []
+        while True:
+            col = self.name("a field of the lookup table")
+            outs.append((col, self.alias() or col))
+            if not self.is_op(","):
+                break
+            self.advance()
+        self.command_end("',' or '|'")
+        return A.CidrLookup(t.start, self.end_of(), t.value, table, ip, cidr, new_only, tuple(outs))
+
+    def cmd_outlier(self, t: Token) -> A.Command:
+        """``outlier [action=…] [param=n] [uselower=b] [mark=b] f …`` (AWS "outlier")."""
+        opts = self.options(("action", "param", "uselower", "mark"))
+        remove = False
+        if "action" in opts:
+            a = opts["action"].value.lower()
+            if a not in ("remove", "transform"):
+                raise self.error(
+                    f"unknown action {opts['action'].value!r}",
+                    opts["action"],
+                    suggestion=closest(opts["action"].value, ["remove", "transform"]),
+                    expected="remove or transform",
+                )
+            remove = a == "remove"
+        param = 2.5
+        if "param" in opts:
+            p = opts["param"]
+            try:
+                param = float(p.value)
+            except ValueError:
+                param = -1.0
+            if p.kind != NUMBER or not param >= 0 or param != param or param > 1e12:
+                raise self.error(
+                    "param= takes a number, 0 or more", p, expected="an IQR multiplier"
+                )
+        uselower = self.bool_opt(opts, "uselower", False)
+        mark = self.bool_opt(opts, "mark", False)
+        fields = []
+        while not self.at_command_end():
+            fields.append(self.field_tok("a numeric field"))
+            if self.is_op(","):
+                self.advance()
+        if not fields:
+            raise self.error("outlier needs a field", expected="one or more numeric fields")
+        return A.Outlier(
+            t.start, self.end_of(), t.value, tuple(fields), remove, param, uselower, mark
+        )
+
+    def cmd_accum(self, t: Token) -> A.Command:
+        """``accum f [AS out]`` (AWS "accum")."""
+        f = self.field_tok("the numeric field to accumulate")
+        alias = self.alias()
+        self.command_end("AS <name> or '|'")
+        return A.Accum(t.start, self.end_of(), t.value, f, alias)
+
+    def cmd_appendcols(self, t: Token) -> A.Command:
+        """``appendcols [override=b] [max=n] ( subquery )`` (AWS "appendcols")."""
+        opts = self.options(("override", "max"))
+        override = self.bool_opt(opts, "override", False)
+        max_rows = 10_000
+        if "max" in opts:
+            m = opts["max"]
+            if m.kind != NUMBER or not m.value.isdigit() or not 1 <= int(m.value) <= 100_000:
+                raise self.error("max= takes 1 to 100,000 rows", m, expected="a whole number")
+            max_rows = int(m.value)
+        start = self.expect_op("(")
+        sub = self.subquery(start)
+        self.expect_op(")")
+        self.command_end("'|' after the subquery")
+        return A.AppendCols(t.start, self.end_of(), t.value, sub, override, max_rows)
+
+    def cmd_sessionize(self, t: Token) -> A.Command:
+        """``sessionize f, … [maxspan d] [AS out]`` (AWS "sessionize")."""
+        fields = self.fields_comma("an identity field")
+        span = 1_800_000
+        alias = "session_id"
+        for _ in range(2):
+            if self.tok.is_word("maxspan"):
+                self.advance()
+                d = self.duration("maxspan")
+                if d.ms <= 0:
+                    raise self.error(
+                        "maxspan must be a fixed period (ms to weeks)", self.toks[self.i - 1]
+                    )
+                span = d.ms
+            elif self.tok.is_word("as"):
+                alias = self.alias() or alias
+        self.command_end("maxspan <period>, AS <name> or '|'")
+        return A.Sessionize(t.start, self.end_of(), t.value, tuple(fields), span, alias)
+
+    def cmd_countfrequent(self, t: Token) -> A.Command:
+        """``countFrequent f, …`` (AWS "countFrequent", also ``count_frequent``)."""
+        fields = self.fields_comma("a field to count")
+        self.command_end("',' or '|'")
+        return A.CountFrequent(t.start, self.end_of(), t.value, tuple(fields))
+
+    cmd_count_frequent = cmd_countfrequent
 
     def cmd_source(self, t: Token) -> A.Command:
         """``SOURCE 'name' | name | logGroups(...) [dataSource(...)] [start=… end=…]``."""

@@ -97,6 +97,9 @@ class Plan:
     dialect: type[DuckDB] = DuckDB
     notes: tuple[str, ...] = ()  # what runs differently locally, said once in the output
     needs_history: bool = False  # reads events outside the query's window (SOURCE start=, diff)
+    select_sql: str = ""  # the output columns (``expr AS "name"``), for appendcols
+    order_sql: str = ""  # `` ORDER BY …`` of the output, or ""
+    limit: int | None = None
 
     def explain(self) -> str:
         """A readable listing of the steps."""
@@ -166,6 +169,8 @@ class Planner:
         self.pattern_done = False
         self.numbered = False  # a ``seq`` column (file order) exists
         self.number_in_scan = False
+        self.group_ids: list[str] = []  # the last stats' group columns
+        self.bins: tuple[str, A.Literal, int, list[str]] | None = None  # stats … by bin()
 
     # ---- entry ------------------------------------------------------------------------
     def build(self) -> Plan:
@@ -249,12 +254,10 @@ class Planner:
                 "(run it with --log-group)",
                 cmd,
             )
-        elif isinstance(cmd, A.CloudOnly):
-            raise self.err(
-                f"the {cmd.keyword} command is parsed, but fdscope has no local version of it yet "
-                "(run it with --log-group)",
-                cmd,
-            )
+        elif isinstance(cmd, A.CloudOnly):  # pragma: no cover - the parser makes none now
+            raise self.err(f"the {cmd.keyword} command has no local version", cmd)
+        elif type(cmd).__name__ in _TABLE_COMMANDS:
+            getattr(self, _TABLE_COMMANDS[type(cmd).__name__])(cmd)
         else:  # pragma: no cover - the parser makes no other commands
             raise self.err(f"unsupported command {cmd.keyword}", cmd)
 
@@ -548,6 +551,15 @@ class Planner:
         self.order = [f"{out_cols[n].id} ASC NULLS LAST" for n in names[: len(cmd.by)]]
         self.default_order = True
         self.stats_done = True
+        self.group_ids = [out_cols[i.name].id for i in cmd.by]
+        self.bins = None
+        for item in cmd.by:
+            e = item.expr
+            if isinstance(e, A.Call) and e.name.lower() == "bin" and self.bins is None:
+                assert isinstance(e.args[0], A.Literal)
+                gid = out_cols[item.name].id
+                others = [g for g in self.group_ids if g != gid]
+                self.bins = (gid, e.args[0], offset_ms, others)
 
     def cmd_sort(self, cmd: A.Sort) -> None:
         terms: list[str] = []
@@ -658,6 +670,8 @@ class Planner:
             "@logSamples": Column("samples", STR),
         }
         self.scope = _Scope(cols, raw=False)
+        self.group_ids = []
+        self.bins = None
         self.stats_outputs = {}
         self.display = list(cols)
         self.explicit_display = None
@@ -688,8 +702,10 @@ class Planner:
                 cols.append(v.sql)
             types.append(v.type)
         limit = self.final_limit if self.final_limit is not None else self.default_limit
-        out = f"SELECT {', '.join(f'{c} AS {sql_ident(n)}' for c, n in zip(cols, names, strict=False))} FROM \x00prev\x00"
-        out += self.order_by()
+        select = ", ".join(f"{c} AS {sql_ident(n)}" for c, n in zip(cols, names, strict=False))
+        out = f"SELECT {select} FROM \x00prev\x00"
+        order = self.order_by()
+        out += order
         if limit is not None:
             out += f" LIMIT {int(limit)}"
         steps = [self.scan_step()] + self.steps
@@ -702,6 +718,9 @@ class Planner:
             self.d,
             tuple(self.notes),
             self.needs_history,
+            select,
+            order,
+            limit,
         )
 
     def scan_step(self) -> Step:
@@ -943,6 +962,8 @@ class Planner:
         self.after_table(cols, ["cur DESC", "pattern ASC"])
 
     def after_table(self, cols: dict[str, Column], order: list[str]) -> None:
+        self.group_ids = []
+        self.bins = None
         self.scope = _Scope(cols, raw=False)
         self.stats_outputs = {}
         self.display = list(cols)
@@ -989,6 +1010,375 @@ class Planner:
             "@baselineMedian": Column("base_median", NUM),
         }
         self.after_table(cols, ["score DESC", "field ASC"])
+
+    # ---- the rest of AWS's command table: row order, windows, tables ------------------
+    def shown(self) -> list[str]:
+        """The fields the results would show at this point."""
+        if self.explicit_display is not None:
+            return list(self.explicit_display)
+        if self.stats_done or self.display:
+            return list(self.display)
+        return ["@timestamp", "@message"] + [
+            n for n in self.created if n not in ("@timestamp", "@message")
+        ]
+
+    def show(self, name: str) -> None:
+        """A field a command adds joins the shown fields."""
+        if self.explicit_display is not None and name not in self.explicit_display:
+            self.explicit_display.append(name)
+        if self.stats_done or self.display:
+            if name not in self.display:
+                self.display.append(name)
+        elif name not in self.created:
+            self.created.append(name)
+
+    def window_order(self) -> str:
+        """``ORDER BY …`` of the rows as the results show them (for lag, running sums and
+        fill-down): events in the current sort (file order breaks ties); after stats the
+        group columns break ties, so the output shows the same order."""
+        if not self.scope.raw:
+            ids = self._ids()
+            self.order = self.order + [
+                f"{g} ASC NULLS LAST"
+                for g in self.group_ids
+                if g in ids and not any(o.split(" ")[0] == g for o in self.order)
+            ]
+        return self.order_by().strip()
+
+    def set_field(self, name: str, cid: str, type_: str) -> None:
+        self.scope.cols[name] = Column(cid, type_)
+        self.field_parts.pop(name, None)
+
+    def named(self, name: str, node: A.Node) -> V:
+        """A field by its shown name (``a.b`` may be the one key a.b)."""
+        parts = self.field_parts.get(name) or tuple(name.split("."))
+        return self.field(A.Field(node.start, node.end, parts), name=name)
+
+    def cmd_autoregress(self, cmd: A.Autoregress) -> None:
+        """autoregress f p=N-M: f's value N..M rows before, in the order the rows are shown."""
+        v = self.expr(cmd.field)
+        order = self.window_order()
+        base = cmd.alias or cmd.field.name
+        adds = []
+        for k in range(cmd.first, cmd.last + 1):
+            name = cmd.alias if cmd.alias and cmd.first == cmd.last else f"{base}_p{k}"
+            adds.append((name, V(f"lag({v.sql}, {k}) OVER ({order})", v.type)))
+        self.project(adds, "autoregress", f"{cmd.field.name} p={cmd.first}-{cmd.last}")
+        for name, _ in adds:
+            self.field_parts.pop(name, None)
+            self.show(name)
+
+    def cmd_accum(self, cmd: A.Accum) -> None:
+        """accum f [AS out]: the running sum of f's numeric values down the shown rows."""
+        x = self.num(self.expr(cmd.field))
+        order = self.window_order()
+        name = cmd.alias or cmd.field.name
+        frame = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+        self.project([(name, V(f"sum({x}) OVER ({order} {frame})", NUM))], "accum")
+        self.field_parts.pop(name, None)
+        if cmd.alias:
+            self.show(name)
+
+    def cmd_filldown(self, cmd: A.FillDown) -> None:
+        """filldown [f …]: an absent value takes the last present one above it."""
+        shown = self.shown()
+        names: list[str] = []
+        for pat in cmd.patterns or ("*",):
+            if "*" in pat:
+                rx = re.compile(".*".join(re.escape(p) for p in pat.split("*")) + r"\Z")
+                names += [n for n in shown if rx.match(n) and n not in names]
+            elif pat not in names:
+                names.append(pat)
+        order = self.window_order()
+        frame = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+        adds = []
+        for n in names:
+            v = self.named(n, cmd)
+            adds.append((n, V(f"last_value({v.sql} IGNORE NULLS) OVER ({order} {frame})", v.type)))
+        self.project(adds, "filldown")
+        for n, _ in adds:
+            self.field_parts.pop(n, None)
+
+    def cmd_fillmissing(self, cmd: A.FillMissing) -> None:
+        """fillmissing: a row for each empty bin of the last ``stats … by bin()``, from the
+        first to the last bin (the query window's bins when one is given); with other group
+        keys, for each of their combinations."""
+        if self.bins is None or self.scope.raw:
+            raise self.err(
+                "fillmissing needs a 'stats … by bin(period)' before it",
+                cmd,
+                expected="stats … by bin(5m) | fillmissing",
+            )
+        gid, period, offset, others = self.bins
+        if gid not in self._ids():
+            raise self.err("fillmissing: the bin column of stats is no longer there", cmd)
+        fills: dict[str, str] = {}
+        for lit, f in cmd.fills:
+            col = self.scope.cols.get(f.name)
+            if col is None:
+                raise self.err(
+                    f"fillmissing: no field {f.name!r} in the results of stats",
+                    f,
+                    suggestion=closest(f.name, list(self.scope.cols)),
+                )
+            if col.id == gid or col.id in others:
+                raise self.err(f"fillmissing: {f.name!r} is a group of stats, not a value", f)
+            if lit.kind == "num" and col.type == NUM:
+                fills[col.id] = sql_number(lit.number)
+                continue
+            if col.type not in (STR, ANY, NULLT):  # the column becomes text
+                cid = self.new_id()
+                self.add(
+                    "project",
+                    f.name,
+                    f"SELECT *, {self.text(V(col.id, col.type))} AS {cid} FROM \x00prev\x00",
+                )
+                self.scope.cols[f.name] = col = Column(cid, STR)
+            fills[col.id] = sql_string(lit.value)
+        lo = f"(SELECT min({gid}) FROM \x00prev\x00)"
+        hi = f"(SELECT max({gid}) FROM \x00prev\x00)"
+        wlo, whi = self.window
+        if wlo is not None:
+            lo = f"least({lo}, {self.floor_to(str(int(wlo) + offset), period)})"
+        if whi is not None:
+            hi = f"greatest({hi}, {self.floor_to(str(int(whi) + offset), period)})"
+        if period.ms > 0:  # at most 100,000 bins
+            series = f"unnest(generate_series({lo}, least({hi}, {lo} + CAST({int(period.ms)} AS BIGINT) * 99999), {int(period.ms)}))"
+        else:
+            months = {-1: 1, -3: 3, -12: 12}[int(period.ms)]
+            series = (
+                f"epoch_ms(unnest(generate_series(make_timestamp({lo} * 1000), "
+                f"make_timestamp({hi} * 1000), INTERVAL {months} MONTH)))"
+            )
+        keys = ", ".join(others)
+        kt = f"(SELECT DISTINCT {keys} FROM \x00prev\x00)" if others else "(SELECT 1 AS _one)"
+        same = " AND ".join(
+            [f"_p.{gid} = _b._b"] + [f"_p.{k} IS NOT DISTINCT FROM _k.{k}" for k in others]
+        )
+        cols = ", ".join(
+            [f"_b._b AS {gid}"]
+            + [f"_k.{k} AS {k}" for k in others]
+            + [f"{v} AS {c}" for c, v in fills.items()]
+        )
+        self.add(
+            "fill",
+            f"empty bins{' with ' + ', '.join(f.name for _, f in cmd.fills) if cmd.fills else ''}",
+            f"SELECT * FROM \x00prev\x00 UNION ALL BY NAME SELECT {cols} FROM (SELECT {series} AS _b) AS _b, "
+            f"{kt} AS _k WHERE NOT EXISTS (SELECT 1 FROM \x00prev\x00 AS _p WHERE {same})",
+        )
+
+    def cmd_countfrequent(self, cmd: A.CountFrequent) -> None:
+        """countFrequent f, …: stats count(*) as _approxcount by f, … (exact locally), most
+        frequent first; ties by the values of the fields."""
+        star = A.Call(cmd.start, cmd.start, "count", (), star=True)
+        items = (A.Item(star, "_approxcount", "count(*)"),)
+        by = tuple(A.Item(f, None, f.name) for f in cmd.fields)
+        self.cmd_stats(A.Stats(cmd.start, cmd.end, cmd.keyword, items, by))
+        cid = self.scope.cols["_approxcount"].id
+        self.order = [f"{cid} DESC"] + [f"{g} ASC NULLS LAST" for g in self.group_ids]
+        self.default_order = False
+
+    def cmd_sessionize(self, cmd: A.Sessionize) -> None:
+        """sessionize f, … maxspan d AS out: per identity, events in time order; a gap longer
+        than maxspan starts a new session. Sessions are numbered 1, 2, … by their first event
+        (time, then file order); an event with an identity field absent has no session."""
+        if not self.scope.raw:
+            raise self.err("sessionize groups log events: it cannot follow stats or pattern", cmd)
+        keys = [self.expr(f).sql for f in cmd.fields]
+        self.number()
+        part = ", ".join(keys)
+        nulls = " OR ".join(f"{k} IS NULL" for k in keys)
+        w = f"PARTITION BY {part} ORDER BY ts, seq"
+        new, run, fts, fseq, out = (self.new_id() for _ in range(5))
+        self.add(
+            "session",
+            "gaps",
+            f"SELECT *, CASE WHEN {nulls} THEN NULL WHEN lag(ts) OVER ({w}) IS NULL "
+            f"OR ts - lag(ts) OVER ({w}) > {int(cmd.maxspan_ms)} THEN 1 ELSE 0 END AS {new} FROM \x00prev\x00",
+        )
+        self.add(
+            "session",
+            "runs",
+            f"SELECT *, sum({new}) OVER ({w} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {run} FROM \x00prev\x00",
+        )
+        s = f"PARTITION BY {part}, {run} ORDER BY ts, seq"
+        self.add(
+            "session",
+            "first events",
+            f"SELECT *, first_value(ts) OVER ({s}) AS {fts}, first_value(seq) OVER ({s}) AS {fseq} FROM \x00prev\x00",
+        )
+        self.add(
+            "session",
+            f"{', '.join(f.name for f in cmd.fields)} -> {cmd.alias}",
+            f"SELECT *, CASE WHEN {run} IS NOT NULL THEN dense_rank() OVER (PARTITION BY {run} IS NULL "
+            f"ORDER BY {fts}, {fseq}) END AS {out} FROM \x00prev\x00",
+        )
+        self.set_field(cmd.alias, out, NUM)
+        self.show(cmd.alias)
+
+    def cmd_outlier(self, cmd: A.Outlier) -> None:
+        """outlier: per field, Q1 and Q3 (nearest rank, as pct) of its numeric values; above
+        Q3 + param x IQR (and with uselower below Q1 - param x IQR) is an outlier: the row is
+        dropped (remove) or the value set to the bound (transform); mark adds _outlier."""
+        vals = [(f.name, self.expr(f)) for f in cmd.fields]
+        qs, tests, outs = [], [], []
+        for name, v in vals:
+            x = self.num(v)
+            q1, q3 = self.new_id("q"), self.new_id("q")
+            qs.append(
+                f"{self.d.PERCENTILE.format(x, '0.25')} OVER () AS {q1}, "
+                f"{self.d.PERCENTILE.format(x, '0.75')} OVER () AS {q3}"
+            )
+            p = sql_number(cmd.param)
+            up, low = f"({q3} + {p} * ({q3} - {q1}))", f"({q1} - {p} * ({q3} - {q1}))"
+            hi_t, lo_t = f"coalesce({x} > {up}, FALSE)", f"coalesce({x} < {low}, FALSE)"
+            tests.append(f"({hi_t} OR {lo_t})" if cmd.uselower else hi_t)
+            if not cmd.remove:
+                bound_hi = up if v.type == NUM else self.d.NUM_TEXT.format(up)
+                bound_lo = low if v.type == NUM else self.d.NUM_TEXT.format(low)
+                t = v.type if v.type == NUM else STR
+                src = v.sql if v.type == NUM else self.text(v)
+                lower = f"WHEN {lo_t} THEN {bound_lo} " if cmd.uselower else ""
+                outs.append((name, V(f"CASE WHEN {hi_t} THEN {bound_hi} {lower}ELSE {src} END", t)))
+        self.add("outlier", "quartiles", f"SELECT *, {', '.join(qs)} FROM \x00prev\x00")
+        any_out = " OR ".join(tests)
+        if cmd.mark:
+            self.project([("_outlier", V(f"({any_out})", BOOL))], "outlier", "_outlier")
+            self.show("_outlier")
+        if cmd.remove:
+            self.add(
+                "filter", "outliers removed", f"SELECT * FROM \x00prev\x00 WHERE NOT ({any_out})"
+            )
+        else:
+            self.project(outs, "outlier", "clamped " + ", ".join(n for n, _ in outs))
+            for n, _ in outs:
+                self.field_parts.pop(n, None)
+
+    def cmd_cidrlookup(self, cmd: A.CidrLookup) -> None:
+        """cidrlookup table ip OUTPUT …: the table row whose CIDR range holds the address (the
+        longest prefix; then the first in the file); OUTPUTNEW fills only absent fields."""
+        names = list(self.lookups)
+        if cmd.table not in self.lookups:
+            raise self.err(
+                f"no lookup table named {cmd.table!r}",
+                cmd,
+                suggestion=closest(cmd.table, names),
+                expected=f"--lookup {cmd.table}=FILE.csv (or .json) on the command line",
+            )
+        table = self.lookups[cmd.table]
+        cidr = cmd.cidr_column or ("cidr" if "cidr" in table else table[0] if table else "cidr")
+        for col in [cidr] + [c for c, _ in cmd.outputs]:
+            if col not in table:
+                raise self.err(
+                    f"the lookup table {cmd.table!r} has no column {col!r}",
+                    cmd,
+                    suggestion=closest(col, table),
+                    expected="one of " + ", ".join(table),
+                )
+        if self.scope.raw:
+            self.number()  # the file order, before the rows meet the table
+        ip = self.new_id()
+        self.add(
+            "project",
+            cmd.ip.name,
+            f"SELECT *, {self.text(self.expr(cmd.ip))} AS {ip} FROM \x00prev\x00",
+        )
+        m = self.new_id()
+        pack = ", ".join(f"o{k} := _t.{sql_ident(c)}" for k, (c, _) in enumerate(cmd.outputs))
+        pre = f"_fd_cidr_prefix(_e.{ip}, _t.{sql_ident(cidr)})"
+        idx = names.index(cmd.table)
+        self.add(
+            "cidrlookup",
+            f"{cmd.table} on {cmd.ip.name} in {cidr}",
+            f"SELECT _e.*, (SELECT arg_max(struct_pack({pack}), CAST({pre} AS BIGINT) * 1000000000 - _t._rn) "
+            f"FROM __lookup{idx} AS _t WHERE {pre} IS NOT NULL) AS {m} FROM \x00prev\x00 AS _e",
+        )
+        adds = []
+        for k, (_, name) in enumerate(cmd.outputs):
+            got = f"struct_extract({m}, 'o{k}')"
+            if cmd.new_only:
+                try:
+                    old = self.text(self.named(name, cmd))
+                except QuerySyntaxError:
+                    old = "NULL"
+                got = f"coalesce({old}, {got})"
+            adds.append((name, V(got, STR)))
+        self.project(adds, "cidrlookup", ", ".join(n for n, _ in adds))
+        for n, _ in adds:
+            self.field_parts.pop(n, None)
+            self.show(n)
+
+    def cmd_appendcols(self, cmd: A.AppendCols) -> None:
+        """appendcols ( subquery ): row k of the results takes the columns of the subquery's row
+        k (its own order; at most max rows); extra subquery rows are rows of their own.
+        override=true: a field both have takes the subquery's value."""
+        sub = Planner(
+            A.Query(self.q.text, cmd.subquery.commands),
+            self.d,
+            default_limit=None,
+            window=self.window,
+            lookups=self.lookups,
+            now_ms=self.now_ms,
+        )
+        p = sub.build()
+        for n in sub.notes:
+            self.note(n)
+        self.needs_history = self.needs_history or p.needs_history
+        if any(st.kind in ("pattern", "compare", "relevant") for st in p.steps):
+            raise self.err(
+                "an appendcols subquery cannot use pattern, diff, logcompare or relevantfields", cmd
+            )
+        from fdscope.insights._sql import to_sql
+
+        lim = min(cmd.max_rows, p.limit) if p.limit is not None else cmd.max_rows
+        inner = to_sql(
+            p,
+            select=f"SELECT {p.select_sql}, row_number() OVER ({p.order_sql.strip()}) AS _pos FROM \x00prev\x00",
+        )
+        ids = [self.new_id() for _ in p.columns]
+        sub_sel = ", ".join(f"{sql_ident(n)} AS {i}" for n, i in zip(p.columns, ids, strict=True))
+        mpos, pos, has = self.new_id(), self.new_id(), self.new_id()
+        order = self.window_order()
+        self.add(
+            "project",
+            "row positions",
+            f"SELECT *, row_number() OVER ({order}) AS {mpos} FROM \x00prev\x00",
+        )
+        self.add(
+            "appendcols",
+            f"{len(p.columns)} columns by row position" + (" (override)" if cmd.override else ""),
+            f"SELECT _m.*, {', '.join(f'_s.{i}' for i in ids)}, coalesce(_m.{mpos}, _s._pos) AS {pos}, "
+            f"_s._pos IS NOT NULL AS {has} "
+            f"FROM \x00prev\x00 AS _m FULL JOIN (SELECT {sub_sel}, _pos FROM ({inner}) AS _sq "
+            f"WHERE _pos <= {int(lim)}) AS _s ON _m.{mpos} = _s._pos",
+        )
+        merged = []
+        for name, sid, t in zip(p.columns, ids, p.types, strict=True):
+            t = t if t in (NUM, BOOL) else STR
+            col = self.scope.cols.get(name)
+            old: V | None = V(col.id, col.type) if col is not None else None
+            if old is None and self.scope.raw:
+                try:
+                    old = self.named(name, cmd)
+                except QuerySyntaxError:
+                    old = None
+            self.show(name)
+            if old is None:
+                self.set_field(name, sid, t)
+                continue
+            new = V(sid, t)
+            if old.type != t:
+                new, old = V(self.text(new), STR), V(self.text(old), STR)
+            if cmd.override:  # the subquery's value where it has the row
+                sql = f"CASE WHEN {has} THEN {new.sql} ELSE {old.sql} END"
+            else:  # the results' value where they have the row
+                sql = f"CASE WHEN {mpos} IS NOT NULL THEN {old.sql} ELSE {new.sql} END"
+            merged.append((name, V(sql, new.type)))
+        self.project(merged, "appendcols", ", ".join(n for n, _ in merged))
+        for n, _ in merged:
+            self.field_parts.pop(n, None)
+        self.order = [f"{pos} ASC"]
+        self.default_order = False
 
     # ---- expressions ------------------------------------------------------------------
     _offset = 0
@@ -1444,7 +1834,7 @@ class Planner:
         for a in node.args:
             if _has_agg(a):
                 raise self.err("aggregations cannot be nested", a)
-        args = [self.expr(a) for a in node.args]
+        args = [self.expr(a) for a in (node.args[:1] if name == "rate" else node.args)]
         if name == "count":
             sql, t = ("count(*)" if node.star or not args else f"count({args[0].sql})"), NUM
         elif name == "count_distinct":
@@ -1472,6 +1862,20 @@ class Planner:
                 )
             tmpl = d.ARG_MIN if name == "earliest" else d.ARG_MAX
             sql, t = tmpl.format(args[0].sql, ts.id), args[0].type
+        elif name == "countovertime":  # events with the field, per group (per bin with by bin)
+            sql, t = f"count({args[0].sql})", NUM
+        elif name == "sumovertime":
+            sql, t = f"sum({self.num(args[0])})", NUM
+        elif name == "rate":
+            sql, t = self.rate(node, args), NUM
+        elif name == "histogram":
+            b = node.args[1]
+            if not (isinstance(b, A.Literal) and b.kind == "num" and b.number == int(b.number)):
+                raise self.err("histogram() needs a whole number of buckets", b)
+            if not 1 <= b.number <= 1000:
+                raise self.err("histogram() takes 1 to 1000 buckets", b)
+            sql = f"_fd_histogram(list({self.num(args[0])}), {sql_number(b.number)})"
+            t = STR
         else:  # sortsfirst / sortslast
             arg = args[0]
             tmpl = d.ARG_MIN if name == "sortsfirst" else d.ARG_MAX
@@ -1482,6 +1886,35 @@ class Planner:
         aid = f"a{len(aggs) + 1}_{self.new_id('')}"
         aggs.append(f"{sql} AS {aid}")
         return V(aid, t)
+
+    def rate(self, node: A.Call, args: list[V]) -> str:
+        """rate(f, interval): the change of f from the group's earliest to its latest event
+        (numeric values only), per interval: (last - first) / (t_last - t_first) * interval."""
+        p = node.args[1]
+        if not (isinstance(p, A.Literal) and p.kind == "duration") or p.ms <= 0:
+            raise self.err("rate() needs a fixed time period like 1m or 1h", p)
+        ts = self.scope.cols.get("@timestamp")
+        if ts is None or not self.scope.raw:
+            raise self.err("rate() needs @timestamp, which does not exist after stats", node)
+        x = self.num(args[0])
+        ok = f"FILTER (WHERE {x} IS NOT NULL)"
+        return (
+            f"((arg_max({x}, {ts.id}) {ok} - arg_min({x}, {ts.id}) {ok}) / "
+            f"NULLIF(max({ts.id}) {ok} - min({ts.id}) {ok}, 0) * {int(p.ms)})"
+        )
+
+
+_TABLE_COMMANDS = {
+    "Autoregress": "cmd_autoregress",
+    "Accum": "cmd_accum",
+    "FillDown": "cmd_filldown",
+    "FillMissing": "cmd_fillmissing",
+    "CountFrequent": "cmd_countfrequent",
+    "Sessionize": "cmd_sessionize",
+    "Outlier": "cmd_outlier",
+    "CidrLookup": "cmd_cidrlookup",
+    "AppendCols": "cmd_appendcols",
+}
 
 
 def _months_back(ms: int) -> int:

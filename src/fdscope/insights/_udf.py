@@ -109,6 +109,41 @@ def csv_values(text: str | None) -> list[str] | None:
         return None
 
 
+def cidr_prefix(text: str | None, cidr: str | None) -> int | None:
+    """cidrlookup: the prefix length of ``cidr`` when the address ``text`` is inside it."""
+    if text is None or cidr is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(text.strip())
+        net = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return None
+    return net.prefixlen if ip.version == net.version and ip in net else None
+
+
+def _num_text(x: float) -> str:
+    return str(int(x)) if x == int(x) and abs(x) < 1e15 else repr(float(x))
+
+
+def histogram(values: list[float | None] | None, buckets: float | None) -> str | None:
+    """histogram(f, n): the values counted in n equal-width ranges from the smallest to the
+    largest, as a JSON map ``{"lo-hi": count}`` (every range but the last excludes its top)."""
+    xs = [x for x in values or [] if x is not None and x == x and abs(x) != float("inf")]
+    if not xs or buckets is None or not 1 <= buckets <= 1000:
+        return None
+    n = int(buckets)
+    lo, hi = min(xs), max(xs)
+    width = (hi - lo) / n
+    counts = [0] * n
+    for x in xs:
+        k = n - 1 if width == 0 else min(int((x - lo) / width), n - 1)
+        counts[k] += 1
+    edges = [lo + width * k for k in range(n)] + [hi]
+    return json.dumps(
+        {f"{_num_text(edges[k])}-{_num_text(edges[k + 1])}": counts[k] for k in range(n)}
+    )
+
+
 # name, function, parameter types, result type (DuckDB type names)
 UDFS = (
     ("_fd_ip_num", ip_num, ["VARCHAR"], "BIGINT"),
@@ -116,6 +151,8 @@ UDFS = (
     ("_fd_text_fn", text_fn, ["VARCHAR", "VARCHAR"], "VARCHAR"),
     ("_fd_logfmt", logfmt, ["VARCHAR"], "VARCHAR"),
     ("_fd_csv", csv_values, ["VARCHAR"], "VARCHAR[]"),
+    ("_fd_cidr_prefix", cidr_prefix, ["VARCHAR", "VARCHAR"], "INTEGER"),
+    ("_fd_histogram", histogram, ["DOUBLE[]", "DOUBLE"], "VARCHAR"),
 )
 
 
