@@ -18,10 +18,24 @@ def _entries() -> list[dict]:
         return []
     data = json.loads(MANIFEST.read_text())
     entries = data["examples"] if isinstance(data, dict) else data
-    return [e for e in entries if e.get("lint_lines") is not None]
+    return [
+        e
+        if e.get("runtime", "python") == "python"
+        else pytest.param(e, marks=pytest.mark.skip(reason=JS_LINT))
+        for e in entries
+        if e.get("lint_lines") is not None or e.get("runtime", "python") != "python"
+    ]
 
 
-@pytest.mark.parametrize("entry", _entries(), ids=lambda e: e["name"])
+# fdscope lint reads Python; JavaScript and TypeScript are a later issue
+JS_LINT = "fdscope lint does not read JavaScript yet (runtime nodejs)"
+
+
+def _name(e: object) -> str:
+    return str(e["name"]) if isinstance(e, dict) else ""
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_name)
 def test_example_flagged_at_its_lines(entry: dict) -> None:
     directory = ROOT / entry["dir"]
     result = lint([directory], config=Config())
@@ -36,7 +50,10 @@ def test_example_flagged_at_its_lines(entry: dict) -> None:
 def test_every_fixed_version_is_clean() -> None:
     data = json.loads(MANIFEST.read_text())
     entries = data["examples"] if isinstance(data, dict) else data
-    fixed = [e["fixed"] for e in entries if e.get("fixed")]
+    # the Python entries' fixed versions (JavaScript is not linted yet: JS_LINT)
+    fixed = [
+        e["fixed"] for e in entries if e.get("fixed") and e.get("runtime", "python") == "python"
+    ]
     assert fixed
     by_name = {e["name"]: e for e in entries}
     for name in fixed:

@@ -189,7 +189,8 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
         g = d.gc_check
         rows.add_row(
             "gc check",
-            f"with gc.collect() after each of {g['invocations']} invocations:"
+            f"with {g.get('collection', 'gc.collect()')} after each of "
+            f"{g['invocations']} invocations:"
             f" {g['rate_per_invocation']:+.2f} per invocation ({g['shape']})",
         )
     console.print(rows)

@@ -220,10 +220,21 @@ def advice(
     failure: str = "",
     static: Sequence[Any] = (),
     code_root: Path | None = None,
+    *,
+    language: str = "python",
+    loop_alive: bool = False,
 ) -> str:
     """The fix, in one sentence: ``failure`` is :func:`failure_text`'s (a broken run, or
     one where most invocations failed), ``static`` ``fdscope lint``'s findings; the
-    source under ``code_root`` is read for the shape of the culprit's line."""
+    source under ``code_root`` is read for the shape of the culprit's line. A Node
+    handler (``language="nodejs"``; ``loop_alive``: handles kept its event loop busy at
+    a timeout) gets :mod:`fdscope.doctor.node_advice`'s words where they apply."""
+    if language == "nodejs":
+        from fdscope.doctor.node_advice import node_advice
+
+        said = node_advice(verdict, culprit, gc_cleans, loop_alive=loop_alive, code_root=code_root)
+        if said is not None:
+            return said
     if verdict == "broken":
         if failure:
             return f"The handler fails every invocation: {failure}. Fix that first."

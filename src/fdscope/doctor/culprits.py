@@ -128,6 +128,15 @@ def culprits_from(
         return out
 
     holders: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+    # sites whose handles were accepted by a server (Node's trigger chain): the far end
+    # of connections the user's code opened elsewhere ranks after that code at a tie
+    accepted = {
+        f"{_relative(str((g.get('site') or {}).get('file')), code_root)}:"
+        f"{(g.get('site') or {}).get('line')}"
+        for r in own
+        for g in r.get("groups", ())
+        if str(g.get("async_parent") or "").endswith("SERVERWRAP")
+    }
     before = groups(base)
     # each site at its own highest count over the run: in a saw-tooth the site's peak
     # and the report with the most handles need not coincide (a collection may have
@@ -174,8 +183,46 @@ def culprits_from(
             c.site.rsplit(":", 1)[0] != home,
             Path(c.site.rsplit(":", 1)[0]).is_absolute(),
             -c.count,
+            c.site in accepted,
             c.site,
         )
     )
     ordered = dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
     return tuple(found[:8]), ordered
+
+
+def loop_holders(reports: Sequence[Mapping[str, Any]], code_root: Path) -> tuple[Culprit, ...]:
+    """The handles that kept Node's event loop alive when invocations timed out (the
+    ``loop`` list of the reports sent at a timeout), by site, the most frequent first;
+    handles without a site (the runtime's own stdio) are left out."""
+    by_site: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in reports:
+        if r.get("trigger") != "timeout":
+            continue
+        for h in r.get("loop") or ():
+            site = h.get("site") or {}
+            if not site.get("file"):
+                continue
+            key = (site.get("file"), site.get("line"), site.get("call"))
+            slot = by_site.setdefault(key, {"site": site, "count": 0, "kinds": {}, "ends": {}})
+            slot["count"] += 1
+            kind = str(h.get("kind") or "unknown")
+            slot["kinds"][kind] = slot["kinds"].get(kind, 0) + 1
+            detail = str(h.get("detail") or "")
+            end = detail.split(" ")[1] if detail.count(" ") >= 1 else ""
+            if end:
+                slot["ends"][end] = slot["ends"].get(end, 0) + 1
+    out = [
+        Culprit(
+            site=f"{_relative(str(g['site'].get('file')), code_root)}:{g['site'].get('line')}",
+            function=g["site"].get("function"),
+            call=g["site"].get("call"),
+            kind="+".join(sorted(g["kinds"], key=lambda k: -g["kinds"][k])),
+            endpoint=max(g["ends"], key=g["ends"].get) if g["ends"] else None,
+            count=g["count"],
+            approximate=bool(g["site"].get("approximate")),
+        )
+        for g in by_site.values()
+    ]
+    out.sort(key=lambda c: (c.approximate, Path(c.site.rsplit(":", 1)[0]).is_absolute(), -c.count))
+    return tuple(out[:8])

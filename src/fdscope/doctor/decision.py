@@ -156,6 +156,37 @@ def short_run_confidence(seg: Sequence[Sample]) -> float:
     return round(min(0.6, 0.15 * max(0, len(seg) - 1)), 3)
 
 
+def rising_floors(counts: Sequence[float]) -> Trend | None:
+    """A saw-tooth over a leak: the floor the count keeps coming back to climbs.
+
+    The floor at an invocation is the lowest the count ever comes back to from there
+    on (a collection, connections that age out, a pool that trims itself all fall
+    back to it), up to the run's last fall (after it the floor is only the tail). It
+    leaks when that floor grows significantly, still grows in its second half (a
+    cache that fills, then cycles, stops), and rises by at least half of what the
+    count itself rose: a collector-bound saw-tooth returns to its baseline, a server
+    per invocation whose connections age out keeps its listening sockets. Returns
+    the floor's trend (its rate is the leak's), else None.
+    """
+    body = [float(c) for c in counts[1:]]  # the first invocation carries the cold start
+    if len(body) < MIN_INVOCATIONS:
+        return None
+    falls = [i for i in range(1, len(body)) if body[i] < body[i - 1]]
+    if not falls:
+        return None
+    floor = body[: falls[-1] + 1]
+    for i in range(len(floor) - 2, -1, -1):
+        floor[i] = min(floor[i], floor[i + 1])
+    if len(floor) < MIN_INVOCATIONS:
+        return None
+    ft = analyze(floor)
+    late = analyze(floor[len(floor) // 2 :])
+    rise = floor[-1] - floor[0]
+    if not (ft.leaking and late.leaking) or rise < 0.5 * (max(body) - floor[0]):
+        return None
+    return late
+
+
 def _all_failed(samples: Sequence[Sample]) -> bool:
     return bool(samples) and all(s.status in FAILED for s in samples)
 
@@ -209,6 +240,11 @@ def enough(samples: Sequence[Sample], limit: int, max_n: int) -> bool:
         return t.confidence >= 0.8 and k >= 2 * MIN_INVOCATIONS
     if _staircase_pending(fd_counts(segment(samples)), k):
         return False
+    floors = rising_floors(process_counts(seg)) if t.drops else None
+    if floors is not None:
+        # a leak under a saw-tooth: reproduce the limit when it is within the budget
+        to_limit = math.ceil((limit - max(process_counts(seg)[-5:])) / floors.rate)
+        return k + to_limit > max_n and k >= 2 * MIN_INVOCATIONS
     if t.shape == "sawtooth":
         return t.drops >= 3
     if t.drops and k < SAWTOOTH_PATIENCE:
@@ -289,6 +325,8 @@ def decide(
         return "leak", t, gc  # a short run's pile-up: low confidence, see Diagnosis.notes
     if t.shape in ("flat", "noisy", "shrinking"):
         return "none", t, gc
+    if (t.shape == "sawtooth" or t.drops) and not gc_cleans and rising_floors(process_counts(seg)):
+        return "leak", t, gc  # the floors rise: a leak under the saw-tooth
     if t.shape == "sawtooth" or t.drops:
         return ("gc-bound" if gc_cleans or gc_samples is None else "bounded"), t, gc
     if t.shape == "plateau":

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fdscope.doctor.advice import advice, failure_text, lint_findings
-from fdscope.doctor.culprits import Culprit, culprits_from, kind_growth
+from fdscope.doctor.culprits import Culprit, culprits_from, kind_growth, loop_holders
 from fdscope.doctor.decision import (
     EXIT_CODES,
     FAILED,
@@ -34,6 +34,7 @@ from fdscope.doctor.decision import (
     latency_climb,
     process_counts,
     processes_leak,
+    rising_floors,
     segment,
     short_run_confidence,
     short_run_rise,
@@ -190,6 +191,9 @@ def diagnose(
                 progress=(lambda s: progress("gc", s)) if progress else None,
             )
     verdict, t, gc = decide(samples, limit=limit, gc_samples=gc_samples)
+    language = fn.runtime.language
+    if gc is not None:
+        gc["collection"] = "gc()" if language == "nodejs" else "gc.collect()"
     history = tuple(fn.history) + (tuple(gc_fn.history) if gc_samples is not None else ())
     d = _diagnosis(
         verdict,
@@ -200,8 +204,34 @@ def diagnose(
         out_dir=out_dir,
         code_root=code_root,
         handler_file=_handler_file(fn),
+        language=language,
     )
     return replace(d, environments=history)
+
+
+def emfile_in_timeouts(out_dir: Path, samples: Sequence[Sample], limit: int) -> set[int]:
+    """Invocations that timed out after an open failed for want of a descriptor: their
+    log events hold the exhaustion table's evidence (Node's ``listen EMFILE`` logged by
+    a library that then never answers). The local Lambda keeps such an invocation's
+    status ``timeout`` (how it ended); for the doctor it reproduced EMFILE too."""
+    timed_out = [s for s in samples if s.status == "timeout"]
+    if not timed_out:
+        return set()
+    from fdscope import exhaustion
+
+    events = read_jsonl(out_dir / "events.jsonl")
+    found: set[int] = set()
+    for s in timed_out:
+        rows = [
+            r
+            for e in events
+            if e.get("logStream") == s.stream and s.start <= int(e.get("timestamp") or 0) <= s.end
+            for r in exhaustion.match_line(str(e.get("message") or ""))
+        ]
+        at = s.fd_process is not None and s.fd_process >= limit - exhaustion.default_margin(limit)
+        if any(exhaustion.counts(r, failed=True, at_limit=at) for r in rows):
+            found.add(s.invocation)
+    return found
 
 
 def near_limit_text(near: dict[str, Any]) -> str:
@@ -229,6 +259,11 @@ def s_fds(seg: Sequence[Sample]) -> list[float | None]:
 
 def _handler_file(fn: LocalLambda) -> Path | None:
     module = fn.handler.name.rpartition(".")[0]
+    if fn.runtime.language == "nodejs":  # Lambda's dir/module.handler: the first dot
+        module = fn.handler.name.partition(".")[0]
+        base = fn.handler.code_root / module
+        found = [base.with_name(base.name + s) for s in (".js", ".mjs", ".cjs")]
+        return next((p for p in found if p.exists()), None)
     path = fn.handler.code_root / (module.replace(".", "/") + ".py")
     return path if path.exists() else None
 
@@ -243,11 +278,14 @@ def _diagnosis(
     out_dir: Path,
     code_root: Path,
     handler_file: Path | None,
+    language: str = "python",
 ) -> Diagnosis:
     from fdscope.metrics import percentile
 
     seg = segment(samples)
-    hits = [i for i, s in enumerate(samples) if at_limit(s, limit)]
+    # EMFILE in an invocation that then timed out counts as reproduced (emfile_in_timeouts)
+    late = emfile_in_timeouts(out_dir, samples, limit)
+    hits = [i for i, s in enumerate(samples) if at_limit(s, limit) or s.invocation in late]
     reached = bool(hits)
     # the peak is what one process held (comparable with the per-process limit)
     counts = [s.fd_process for s in samples if s.fd_process is not None]
@@ -256,6 +294,9 @@ def _diagnosis(
     # the limit is per process: project the largest process's count, which is the whole
     # count unless the function runs child processes
     per_process = analyze(process_counts(seg))
+    floors = rising_floors(process_counts(seg)) if verdict == "leak" else None
+    if floors is not None and not per_process.leaking:
+        per_process = floors  # a leak under a saw-tooth: its floors' rate
     to_limit = 0 if reached else per_process.invocations_to_limit(limit)
     # a run too short for a trend still reports what only rose (decision.short_run_rise)
     short = short_run_rise(seg) if verdict == "leak" and not reached and not t.leaking else None
@@ -278,17 +319,25 @@ def _diagnosis(
             reports, seg[0].stream if seg else None, code_root, handler_file
         )
         kinds = kinds or origin_kinds
+    loop_alive: tuple[Culprit, ...] = ()
+    if language == "nodejs" and not reached and any(s.status == "timeout" for s in samples):
+        # what kept the event loop busy when an invocation timed out (track.js' report)
+        loop_alive = loop_holders(read_jsonl(out_dir / "origins.jsonl"), code_root)
+        if verdict == "broken":
+            culprits = loop_alive
     threads = [float(s.threads) for s in seg if s.threads is not None]
     durations = [s.duration_ms for s in samples if s.status != "timeout"]
     notes: list[str] = []
     near = first_near_limit(samples, limit)
     if reached:
+        near = None  # EMFILE came first: that is the finding
         restarted = any(s.cold_start for s in samples[hits[0] + 1 :])
         hit = samples[hits[0]]
         held = "" if hit.fd_process is None else f" ({hit.fd_process:,} of {limit:,} open)"
+        then = "; the invocation then timed out" if hit.invocation in late else ""
         notes.append(
             f"EMFILE reproduced: an open failed for want of a descriptor at invocation "
-            f"{hit.invocation:,}{held}"
+            f"{hit.invocation:,}{held}{then}"
             + ("; the environment then restarted (cold start)." if restarted else ".")
         )
     elif near is not None:
@@ -330,6 +379,8 @@ def _diagnosis(
             f"invocations for a trend (the doctor needs {MIN_INVOCATIONS}), so the confidence "
             "is low: run without -n (or with a larger -n) to confirm."
         )
+    if loop_alive:
+        notes.append(_loop_note(loop_alive, samples))
     if verdict == "gc-bound":
         notes.append(
             f"Reference cycles: the cyclic garbage collector brings the count down; peak {peak} "
@@ -396,7 +447,24 @@ def _diagnosis(
             failure_text(samples) if verdict == "broken" or mostly_failed else "",
             static,
             code_root,
+            language=language,
+            loop_alive=bool(loop_alive),
         ),
         out_dir=out_dir,
         notes=tuple(notes),
+    )
+
+
+def _loop_note(holders: Sequence[Culprit], samples: Sequence[Sample]) -> str:
+    """What kept Node's event loop alive when invocations timed out."""
+    timeouts = sum(1 for s in samples if s.status == "timeout")
+    sites = "; ".join(
+        f"{c.kind} {c.endpoint or ''} created at {c.site}".replace("  ", " ")
+        + (f" ({c.call})" if c.call else "")
+        for c in holders[:3]
+    )
+    return (
+        f"{timeouts} invocation(s) timed out with the event loop still busy: {sites}. A "
+        "callback handler is answered only when the loop is empty, so a handle left open "
+        "per invocation shows as timeouts (and cold starts), not as a rising count."
     )
