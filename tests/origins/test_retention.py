@@ -14,7 +14,18 @@ from types import ModuleType
 
 import pytest
 
-from fdscope.origins import retention
+from fdscope.origins import retention as _retention_walk
+
+# What is found does not depend on time; how long it may take does (one referrer step scans
+# the whole heap, and a test worker's heap is large). These tests check what is found, with
+# room to find it; test_the_time_budget_bounds_the_walk checks the bound.
+ROOMY = 30.0
+
+
+def retention(obj, **bounds):  # type: ignore[no-untyped-def]
+    bounds.setdefault("budget", ROOMY)
+    return _retention_walk(obj, **bounds)
+
 
 APP = """\
 import logging, socket
@@ -203,3 +214,28 @@ def test_a_librarys_own_registry_is_passed_over_for_the_users_name(app: ModuleTy
     weakref.finalize(holder, lambda *a: None, sock)  # the finalizer keeps sock in its args
     found = retention(sock)
     assert found is not None and found.name == "leakyapp._client"
+
+
+def test_a_librarys_own_state_is_named_as_the_librarys() -> None:
+    import subprocess
+
+    proc = subprocess.Popen(["sleep", "30"], stdout=subprocess.PIPE)
+    pid, out = proc.pid, proc.stdout
+    del proc  # never waited for: Popen.__del__ keeps it in subprocess._active
+    try:
+        found = retention(out)
+        assert found is not None and found.name == "subprocess._active"
+        assert found.to_json()["owner"] == "library"
+    finally:
+        import os
+        import signal
+
+        os.kill(pid, signal.SIGKILL)
+        if out is not None:
+            out.close()
+        subprocess._cleanup()  # type: ignore[attr-defined]
+
+
+def test_the_users_module_is_named_as_the_users(app: ModuleType) -> None:
+    found = retention(app.keep_in_list())
+    assert found is not None and found.to_json()["owner"] == "user"

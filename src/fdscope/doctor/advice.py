@@ -281,6 +281,8 @@ def _held_advice(culprit: Culprit, ctx: SiteContext) -> str | None:
     path = list(held.get("path") or ())
     if held.get("kind") not in ("module", "class") or len(path) < 3 or not path[1].startswith("["):
         return None
+    if held.get("owner") == "library":  # a library's own list: the user adds nothing to it
+        return None
     name = str(held.get("name") or "?")
     short = name.rpartition(".")[2] if held.get("kind") == "module" else name
     return (

@@ -39,6 +39,10 @@ def kept_in(held: Mapping[str, Any] | None) -> str | None:
     loc = f" ({held['file']}:{held['line']})" if held.get("file") and held.get("line") else ""
     if kind == "cycle":
         return "kept only by a reference cycle (freed when the garbage collector runs)"
+    if kind in ("module", "class") and held.get("owner") == "library":
+        # not the user's name: a library's own bookkeeping holds it (subprocess._active keeps
+        # every child never waited for)
+        return f"kept in `{name}` (the library's own state, not your code's)"
     if kind == "module":
         return f"kept in `{name.rpartition('.')[2]}`{loc}"
     if kind == "class":

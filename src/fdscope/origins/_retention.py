@@ -79,14 +79,25 @@ class Retention:
             return f"the handlers of logger {self.name!r}"
         return f"{self.kind} {self.name}"
 
+    def owner(self) -> str | None:
+        """For a module or class root: ``user`` (the user's code) or ``library`` (the standard
+        library's or a package's own state, such as ``subprocess._active``); else None."""
+        if self.kind not in ("module", "class") or self.root is None:
+            return None
+        return "user" if _is_users(self.root) else "library"
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
             "file": self.file,
             "line": self.line,
             "path": list(self.steps),
         }
+        owner = self.owner()
+        if owner is not None:
+            out["owner"] = owner
+        return out
 
     def __repr__(self) -> str:
         return f"Retention({self.kind}, {self.name!r}, {' -> '.join(self.steps)})"
