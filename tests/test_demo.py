@@ -1,14 +1,28 @@
-"""`make demo` tells the seed story: the seed leaks, the fix does not, compare says fixed."""
+"""`make demo` tells the seed story: the seed leaks, the fix does not, compare says fixed -
+in Node.js first when node 18+ is there (the story's own runtime), then in Python."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+CI = bool(os.environ.get("CI"))
+
+
+def _demo_module() -> Any:
+    spec = importlib.util.spec_from_file_location("fdscope_demo", ROOT / "examples" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_demo_prints_the_verdict_lines(tmp_path: Path) -> None:
@@ -37,3 +51,33 @@ def test_demo_prints_the_verdict_lines(tmp_path: Path) -> None:
     sites = {c["site"] for c in summary["culprits"]}
     assert sites & {f"app.py:{n}" for n in seed["leak_lines"]}
     assert (tmp_path / "seed" / "fd_use.png").stat().st_size > 1000
+    # the story in its own runtime first, when node 18+ and the examples' packages are there
+    why = _demo_module().node_missing()
+    if why is not None:
+        assert not CI, f"CI=true: {why}"
+        assert f"Node.js story skipped: {why}; the Python story follows." in text
+        return
+    assert text.index("examples/seed_node/app.js") < text.index("examples/seed_mangum/app.py")
+    assert "verdict: leak  examples/seed_node/app.js:handler" in text
+    assert "verdict: none  examples/seed_node_fixed/app.js:handler" in text
+    assert text.count("the fix: fixed") == 2
+    node_seed = next(e for e in corpus if e["name"] == "seed_node")
+    node = json.loads((tmp_path / "node_seed" / "summary.json").read_text())
+    assert node["verdict"] == "leak" and node["emfile"] >= 1
+    assert abs(node["emfile_at"] - node_seed["emfile_at"]) <= 15
+    assert node["timeouts"] >= 1 and node["cold_starts"] >= 2
+    assert node["culprits"][0]["site"] == f"app.js:{node_seed['leak_line']}"
+    assert f"created at app.js:{node_seed['leak_line']} in exports.handler" in " ".join(
+        text.split()
+    )
+
+
+def test_without_node_the_demo_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node here
+    assert _demo_module().node_missing() == "node is not on PATH"
+    old = tmp_path / "node"
+    old.write_text("#!/bin/sh\necho v16.20.2\n")
+    old.chmod(0o755)
+    assert "the story needs Node 18+" in (_demo_module().node_missing() or "")

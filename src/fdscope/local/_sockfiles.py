@@ -17,8 +17,24 @@ from collections.abc import Iterable
 
 
 def listening_paths(pids: Iterable[int], proc_root: str = "/proc") -> set[str]:
-    """Absolute filesystem paths of the UNIX sockets the processes ``pids`` hold."""
-    inodes: set[str] = set()
+    """Absolute filesystem paths of the UNIX sockets the processes ``pids`` hold.
+
+    The namespace's socket table is read first: with no socket bound to a path (the
+    common case between invocations of a clean function) the processes' descriptors
+    are not walked at all, which keeps this per-invocation check cheap."""
+    by_inode: dict[str, str] = {}
+    try:
+        with open(f"{proc_root}/net/unix", encoding="utf-8", errors="replace") as fh:
+            next(fh, None)  # header
+            for line in fh:
+                parts = line.split(None, 7)
+                if len(parts) == 8 and parts[7].startswith("/"):
+                    by_inode[parts[6]] = parts[7].rstrip("\n")
+    except OSError:
+        return set()
+    if not by_inode:
+        return set()
+    out: set[str] = set()
     for pid in pids:
         fd_dir = f"{proc_root}/{pid}/fd"
         try:
@@ -30,20 +46,8 @@ def listening_paths(pids: Iterable[int], proc_root: str = "/proc") -> set[str]:
                 link = os.readlink(f"{fd_dir}/{name}")
             except OSError:
                 continue
-            if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-    if not inodes:
-        return set()
-    out: set[str] = set()
-    try:
-        with open(f"{proc_root}/net/unix", encoding="utf-8", errors="replace") as fh:
-            next(fh, None)  # header
-            for line in fh:
-                parts = line.split(None, 7)
-                if len(parts) == 8 and parts[6] in inodes and parts[7].startswith("/"):
-                    out.add(parts[7].rstrip("\n"))
-    except OSError:
-        return set()
+            if link.startswith("socket:[") and link[8:-1] in by_inode:
+                out.add(by_inode[link[8:-1]])
     return out
 
 
