@@ -49,6 +49,18 @@ CASES: dict[str, tuple[Any, Any, str | None, str | None]] = {
         "OSError: [Errno 23] Too many open files in system",
         "OSError: [Errno 24] Too many open files",
     ),
+    "node-uv-emfile": (
+        None,
+        None,
+        "[Error: open /tmp/x] { errno: -24, code: 'EMFILE', syscall: 'open' }",  # util.inspect
+        "[Error: open /tmp/x] { errno: -2, code: 'ENOENT', syscall: 'open' }",  # another error
+    ),
+    "node-uv-enfile": (
+        None,
+        None,
+        "Error: ENFILE: file table overflow, open '/tmp/x'",
+        "Error: EEXIST: file already exists, open '/tmp/x'",
+    ),
     "enfile-text": (
         RuntimeError("could not open: Too many open files in system"),
         RuntimeError("could not open: Too many open files"),  # the process's limit: EMFILE

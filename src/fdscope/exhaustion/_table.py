@@ -158,6 +158,23 @@ ROWS: tuple[Row, ...] = (
         exc_errno=_errno.ENFILE,
         says="errno 23 (ENFILE, the system's file table) in the exception chain",
     ),
+    # Node.js: libuv's own error text and fields (an Error's message, or util.inspect of it:
+    # "EMFILE: too many open files, open '/tmp/x'", "errno: -24", "code: 'EMFILE'"), as strong
+    # as Python's [Errno 24]; also in "connect EMFILE", "spawn EMFILE" errors' objects
+    Row(
+        "node-uv-emfile",
+        "emfile",
+        EMFILE,
+        ALWAYS,
+        log=r"EMFILE: too many open files|errno: -24,|code: 'EMFILE'",
+    ),
+    Row(
+        "node-uv-enfile",
+        "enfile",
+        ENFILE,
+        ALWAYS,
+        log=r"ENFILE: file table overflow|errno: -23,|code: 'ENFILE'",
+    ),
     Row(
         "enfile-text",
         "enfile",
