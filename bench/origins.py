@@ -169,7 +169,7 @@ def retention_bench(port: int, rounds: int) -> None:
         )
 
 
-def main() -> None:
+def main() -> None:  # noqa: C901
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few seconds' version")
     ap.add_argument("--rounds", type=int, default=21)

@@ -124,7 +124,7 @@ def _samples(where: str, target: object) -> list[tuple[float, float]]:
     raise EmfValidationError(where, "must be a number, an array of numbers, or {Values, Counts}")
 
 
-def parse_record(doc: dict[str, Any]) -> list[Datapoint]:
+def parse_record(doc: dict[str, Any]) -> list[Datapoint]:  # noqa: C901
     """Datapoints of one decoded EMF document; raise EmfValidationError naming the field."""
     aws = doc.get("_aws")
     if not isinstance(aws, dict):

@@ -82,7 +82,7 @@ def _values(m: Metric) -> list[float]:
     return seq
 
 
-def validate(record: Record, *, now_ms: int | None = None) -> None:
+def validate(record: Record, *, now_ms: int | None = None) -> None:  # noqa: C901
     """Check ``record`` against the EMF specification; raise EmfValidationError naming the field."""
     _check_name("namespace", record.namespace)
     if record.namespace.startswith("AWS/"):

@@ -1423,7 +1423,7 @@ class Planner:
             f"field {name!r} does not exist after stats or pattern", f if f.end else None
         )
 
-    def expr(
+    def expr(  # noqa: C901
         self, node: A.Node, *, aggs: list[str] | None = None, post: dict[str, V] | None = None
     ) -> V:
         e = self.expr
@@ -1613,7 +1613,7 @@ class Planner:
         tmpl = self.d.CEIL_TO if ceil else self.d.FLOOR_TO
         return tmpl.format(f"CAST({ts_sql} AS BIGINT)", int(p.ms))
 
-    def call(self, node: A.Call, *, aggs: list[str] | None, post: dict[str, V] | None) -> V:
+    def call(self, node: A.Call, *, aggs: list[str] | None, post: dict[str, V] | None) -> V:  # noqa: C901
         spec = lookup(node.name)
         assert spec is not None
         name = spec.name.lower()

@@ -267,7 +267,7 @@ class Triage:
         """:meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), indent=2)
 
-    def text(self, *, width: int = 100) -> str:
+    def text(self, *, width: int = 100) -> str:  # noqa: C901
         """A plain-text report, the one ``fdscope triage`` prints."""
         out: list[str] = []
         nstreams = len(self.streams)
@@ -532,7 +532,7 @@ class _Stream:
                     self.lives[li]["first"] = f
 
 
-def _analyze(
+def _analyze(  # noqa: C901
     timeline: Sequence[dict[str, str | None]],
     fd_rows: Sequence[dict[str, str | None]],
     *,

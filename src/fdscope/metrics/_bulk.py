@@ -66,7 +66,7 @@ def _ident(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def bulk_aggregate(
+def bulk_aggregate(  # noqa: C901
     sources: Sequence[str | Path],
     metric: str,
     period: int,
