@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from fdscope._extras import extra
+from fdscope.cli.invoke import (
+    interrupts_reported,
+    load_event,
+    parse_env_pairs,
+    read_env_file,
+    runtime_note,
+)
 from fdscope.cli.invoke import invoke as _invoke
-from fdscope.cli.invoke import load_event, parse_env_pairs, read_env_file, runtime_note
 
 with extra("cli"):
     import click
@@ -63,10 +69,11 @@ def doctor(
 
     HANDLER is module.function (with --code-root) or path/to/app.py:function.
     Exit codes: 0 none/bounded/gc-bound below the limit, 1 leak, 2 usage or
-    setup error, 3 broken.
+    setup error, 3 broken; 130 on Ctrl-C, 143 on SIGTERM (run.json says the run
+    was interrupted). An --out that holds another run is refused unless --force.
     """
     from fdscope.doctor import diagnose, write_outputs
-    from fdscope.local import select_runtime
+    from fdscope.local import claim_run_dir, interruption, mark_interrupted, select_runtime
 
     env: dict[str, str] = {}
     env_file = opts.pop("env_file")
@@ -99,25 +106,43 @@ def doctor(
     if note:
         err.print(note, highlight=False)
     t0 = time.monotonic()
-    with err.status("starting the local Lambda…") as status:
+    # out_dir is this process's from here to summary.json (a lock); another run in it is
+    # refused unless --force, which clears it
+    lock = claim_run_dir(Path(out_dir), force=opts.pop("force"), what="fdscope doctor")
+    try:
+        with interrupts_reported(out_dir):
+            try:
+                with err.status("starting the local Lambda…") as status:
 
-        def progress(phase: str, s: Any) -> None:
-            fds = "-" if s.fd_count is None else s.fd_count
-            what = "run" if phase == "run" else "run with gc.collect() after each invocation"
-            status.update(f"{what}: invocation {s.invocation}, {fds} descriptors, {s.status}")
+                    def progress(phase: str, s: Any) -> None:
+                        fds = "-" if s.fd_count is None else s.fd_count
+                        what = (
+                            "run"
+                            if phase == "run"
+                            else "run with gc.collect() after each invocation"
+                        )
+                        status.update(
+                            f"{what}: invocation {s.invocation}, {fds} descriptors, {s.status}"
+                        )
 
-        d = diagnose(
-            handler,
-            out_dir=out_dir,
-            n=n,
-            event=event,
-            max_invocations=max_invocations,
-            gc_check=not no_gc_check,
-            progress=progress,
-            env=env,
-            **opts,
-        )
-    write_outputs(d, title=f"fdscope doctor {handler}")
+                    d = diagnose(
+                        handler,
+                        out_dir=out_dir,
+                        n=n,
+                        event=event,
+                        max_invocations=max_invocations,
+                        gc_check=not no_gc_check,
+                        progress=progress,
+                        env=env,
+                        run_lock=lock,
+                        **opts,
+                    )
+                write_outputs(d, title=f"fdscope doctor {handler}", lock=lock)
+            except BaseException as exc:  # the doctor stopped before summary.json: say so
+                mark_interrupted(Path(out_dir), f"{interruption(exc)} (doctor: no summary.json)")
+                raise
+    finally:
+        lock.release()
     if as_json:
         click.echo(json.dumps(d.summary(), indent=2, default=str))
     else:

@@ -121,6 +121,52 @@ def _list_table(snap: H.Snapshot, console: Any) -> None:
     console.print(table)
 
 
+def _zombie_parent(pid: int) -> int | None:
+    """The parent of ``pid`` when it is a zombie (exited, not reaped), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    if len(fields) >= 2 and fields[0] in ("Z", "X"):
+        return int(fields[1])
+    return None
+
+
+class BadPid(click.ClickException):
+    """A PID argument that names no live process: a usage error, on one line (exit 2)."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return f"invalid PID: {self.message}"
+
+
+def _target(pid: int) -> int:
+    """Check the PID the user named: PID 0 or below, or a zombie, is a usage error."""
+    if pid <= 0:
+        raise BadPid(f"{pid} is not a process id (they start at 1)")
+    parent = _zombie_parent(pid)
+    if parent is not None:
+        raise BadPid(
+            f"process {pid} is a zombie: it has exited and holds no descriptors; its parent "
+            f"(pid {parent}) has not reaped it yet"
+        )
+    return pid
+
+
+def _named(pid: int, tree: bool, details: bool) -> list[H.Snapshot]:
+    """The first look at the process the user named: one that is not there is a usage
+    error (a zombie, no such pid), not "process is gone"."""
+    _target(pid)
+    try:
+        return _snapshots(pid, tree, details)
+    except H.ProcessGone:
+        _target(pid)  # it became a zombie meanwhile
+        raise
+
+
 def _snapshots(pid: int, tree: bool, details: bool) -> list[H.Snapshot]:
     snaps = [H.snapshot(pid, details=details)]
     if tree:
@@ -150,7 +196,7 @@ def handles(
     """Show what process PID (default: this command itself) holds open, grouped by kind
     and by remote endpoint or path."""
     target = os.getpid() if pid is None else pid
-    snaps = _snapshots(target, tree, details)
+    snaps = _named(target, tree, details)
     if as_json:
         if tree:
             doc: dict[str, Any] = {
@@ -242,6 +288,7 @@ def watch(
     """Watch the descriptor count of PID against its limit, live, with the groups that
     grow; ends on Ctrl-C or when the process exits."""
     history: deque[int] = deque(maxlen=120)  # the sparkline's window
+    _named(pid, False, False)
     snap, hs, total = _tree_handles(pid, tree)
     base = {(g.kind, g.endpoint): g.count for g in H.group(hs, patterns=True)}
     live_mode = not plain and sys.stdout.isatty()

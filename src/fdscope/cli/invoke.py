@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fdscope._extras import extra
+from fdscope.cli._output import force_option
 from fdscope.errors import DoctorError
 
 with extra("cli"):
@@ -186,6 +189,7 @@ def load_event(event_file: str | None, event_type: str | None) -> Any:
     help="After each invocation: every descriptor with its kind, the count only, or nothing.",
 )
 @click.option("--function-name", help="Function name for log group and ARN.")
+@force_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def invoke(
     handler: str,
@@ -212,6 +216,7 @@ def invoke(
     gc_between: bool,
     sample_mode: str,
     function_name: str | None,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Run HANDLER N times as Lambda runs it and write the run directory.
@@ -219,7 +224,9 @@ def invoke(
     HANDLER is module.function (with --code-root) or path/to/app.py:function
     (Node.js: path/to/app.js:handler, .mjs, .cjs, or dir/module.handler).
     Exit code 0 when every invocation succeeded, 1 when any failed (error,
-    timeout, crash, EMFILE), 2 on a usage or setup error.
+    timeout, crash, EMFILE), 2 on a usage or setup error, 130 on Ctrl-C and 143 on
+    SIGTERM (run.json then says the run was interrupted). A --out that holds another
+    run is refused unless --force, which clears it first.
     """
     from fdscope.local import LocalLambda, Sample, select_runtime
 
@@ -254,6 +261,7 @@ def invoke(
         sample=_SAMPLE_MODES[sample_mode],
         function_name=function_name,
         runtime=chosen,
+        force=force,
     )
     samples: list[Sample] = []
     with extra("cli"):
@@ -263,7 +271,7 @@ def invoke(
     note = runtime_note(chosen, allow_network)
     if note:
         console.print(note, highlight=False)
-    with fn:
+    with interrupts_reported(out_dir), fn:
         if quiet:
             for _ in range(n):
                 samples.append(fn.invoke(event))
@@ -291,6 +299,30 @@ def invoke(
 
 
 _SAMPLE_MODES: dict[str, bool | str] = {"full": True, "count": "count", "none": False}
+
+
+@contextlib.contextmanager
+def interrupts_reported(out_dir: Path) -> Iterator[None]:
+    """SIGTERM ends the block as an exception (the run's processes are killed and
+    ``run.json`` says it was interrupted), then exit 143 with one line; Ctrl-C says
+    the same and exits 130."""
+    from fdscope.local import Terminated, sigterm_raises
+
+    try:
+        with sigterm_raises():
+            yield
+    except Terminated:
+        click.echo(
+            f"terminated (SIGTERM): the run in {out_dir} is marked interrupted in run.json",
+            err=True,
+        )
+        sys.exit(143)
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted (Ctrl-C): the run in {out_dir} is marked interrupted in run.json",
+            err=True,
+        )
+        sys.exit(130)
 
 
 def runtime_note(runtime: Any, allow_network: bool) -> str:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fdscope._extras import extra
+from fdscope.cli._output import check_new_file, force_option
 
 with extra("cli"):
     import click
@@ -45,6 +46,7 @@ def _codes(value: str | None) -> tuple[str, ...] | None:
     help="pyproject.toml to read [tool.fdscope.lint] from (default: the nearest one).",
 )
 @click.option("--list-rules", is_flag=True, help="Print the rule table and exit.")
+@force_option
 def lint(
     paths: tuple[Path, ...],
     handlers: tuple[str, ...],
@@ -55,10 +57,12 @@ def lint(
     hints: bool,
     config: Path | None,
     list_rules: bool,
+    force: bool,
 ) -> None:
     """Check PATHS for descriptor leaks and per-invocation initialisation.
 
-    Exit status: 0 clean, 1 findings, 2 usage or configuration error.
+    Exit status: 0 clean, 1 findings, 2 usage or configuration error (an -o file
+    that exists is one, unless --force).
     """
     from fdscope.lint import (
         RULES,
@@ -77,6 +81,8 @@ def lint(
         return
     if not paths:
         raise click.UsageError("give at least one file or directory to check")
+    if output is not None:
+        check_new_file(output, force)
     cfg = load_config(config if config is not None else find_pyproject(paths[0]))
     ignored = _codes(ignore)
     cfg = cfg.with_overrides(
@@ -97,7 +103,9 @@ def lint(
         text = to_text(result, hints=hints)
     if output is not None:
         try:
-            output.write_text(text + "\n", encoding="utf-8")
+            from fdscope.local import write_atomic
+
+            write_atomic(output, text + "\n")
         except OSError as exc:
             raise LintConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
     elif text:

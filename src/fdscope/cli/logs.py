@@ -7,6 +7,7 @@ from typing import Any
 
 from fdscope._extras import extra
 from fdscope.cli._common import time_range_options
+from fdscope.cli._output import OutputExists, force_option
 
 with extra("cli"):
     import click
@@ -26,6 +27,7 @@ def logs() -> None:
 @click.option("--stream-prefix", default=None, help="Only streams whose name starts so.")
 @click.option("--gzip", "compress", is_flag=True, help="Write .jsonl.gz.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+@force_option
 @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
 def pull(
     log_groups: tuple[str, ...],
@@ -35,6 +37,7 @@ def pull(
     stream_prefix: str | None,
     compress: bool,
     quiet: bool,
+    force: bool,
     out_dir: str,
 ) -> None:
     """Download events (FilterLogEvents, every page) into DIR/<group>.jsonl.
@@ -42,7 +45,7 @@ def pull(
     The time range defaults to the last hour. Credentials, region and endpoint
     come from the usual AWS settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
     The files are JSON lines of log events: fdscope query, triage and metrics
-    read them directly.
+    read them directly. A file that exists is replaced only with --force.
 
     Example: fdscope logs pull --log-group /aws/lambda/orders --start 1h logs/
     """
@@ -57,16 +60,22 @@ def pull(
             if not quiet:
                 click.echo(f"\r{group}: {pages} page(s), {events} event(s)", nl=False, err=True)
 
-        res = pull_events(
-            group,
-            out_dir,
-            start=t0,
-            end=t1,
-            filter_pattern=filter_pattern,
-            stream_prefix=stream_prefix,
-            compress=compress,
-            on_page=progress,
-        )
+        try:
+            res = pull_events(
+                group,
+                out_dir,
+                start=t0,
+                end=t1,
+                filter_pattern=filter_pattern,
+                stream_prefix=stream_prefix,
+                compress=compress,
+                on_page=progress,
+                replace=force,
+            )
+        except FileExistsError as exc:
+            raise OutputExists(
+                f"{exc.filename} exists: choose another directory, or add --force to replace it"
+            ) from None
         if not quiet:
             click.echo("", err=True)
             click.echo(

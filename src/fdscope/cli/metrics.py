@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -11,6 +12,7 @@ from typing import Any
 
 from fdscope._extras import extra
 from fdscope.cli._common import time_range_options
+from fdscope.cli._output import check_new_file, force_option
 
 with extra("cli"):
     import click
@@ -482,9 +484,10 @@ def _report(hist: Any, label: str, fmt: str) -> None:
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="PNG or SVG file to write.")
 @click.option("--terminal", is_flag=True, help="Print a compact chart instead of a file.")
 @click.option("--limit", type=float, help="Draw this limit as a line (e.g. 1024 descriptors).")
+@force_option
 @_engine_option
 @time_range_options
-def plot(
+def plot(  # noqa: C901
     sources: tuple[Path, ...],
     metric: str | None,
     namespace: str | None,
@@ -499,11 +502,15 @@ def plot(
     out: Path | None,
     terminal: bool,
     limit: float | None,
+    force: bool,
     engine: str,
     start: int | None,
     end: int | None,
 ) -> None:
-    """Chart a statistic over time (threshold, ALARM shaded); a run directory by invocation."""
+    """Chart a statistic over time (threshold, ALARM shaded); a run directory by invocation.
+
+    A file that exists (the doctor's fd_use.png too) is replaced only with --force.
+    """
     from fdscope.errors import MetricsError
     from fdscope.metrics import (
         aggregate,
@@ -515,7 +522,10 @@ def plot(
     from fdscope.metrics.plot import metric_chart, run_chart, terminal_chart
 
     if len(sources) == 1 and (sources[0] / "samples.jsonl").is_file() and metric is None:
+        from fdscope.local import RunLock, check_run_dir
+
         run_dir = sources[0]
+        check_run_dir(run_dir)  # refuses rows of another run (and a run being written)
         samples = [
             json.loads(line)
             for line in (run_dir / "samples.jsonl").read_text().splitlines()
@@ -533,7 +543,10 @@ def plot(
             click.echo(terminal_chart([r.get("fd_count") for r in samples], limit=lim))
             return
         target = out or run_dir / "fd_use.png"
-        run_chart(samples, int(lim), target, title=f"{run_info.get('handler', run_dir.name)}")
+        check_new_file(target, force, "the run's picture" if out is None else "")
+        # into the run directory: under its lock, so no run starts writing meanwhile
+        with RunLock(run_dir, "fdscope plot") if out is None else contextlib.nullcontext():
+            run_chart(samples, int(lim), target, title=f"{run_info.get('handler', run_dir.name)}")
         click.echo(f"wrote {target}")
         return
     metric = metric or "fd_use"
@@ -591,6 +604,7 @@ def plot(
         click.echo(terminal_chart([v for _, v in points], limit=limit or threshold))
         return
     target = out or Path(f"{metric}.png")
+    check_new_file(target, force)
     failed = set() if bulk else _failure_periods(sources, period, start, end)
     metric_chart(
         points,

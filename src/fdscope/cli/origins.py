@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from fdscope._extras import extra
+from fdscope.cli._output import check_new_file, force_option
 from fdscope.errors import OriginsError
 
 with extra("cli"):
@@ -67,6 +69,7 @@ def _child_env(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every report the program sends (JSON lines) to this file.",
 )
+@force_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def track(
     sample: int,
@@ -74,6 +77,7 @@ def track(
     signal_name: str,
     as_json: bool,
     out: Path | None,
+    force: bool,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND (a Python or Node.js program) with creation-site tracking; report at exit.
@@ -85,10 +89,14 @@ def track(
     kill -USR1 <pid>     # a report to the program's stderr at any time
 
     The text report goes to the program's stderr at exit; with --json or --out
-    the reports come back as JSON lines instead. Exits with the program's code.
+    the reports come back as JSON lines instead. Exits with the program's code; a
+    program killed by a signal exits 128 + the signal's number, as a shell says
+    (SIGKILL: 137). An --out file that exists is replaced only with --force.
     """
     if sample < 1 or depth < 1:
         raise OriginsError("--sample and --depth must be at least 1")
+    if out is not None:
+        check_new_file(out, force)
     collect = as_json or out is not None
     r = w = None
     if collect:
@@ -123,7 +131,9 @@ def track(
     if reader is not None:
         reader.join(30)
     if out is not None:
-        out.write_bytes(b"".join(line + b"\n" for line in lines))
+        from fdscope.local import write_atomic
+
+        write_atomic(out, b"".join(line + b"\n" for line in lines))
     if as_json:
         if lines:
             sys.stdout.write(lines[-1].decode() + "\n")
@@ -133,4 +143,11 @@ def track(
                 fg="yellow",
                 err=True,
             )
+    if code < 0:  # killed by a signal: the shell's convention, not 256 - signal
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        click.secho(f"fdscope: the program was killed by {name}", fg="yellow", err=True)
+        code = 128 - code
     sys.exit(code)

@@ -12,7 +12,10 @@ are ``n*q -/+ 1.96*sqrt(n*q*(1-q))``); a change counts only when the two
 intervals do not overlap and the change is at least 10% and 1 ms. With fewer
 than 100 durations a run's p99 is its maximum, and p99 is not judged at all.
 Runs that differ in length (more than 2x), event or descriptor limit are
-compared with a warning.
+compared with a warning, and so is a run that was interrupted or never
+finished. A directory whose files do not belong together (rows or a
+``summary.json`` of another run id, an invocation twice) is refused
+(:func:`fdscope.local.check_run_dir`): its figures would lie.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class RunFigures:
     p99_range: tuple[float, float] | None = None
     fd_limit: int | None = None
     event: Any = None
+    run_id: str | None = None
+    # how the run ended when it did not finish: "SIGTERM", "never finished", ... (None: it did)
+    interrupted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,13 +158,14 @@ def _at_limit(row: dict[str, Any]) -> bool:
 
 def figures(run_dir: Path) -> RunFigures:
     """The figures of ``run_dir``; raises DoctorError when it is not a run directory."""
+    from fdscope.local import check_run_dir
     from fdscope.metrics import percentile
     from fdscope.trend import analyze
 
     run_dir = Path(run_dir)
     rows = _rows(run_dir)
+    run = check_run_dir(run_dir)  # refuses files of different runs
     summary = _json(run_dir / "summary.json")
-    run = _json(run_dir / "run.json")
     counts = [held(r) for r in rows if isinstance(held(r), int)]
     first_stream = rows[0].get("stream")
     seg = [
@@ -194,7 +201,18 @@ def figures(run_dir: Path) -> RunFigures:
         p99_range=percentile_range(durations, 0.99),
         fd_limit=_int(run.get("fd_limit")) or _int(rows[0].get("fd_limit")),
         event=run.get("event"),
+        run_id=run.get("run_id"),
+        interrupted=_ended_early(run),
     )
+
+
+def _ended_early(run: Mapping[str, Any]) -> str | None:
+    """Why a run did not finish (``run.json``), None when it did or cannot tell."""
+    if run.get("interrupted"):
+        return str(run.get("interrupted_reason") or "interrupted")
+    if "interrupted" in run and run.get("finished") is None:
+        return "never finished (fdscope was killed?)"
+    return None
 
 
 def _int(value: Any) -> int | None:
@@ -277,6 +295,12 @@ def compare(before: Path, after: Path) -> Comparison:
 def _warnings(a: RunFigures, b: RunFigures) -> list[str]:
     """What makes the two runs hard to compare."""
     out = []
+    for label, r in (("before", a), ("after", b)):
+        if r.interrupted:
+            out.append(
+                f"the {label} run was interrupted ({r.interrupted}) after {r.invocations} "
+                "invocations: its figures cover only what ran"
+            )
     lo, hi = sorted((a.invocations, b.invocations))
     if hi > 2 * lo:
         out.append(

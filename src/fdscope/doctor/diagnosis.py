@@ -88,6 +88,8 @@ class Diagnosis:
     # the first invocation within the margin of the limit before any EMFILE: a warning
     # ({"invocation", "count", "limit", "projected_at"}), None when there was none
     near_limit: dict[str, Any] | None = None
+    # run.json's run id: summary.json carries it (it belongs to that run and no other)
+    run_id: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The ``fdscope.summary/1`` document."""
@@ -152,7 +154,17 @@ def diagnose(
     # an origins report lists every handle: every 10th invocation is enough for the
     # culprits (reports near the limit are always sent)
     env = {"FDSCOPE_REPORT_EVERY": "10", **dict(options.pop("env", None) or {})}
-    fn = LocalLambda(handler, out_dir=out_dir, track_origins=True, monitor=True, env=env, **options)
+    # run_lock: out_dir's lock, held by the caller through write_outputs (the CLI)
+    run_lock = options.pop("run_lock", None)
+    fn = LocalLambda(
+        handler,
+        out_dir=out_dir,
+        track_origins=True,
+        monitor=True,
+        env=env,
+        run_lock=run_lock,
+        **options,
+    )
     limit = fn.fd_limit
     code_root = fn.handler.code_root
     with fn:
@@ -206,7 +218,7 @@ def diagnose(
         handler_file=_handler_file(fn),
         language=language,
     )
-    return replace(d, environments=history)
+    return replace(d, environments=history, run_id=fn.run_id)
 
 
 def emfile_in_timeouts(out_dir: Path, samples: Sequence[Sample], limit: int) -> set[int]:

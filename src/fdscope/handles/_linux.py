@@ -47,25 +47,56 @@ _ACCMODE = {0: "r", 1: "w", 2: "rw"}
 
 
 def _fail(exc: OSError, pid: int, proc_root: Path) -> Exception:
-    """Map an OSError about a process to ProcessGone / AccessDenied (or return it)."""
+    """Map an OSError about a process to ProcessGone / AccessDenied (or return it).
+
+    Gone only when the process is known to be gone (no /proc/PID/stat, a zombie, or
+    ``kill(pid, 0)`` says no such process); a /proc that cannot be read is
+    AccessDenied, never "gone"."""
     if isinstance(exc, PermissionError):
-        if not alive(pid, proc_root):  # exited meanwhile (zombies deny some reads)
+        if _state(pid, proc_root) == "gone":  # exited meanwhile (zombies deny some reads)
             return ProcessGone(pid)
         return AccessDenied(pid, f"access denied to process {pid}: {exc.strerror}")
     if isinstance(exc, (FileNotFoundError, ProcessLookupError, NotADirectoryError)) or (
         exc.errno == errno.ESRCH
     ):
+        if str(proc_root) == "/proc" and _signalable(pid) == "denied":
+            # it exists, /proc hides it from us (hidepid): not ours to read
+            return AccessDenied(pid, f"access denied to process {pid}: /proc hides it")
         return ProcessGone(pid)
     return exc
 
 
-def alive(pid: int, proc_root: Path) -> bool:
-    """True when /proc/PID exists and is not a zombie."""
-    text = _net.read_text(f"{proc_root}/{pid}/stat")
+def _signalable(pid: int) -> str:
+    """``kill(pid, 0)``: "yes", "gone" or "denied" (exists, not ours)."""
+    if pid <= 0:
+        return "gone"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:
+        return "denied"
+    except OSError:
+        return "gone"
+    return "yes"
+
+
+def _state(pid: int, proc_root: Path) -> str:
+    """The state of ``pid``: alive, gone (no such process, or a zombie) or unknown
+    (its stat cannot be read)."""
+    try:
+        text = _net.read_text(f"{proc_root}/{pid}/stat")
+    except OSError:
+        return "unknown"
     if text is None:
-        return False
+        return "gone"
     state = text[text.rfind(")") + 2 : text.rfind(")") + 3]
-    return state not in ("Z", "X", "x")
+    return "gone" if state in ("Z", "X", "x") else "alive"
+
+
+def alive(pid: int, proc_root: Path) -> bool:
+    """True when /proc/PID exists and is not a zombie (or its stat cannot be read)."""
+    return _state(pid, proc_root) != "gone"
 
 
 def fd_count(pid: int, proc_root: Path = Path("/proc"), *, fast: bool = True) -> int:
@@ -289,7 +320,7 @@ def scan(
             gc.enable()
 
 
-def _scan(
+def _scan(  # noqa: C901
     pid: int, proc_root: Path = Path("/proc"), *, details: bool = False, skip: int | None = None
 ) -> Snapshot:
     """One snapshot of pid from /proc. ``skip`` names a descriptor to leave out (the scanner's own).
@@ -487,7 +518,7 @@ def _add_fdinfo(base: str, rows: list[dict]) -> tuple[list[dict], int]:
 _NO_MODE = frozenset(("socket", "tcp", "tcp6", "udp", "udp6", "unix", "netlink"))
 
 
-def _resolve_sockets(
+def _resolve_sockets(  # noqa: C901
     pid: int, proc_root: Path, base: str, sockets: dict[int, list[dict]]
 ) -> set[int]:
     """Fill family/type/endpoints/state/peers of socket rows from the target's net tables.

@@ -16,7 +16,21 @@ from __future__ import annotations
 from fdscope.errors import DoctorError
 from fdscope.local._events import EVENT_TYPES, sample_event
 from fdscope.local._local import LocalLambda, run
-from fdscope.local._records import STATUSES, EnvironmentRecord, RunResult, Sample
+from fdscope.local._records import (
+    STATUSES,
+    EnvironmentRecord,
+    RunDirError,
+    RunLock,
+    RunResult,
+    Sample,
+    Terminated,
+    check_run_dir,
+    claim_run_dir,
+    interruption,
+    mark_interrupted,
+    sigterm_raises,
+    write_atomic,
+)
 from fdscope.local.runtimes import (
     Handler,
     HandlerError,
@@ -40,12 +54,21 @@ __all__ = [
     "NodeClient",
     "NodeRuntime",
     "PythonRuntime",
+    "RunDirError",
+    "RunLock",
     "RunResult",
     "Runtime",
     "Sample",
+    "Terminated",
+    "check_run_dir",
+    "claim_run_dir",
     "install_node_client",
+    "interruption",
+    "mark_interrupted",
     "parse_handler",
     "run",
     "sample_event",
     "select_runtime",
+    "sigterm_raises",
+    "write_atomic",
 ]

@@ -69,6 +69,7 @@ class OriginsSink:
         self.invocation = 0  # the invocation the next report follows
 
     def close(self) -> None:
+        self.run_id: str | None = None  # run.json's, stamped on every report
         self.fh.close()
 
 
@@ -232,6 +233,7 @@ class Environment:
                     sink.fh.write(json.dumps(report) + "\n")
             if lines and not sink.fh.closed:
                 sink.fh.flush()
+                report["run_id"] = sink.run_id
 
     # -- outside view -----------------------------------------------------------
     def measure(self) -> Measured:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import resource
 import shutil
@@ -41,9 +42,13 @@ from fdscope.local._records import (
     EnvironmentRecord,
     Measured,
     RunFile,
+    RunLock,
     RunResult,
     Sample,
+    claim_run_dir,
     fdscope_version,
+    interruption,
+    new_run_id,
     now_iso,
 )
 from fdscope.local.runtimes import Handler, Runtime, select_runtime
@@ -97,7 +102,11 @@ class LocalLambda:
         runtime: Runtime | str | None = None,
         node: str | None = None,
         node_client: str = "auto",
+        force: bool = False,
+        run_lock: RunLock | None = None,
     ) -> None:
+        # force: replace a run already in out_dir (else RunDirError); run_lock: the
+        # directory's lock, already taken (and the directory cleared) by the caller
         # runtime: a Runtime, or Lambda's name for one (python3.X, nodejsNN.x), or
         # None: chosen from the handler (select_runtime)
         if isinstance(runtime, Runtime):
@@ -113,6 +122,10 @@ class LocalLambda:
         )
         self.handler_text = handler
         self.out_dir = Path(out_dir)
+        self.force = force
+        self._lock = run_lock
+        self._own_lock = run_lock is None
+        self.run_id: str | None = None  # run.json's, set when the run opens
         if fd_limit < 16:
             raise DoctorError(f"fd limit {fd_limit} is too small to start a runtime")
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -162,8 +175,8 @@ class LocalLambda:
         self.open()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.close(interrupted=interruption(exc))
 
     def open(self) -> None:
         """Create the run directory and the private staging area (idempotent)."""
@@ -171,13 +184,19 @@ class LocalLambda:
             return
         if self._closed:
             raise DoctorError("this LocalLambda is closed")
-        try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DoctorError(
-                f"cannot create the run directory {self.out_dir}: {exc.strerror or exc}"
-            ) from None
         runtime = self.runtime.record()  # runs the interpreter: fails before anything is made
+        if self._lock is None:  # refused while another process writes it or another run is in it
+            self._lock = claim_run_dir(self.out_dir, force=self.force, what="fdscope run")
+        try:
+            self._open_files(runtime)
+        except BaseException:
+            if self._own_lock:
+                self._lock.release()
+            raise
+        self._opened = True
+
+    def _open_files(self, runtime: Mapping[str, Any]) -> None:
+        self.run_id = new_run_id()
         self._root = Path(tempfile.mkdtemp(prefix="fdscope-lambda-"))
         staging = self._root / "runtime"
         self.runtime.prepare(staging)
@@ -187,8 +206,10 @@ class LocalLambda:
         self._log = _logs.EventLog(self.out_dir / "events.jsonl", self.log_group)
         self._samples_fh = (self.out_dir / "samples.jsonl").open("a", encoding="utf-8")
         self._origins = OriginsSink(self.out_dir / "origins.jsonl")
+        self._origins.run_id = self.run_id
         self._run.data = {
             "schema": "fdscope.run/1",
+            "run_id": self.run_id,
             "handler": self.handler_text,
             "lambda_handler": self.handler.name,
             "code_root": str(self.handler.code_root),
@@ -213,12 +234,14 @@ class LocalLambda:
             },
             "started": now_iso(),
             "finished": None,
+            "interrupted": None,  # null while it runs (or when fdscope was killed)
+            "pid": os.getpid(),
         }
         self._run.write()
-        self._opened = True
 
-    def close(self) -> None:
-        """Kill the environment and every process it started; finish ``run.json``."""
+    def close(self, interrupted: str | None = None) -> None:
+        """Kill the environment and every process it started; finish ``run.json``
+        (``interrupted``: why the run stopped early, see :meth:`RunFile.finish`)."""
         if self._closed or not self._opened:
             self._closed = True
             return
@@ -234,7 +257,11 @@ class LocalLambda:
                 self._samples_fh.close()
             if self._origins is not None:
                 self._origins.close()
-            self._run.finish(self.invocations, self.environments)
+            try:
+                self._run.finish(self.invocations, self.environments, interrupted)
+            finally:
+                if self._own_lock and self._lock is not None:
+                    self._lock.release()
             if self._root is not None:
                 shutil.rmtree(self._root, ignore_errors=True)
 
@@ -430,6 +457,7 @@ class LocalLambda:
             pid=pid,
             fd_count_max=m.fd_count_max,
             processes=m.processes,
+            run_id=self.run_id,
         )
         if end_env:
             env.end()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -47,6 +48,7 @@ def pull_events(
     compress: bool = False,
     page_size: int | None = None,
     on_page: Callable[[int, int], None] | None = None,
+    replace: bool = True,
 ) -> PullResult:
     """Download ``log_group``'s events between ``start`` and ``end`` (ms, inclusive start).
 
@@ -54,7 +56,8 @@ def pull_events(
     ``out_dir/<group>.jsonl`` (``.jsonl.gz`` with ``compress``), one event per
     line in the model of :class:`LogEvent`, which :func:`read_events` and the
     query engine read back. ``on_page(pages, events)`` is called after each page.
-    Raises LogReadError when CloudWatch refuses or cannot be reached; boto3 is
+    With ``replace=False`` an existing file is not replaced: FileExistsError before
+    any call. Raises LogReadError when CloudWatch refuses or cannot be reached; boto3 is
     imported only here, and only when no ``client`` is given.
     """
     if client is None:
@@ -80,6 +83,8 @@ def pull_events(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / (_slug(log_group) + (".jsonl.gz" if compress else ".jsonl"))
+    if not replace and (path.exists() or path.is_symlink()):
+        raise FileExistsError(errno.EEXIST, "exists", str(path))
     tmp = path.with_name(path.name + ".part")
     events = pages = 0
     streams: set[str] = set()

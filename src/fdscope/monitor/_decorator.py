@@ -45,10 +45,14 @@ def monitor(
     the environment (see ``fdscope.monitor.ENV_VARS``) unless ``config`` is
     given. Never changes the handler's result, exception or output; the
     wrapper's ``monitor`` attribute is the :class:`Monitor` (None when off).
+    An ``async def`` handler stays a coroutine function, and its invocation is
+    measured from the call to the end of the awaited coroutine.
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         mon = _build(config, stream)
+        if _is_coroutine_function(fn):
+            return _wrap_async(fn, mon)
         if mon is None:
 
             @functools.wraps(fn)
@@ -68,3 +72,46 @@ def monitor(
     if handler is not None:
         return wrap(handler)
     return wrap
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE (importing inspect costs milliseconds)
+
+
+def _is_coroutine_function(fn: Any) -> bool:
+    """``async def`` (or marked by ``inspect.markcoroutinefunction``), without inspect."""
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if getattr(target, "_is_coroutine_marker", None) is not None:
+        return True
+    code = getattr(target, "__code__", None)
+    return bool(getattr(code, "co_flags", 0) & _CO_COROUTINE)
+
+
+def _wrap_async(fn: Callable[..., Any], mon: Any) -> Callable[..., Any]:
+    """The wrapper of an ``async def`` handler: itself ``async def`` (so
+    ``inspect.iscoroutinefunction`` stays true), measuring until the coroutine ends."""
+    if mon is None:
+
+        @functools.wraps(fn)
+        async def plain(event: Any, context: Any) -> Any:
+            return await fn(event, context)
+
+        plain.monitor = None  # type: ignore[attr-defined]
+        return plain
+
+    @functools.wraps(fn)
+    async def measured(event: Any, context: Any) -> Any:
+        st = mon._guard("start", mon._start, context)
+        try:
+            result = await fn(event, context)
+        except BaseException as exc:
+            if st is not None:
+                mon._guard("finish", mon._finish, st, exc)
+            raise
+        if st is not None:
+            mon._guard("finish", mon._finish, st, None)
+        return result
+
+    measured.monitor = mon  # type: ignore[attr-defined]
+    return measured

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,10 +79,17 @@ def _save(fig: Any, ax: Any, out: Path) -> ChartGeometry:
         xlim=(float(ax.get_xlim()[0]), float(ax.get_xlim()[1])),
         ylim=(float(ax.get_ylim()[0]), float(ax.get_ylim()[1])),
     )
+    # whole or not at all: a temporary file beside it, then a rename (a reader never
+    # sees half a picture, an interrupted write leaves the old one)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
-        fig.savefig(out, format=fmt, dpi=fig.dpi)
+        fig.savefig(tmp, format=fmt, dpi=fig.dpi)
+        os.replace(tmp, out)
     except OSError as exc:
         raise MetricsError(f"cannot write {out}: {exc}")
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return geometry
 
 
