@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean node
+.PHONY: demo test lint bench clean node pythons
 
 # Node.js (when node is on PATH): the runtime client aws-lambda-ric into fdscope's cache
 # (fdscope setup node; no-op when current) and each Node example's packages (npm ci,
@@ -24,6 +24,12 @@ node: $(STAMP)
 	  done; \
 	else echo "node not found: the Node.js runtime tests and demo are skipped"; fi
 
+# Every Lambda Python (3.10-3.13) this machine has (PATH, pyenv, uv): a venv each under
+# .venv/pythons/3.X with the real awslambdaric (stamped; redone when it changes), for
+# tests/versions. A missing version is one line here and a failing test with CI=true.
+pythons: $(STAMP)
+	$(PY) tests/versions/pythons.py
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -33,7 +39,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) node
 	$(PY) examples/demo.py
 
-test: $(STAMP) node
+test: $(STAMP) node pythons
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest -q -n 2 --dist loadgroup

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -28,7 +29,11 @@ def test_layer_build_and_run_from_it_with_the_standard_library_only(tmp_path: Pa
         assert "python/fdscope/handles/__init__.py" in names
         assert not any(n.startswith("python/fdscope/cli/") for n in names)  # no analysis parts
         pycs = [n for n in names if "__pycache__" in n]
-        assert pycs and all(n.endswith(f".{sys.implementation.cache_tag}.pyc") for n in pycs)
+        tags = {n.rsplit(".", 2)[-2] for n in pycs}  # every Lambda Python found here, own included
+        assert sys.implementation.cache_tag in tags and tags <= {
+            f"cpython-3{minor}" for minor in range(10, 14)
+        }
+        assert "python/fdscope/_extras.py" in names  # fdscope.logs imports it at its top
         opt = tmp_path / "opt"
         zf.extractall(opt)
     (opt / "fdscope-wrapper").chmod(0o755)
@@ -65,3 +70,45 @@ def test_layer_build_and_run_from_it_with_the_standard_library_only(tmp_path: Pa
     record, result, heavy = res.stdout.splitlines()
     assert json.loads(record)["function_name"] == "from-layer"
     assert json.loads(result) == 42 and json.loads(heavy) == []
+
+
+def _build(args: list[str], capsys) -> tuple[int, str]:
+    try:
+        main(["layer", "build", *args])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    else:
+        code = 0
+    got = capsys.readouterr()
+    return code, got.out + got.err
+
+
+def test_a_runtime_with_no_interpreter_here_is_refused_or_shipped_as_source(
+    tmp_path: Path, capsys
+) -> None:
+    own = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    out = tmp_path / "l.zip"
+    code, text = _build(["--out", str(out), "--runtime", own, "--runtime", "python3.99"], capsys)
+    assert code == 2 and "no Python 3.99 interpreter" in text and "--allow-source-only" in text
+    assert not out.exists()
+    code, text = _build(
+        ["--out", str(out), "--runtime", own, "--runtime", "python3.99", "--allow-source-only"],
+        capsys,
+    )
+    assert code == 0, text
+    assert f"byte code for: {own}\n" in text
+    cost = re.search(r"python3\.99: source only .* ~(\d+) ms more", text)
+    assert cost and int(cost.group(1)) > 0, text  # measured: compiling the monitor's modules
+    with zipfile.ZipFile(out) as zf:
+        tags = {n.rsplit(".", 2)[-2] for n in zf.namelist() if n.endswith(".pyc")}
+    assert tags == {sys.implementation.cache_tag}
+    code, text = _build(["--out", str(tmp_path / "r.zip"), "--runtime", "ruby3.3"], capsys)
+    assert code == 2 and "expected python3.X" in text
+
+
+def test_the_same_sources_give_the_same_zip(tmp_path: Path, capsys) -> None:
+    # byte code of several interpreters, frozenset constants included (hash seed fixed)
+    a, b = tmp_path / "a.zip", tmp_path / "b.zip"
+    assert _build(["--out", str(a)], capsys)[0] == 0
+    assert _build(["--out", str(b)], capsys)[0] == 0
+    assert a.read_bytes() == b.read_bytes()

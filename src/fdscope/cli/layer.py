@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fdscope._extras import extra
-from fdscope.cli._output import refuse_existing
 
 with extra("cli"):
     import click
@@ -17,7 +16,6 @@ def layer() -> None:
 
 
 @layer.command()
-@refuse_existing("out")  # --force: the one overwrite option
 @click.option(
     "--out",
     "out",
@@ -27,21 +25,55 @@ def layer() -> None:
     help="Where to write the layer zip.",
 )
 @click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    metavar="python3.X",
+    help="A Lambda Python version to ship byte code for, compiled by that version's "
+    "interpreter found here (repeatable). Default: every Lambda Python (3.10-3.13) "
+    "found here; the others get sources only.",
+)
+@click.option(
+    "--allow-source-only",
+    is_flag=True,
+    help="Ship a --runtime with no interpreter here as source only (its cold starts "
+    "compile the monitor: the build says how many ms) instead of failing.",
+)
+@click.option(
     "--compile/--no-compile",
     "compile_",
     default=True,
     show_default=True,
-    help="Include byte code for this Python (build with the function's version).",
+    help="Include byte code (--no-compile: sources only, for every version).",
 )
-def build(out: Path, compile_: bool) -> None:
+def build(out: Path, runtimes: tuple[str, ...], allow_source_only: bool, compile_: bool) -> None:
     """Build the layer: python/fdscope (runtime packages) and /opt/fdscope-wrapper.
 
     Attach it and set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper on the function.
-    /opt is read-only on Lambda: the byte code spares compiling at every cold start.
+    /opt is read-only on Lambda: the byte code of each version (side by side in
+    __pycache__) spares compiling the monitor at every cold start.
     """
+    from fdscope.errors import FdscopeError
     from fdscope.monitor import build_layer
 
-    names = build_layer(out, compile=compile_)
+    try:
+        built = build_layer(
+            out,
+            compile=compile_,
+            runtimes=list(runtimes) if runtimes else None,
+            allow_source_only=allow_source_only,
+        )
+    except FdscopeError as exc:
+        raise click.UsageError(str(exc)) from exc
     size = out.stat().st_size
-    click.echo(f"wrote {out} ({len(names)} files, {size:,} bytes)")
+    click.echo(f"wrote {out} ({len(built.names)} files, {size:,} bytes)")
+    if built.compiled:
+        versions = ", ".join(f"python{v}" for v in built.compiled)
+        click.echo(f"byte code for: {versions}")
+    for v, why in built.source_only.items():
+        cost = f"~{built.compile_ms:.0f} ms" if built.compile_ms is not None else "some ms"
+        click.echo(
+            f"python{v}: source only ({why}): each cold start compiles the monitor, "
+            f"{cost} more (measured here compiling its modules)"
+        )
     click.echo("attach it, then set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper")

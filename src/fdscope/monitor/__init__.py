@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from fdscope.monitor._layer import LayerError, build_layer, layer_files
+    from fdscope.monitor._layer import LayerError, build_layer, find_python, layer_files
     from fdscope.monitor._monitor import Monitor
     from fdscope.monitor._service import ServiceWatch
 
@@ -39,6 +39,7 @@ __all__ = [
     "ServiceWatch",
     "build_layer",
     "emfile_evidence",
+    "find_python",
     "layer_files",
     "monitor",
     "wrapper_path",
@@ -58,7 +59,7 @@ def __getattr__(name: str) -> Any:
         from fdscope.monitor._service import ServiceWatch
 
         return ServiceWatch
-    if name in ("LayerError", "build_layer", "layer_files"):
+    if name in ("LayerError", "build_layer", "find_python", "layer_files"):
         from fdscope.monitor import _layer
 
         return getattr(_layer, name)

@@ -137,8 +137,11 @@ class PythonRuntime(Runtime):
     reserved = ("_FDSCOPE_STAGING",)
 
     def __init__(self, python: str | None = None) -> None:
-        self.python = python or sys.executable
+        self.python = _resolve(python) if python else sys.executable
         self._version: str | None = None
+        # a foreign interpreter with its own awslambdaric (a venv of that version,
+        # e.g. ``make pythons``' .venv/pythons/3.X): its native runtime client runs
+        self._own_client = self.python == sys.executable
 
     def parse_handler(self, text: str, code_root: Path | None = None) -> Handler:
         return parse_handler(text, code_root)
@@ -150,7 +153,7 @@ class PythonRuntime(Runtime):
             else:
                 try:
                     out = subprocess.run(
-                        [self.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                        [self.python, "-c", _PROBE],
                         capture_output=True,
                         text=True,
                         timeout=30,
@@ -162,7 +165,8 @@ class PythonRuntime(Runtime):
                     raise DoctorError(
                         f"{self.python} is not a working Python: {out.stderr.strip()[:200]}"
                     )
-                self._version = out.stdout.strip()
+                version, _, own = out.stdout.strip().partition(" ")
+                self._version, self._own_client = version, own == "1"
         return self._version
 
     def execution_env(self) -> str:
@@ -171,14 +175,16 @@ class PythonRuntime(Runtime):
     def prepare(self, staging: Path) -> None:
         staging.mkdir(parents=True, exist_ok=True)
         links = {"runtime_client.py": _CHILD_DIR / "runtime_client_fallback.py"}
+        self.version()  # (a foreign interpreter's own runtime client is found here)
         with extra("lambda", "the local Lambda"):  # the child runs it: say so here, not there
             import awslambdaric
         if self.python != sys.executable:
             import fdscope
 
+            links["fdscope"] = Path(fdscope.__file__).resolve().parent
+        if self.python != sys.executable and not self._own_client:
             ric_dir = Path(awslambdaric.__file__).resolve().parent
             links["awslambdaric"] = ric_dir
-            links["fdscope"] = Path(fdscope.__file__).resolve().parent
             for native in ric_dir.parent.glob("runtime_client*.so"):
                 links[native.name] = native
             links.update(_requirement_links("awslambdaric"))
@@ -226,8 +232,37 @@ class PythonRuntime(Runtime):
         )
 
     def record(self) -> dict[str, Any]:
-        """``runtime``, ``python`` (the version) and ``interpreter`` (its path)."""
-        return {**super().record(), "python": self.version(), "interpreter": self.python}
+        """``runtime``, ``python`` (the version), ``interpreter`` (its path) and
+        ``runtime_client``: ``own`` (the interpreter's awslambdaric, native) or
+        ``linked`` (fdscope's, with the pure-Python runtime_client on another CPython)."""
+        version = self.version()
+        return {
+            **super().record(),
+            "python": version,
+            "interpreter": self.python,
+            "runtime_client": "own" if self._own_client else "linked",
+        }
+
+
+def _resolve(python: str) -> str:
+    """``--python``: a path or command; ``3.12`` or ``python3.12`` that is not on PATH
+    is looked for where interpreters are installed (pyenv, uv, /usr/local/bin)."""
+    import re
+    import shutil
+
+    m = re.fullmatch(r"(?:python)?(3\.\d+)", python)
+    if m is None or shutil.which(python):
+        return python
+    from fdscope.monitor import find_python
+
+    return find_python(m.group(1)) or python
+
+
+# The version of an interpreter and whether it has its own runtime client.
+_PROBE = (
+    "import sys, importlib.util as u; print('%d.%d' % sys.version_info[:2],"
+    " int(u.find_spec('awslambdaric') is not None and u.find_spec('runtime_client') is not None))"
+)
 
 
 def _requirement_links(dist_name: str) -> dict[str, Path]:
