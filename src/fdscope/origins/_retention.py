@@ -257,78 +257,96 @@ def retention(
     an instance's ``__dict__`` to its instance.
     """
     deadline = time.perf_counter() + budget
-    roots = _Roots()
-    own_frames: set[int] = set()
-    f: types.FrameType | None = sys._getframe()
-    while f is not None:
-        own_frames.add(id(f))
-        f = f.f_back
+    walk = _Walk(obj, code_root, ignore)
     frontier: list[Any] = [obj]
-    # id(child) -> (referrer, label): how to walk back down from a root
-    parent: dict[int, tuple[Any, str]] = {}
-    seen: set[int] = {id(obj)}
-    skip: set[int] = {id(frontier), id(parent), id(seen), id(ignore), *map(id, ignore)}
-    weakref = sys.modules.get("weakref")
-    registry = getattr(getattr(weakref, "finalize", None), "_registry", None)
-    if registry is not None:
-        # finalizers hold their arguments until the object they watch dies: not a holder
-        skip.add(id(registry))
+    walk.skip.add(id(frontier))
     closed = True  # every referrer met was visited: a cycle if no root is found
-    fallback: Retention | None = None
     for _level in range(depth):
         if time.perf_counter() > deadline:
             return None
-        # one heap scan per level: the referrers of the whole frontier at once
-        by_id = {id(x): x for x in frontier}
-        held = _held_by_running_frame(by_id, own_frames, code_root)
-        if held is not None:
-            frame_root, child = held
-            return _finish(frame_root, child, parent)
-        # without the own stack: a list holding this frame, held by this frame, would
-        # keep both alive after the return, and the next walk would find it (a "frame")
-        refs = [r for r in gc.get_referrers(*frontier) if id(r) not in own_frames]
-        skip.add(id(refs))
-        skip.add(id(by_id))
-        nxt: list[Any] = []
-        skip.add(id(nxt))
-        for ref in refs:
-            if id(ref) in skip or id(ref) in own_frames:
-                continue
-            child = next((c for c in gc.get_referents(ref) if id(c) in by_id), None)
-            if child is None:
-                continue
-            if isinstance(ref, types.FrameType) and not ref.f_code.co_flags & _SUSPENDABLE:
-                code = ref.f_code
-                where = f"{code.co_name}() at {_short(code.co_filename, code_root)}:{ref.f_lineno}"
-                return _finish(Retention("frame", where, None, None, root=ref), child, parent)
-            found = roots.root(ref, child, code_root)
-            if found is not None:
-                if found.kind not in ("module", "class") or _is_users(found.root):
-                    return _finish(found, child, parent)
-                # a library's or the standard library's own state: keep looking for the
-                # user's name, and answer with this one if none is found
-                if fallback is None:
-                    fallback = _finish(found, child, parent)
-                continue
-            if id(ref) in seen:
-                continue
-            seen.add(id(ref))
-            step = (child, _label(ref, child))
-            skip.add(id(step))
-            parent[id(ref)] = step
-            nxt.append(ref)
-        del refs
+        found, nxt = walk.level(frontier)
+        if found is not None:
+            return found
         if not nxt:
             break
         frontier = nxt
     else:
         closed = False
-    if fallback is not None:
-        return fallback
-    if closed and len(seen) > 1:
+    if walk.fallback is not None:
+        return walk.fallback
+    if closed and len(walk.seen) > 1:
         # nothing but the object's own cycle points at it: garbage the collector will free
         return Retention("cycle", _type_name(obj), None, None, ("cycle",))
     return None
+
+
+class _Walk:
+    """The state of one upward walk: what was seen, how to walk back down, what to skip."""
+
+    def __init__(self, obj: Any, code_root: str | None, ignore: tuple[Any, ...]) -> None:
+        self.roots = _Roots()
+        self.code_root = code_root
+        self.own_frames: set[int] = set()
+        f: types.FrameType | None = sys._getframe()
+        while f is not None:
+            self.own_frames.add(id(f))
+            f = f.f_back
+        # id(referrer) -> (the child it holds, the label): how to walk back down from a root
+        self.parent: dict[int, tuple[Any, str]] = {}
+        self.seen: set[int] = {id(obj)}
+        self.skip: set[int] = {id(self.parent), id(self.seen), id(ignore), *map(id, ignore)}
+        weakref = sys.modules.get("weakref")
+        registry = getattr(getattr(weakref, "finalize", None), "_registry", None)
+        if registry is not None:
+            # finalizers hold their arguments until the object they watch dies: not a holder
+            self.skip.add(id(registry))
+        self.fallback: Retention | None = None
+
+    def level(self, frontier: list[Any]) -> tuple[Retention | None, list[Any]]:
+        """One level up: a root found, or the next frontier (one heap scan for all of it)."""
+        by_id = {id(x): x for x in frontier}
+        held = _held_by_running_frame(by_id, self.own_frames, self.code_root)
+        if held is not None:
+            return _finish(held[0], held[1], self.parent), []
+        # without the own stack: a list holding this frame, held by this frame, would
+        # keep both alive after the return, and the next walk would find it (a "frame")
+        refs = [r for r in gc.get_referrers(*frontier) if id(r) not in self.own_frames]
+        nxt: list[Any] = []
+        self.skip.update((id(refs), id(by_id), id(nxt)))
+        for ref in refs:
+            if id(ref) in self.skip:
+                continue
+            child = next((c for c in gc.get_referents(ref) if id(c) in by_id), None)
+            if child is None:
+                continue
+            found = self._root(ref, child)
+            if found is not None:
+                return found, []
+            if id(ref) not in self.seen:
+                self.seen.add(id(ref))
+                step = (child, _label(ref, child))
+                self.skip.add(id(step))
+                self.parent[id(ref)] = step
+                nxt.append(ref)
+        return None, nxt
+
+    def _root(self, ref: Any, child: Any) -> Retention | None:
+        """The answer when ``ref`` is a root worth giving; a library's root is kept aside."""
+        if isinstance(ref, types.FrameType) and not ref.f_code.co_flags & _SUSPENDABLE:
+            code = ref.f_code
+            where = f"{code.co_name}() at {_short(code.co_filename, self.code_root)}:{ref.f_lineno}"
+            return _finish(Retention("frame", where, None, None, root=ref), child, self.parent)
+        found = self.roots.root(ref, child, self.code_root)
+        if found is None:
+            return None
+        if found.kind not in ("module", "class") or _is_users(found.root):
+            return _finish(found, child, self.parent)
+        # a library's or the standard library's own state: keep looking for the user's
+        # name, and answer with this one if none is found
+        if self.fallback is None:
+            self.fallback = _finish(found, child, self.parent)
+        self.seen.add(id(ref))  # never walk up through a module's or class's namespace
+        return None
 
 
 def _held_by_running_frame(
@@ -502,65 +520,75 @@ def held_from_roots(
             continue
         parent[id(value)] = (None, index)
         frontier.append(value)
-
-    def record(obj: Any) -> None:
-        chain: list[Any] = [obj]
-        node = obj
-        while True:
-            up, index = parent[id(node)]
-            if up is None:
-                break
-            chain.append(up)
-            node = up
-        chain.reverse()  # the root's value first
-        base = roots[index][0]
-        steps = [base.name]
-        for above, below in zip(chain, chain[1:], strict=False):
-            label = _label(above, below)
-            if label.startswith((".", "[")):
-                steps.append(label)
-        steps.append(_type_name(obj))
-        found[id(obj)] = Retention(
-            base.kind,
-            base.name,
-            base.file,
-            base.line,
-            tuple(steps),
-            root=base.root,
-            path_objects=tuple(chain),
-        )
-
     for value in frontier:
         if id(value) in want:
-            record(value)
+            found[id(value)] = _down_path(value, parent, roots)
     for _level in range(depth):
         if len(found) == len(want) or not frontier:
             break
         nxt: list[Any] = []
         i = 0
-        while i < len(frontier):
+        while i < len(frontier):  # the frontier grows while it is read (instance dicts)
             obj = frontier[i]
             i += 1
             if i % 256 == 0 and time.perf_counter() > deadline:
                 return found
-            tp = type(obj)
-            own = None
-            if tp not in _PLAIN:
-                try:
-                    own = obj.__dict__
-                except Exception:
-                    own = None
-            for child in gc.get_referents(obj):
-                key = id(child)
-                if key in parent:
-                    continue
-                ctp = type(child)
-                if ctp in _SKIPPED or (ctp not in _PLAIN and isinstance(child, _NOT_ENTERED)):
-                    continue
-                parent[key] = (obj, -1)
-                if key in want:
-                    record(child)
-                # an instance's own __dict__ (there once anything read vars()) is no step
-                (frontier if child is own else nxt).append(child)
+            for child, same_level in _children(obj, parent):
+                if id(child) in want:
+                    found[id(child)] = _down_path(child, parent, roots)
+                (frontier if same_level else nxt).append(child)
         frontier = nxt
     return found
+
+
+def _children(obj: Any, parent: dict[int, tuple[Any, int]]) -> list[tuple[Any, bool]]:
+    """The objects ``obj`` refers to that the downward walk enters, each recorded in
+    ``parent``; True beside an instance's own ``__dict__`` (no step of its own)."""
+    own = None
+    if type(obj) not in _PLAIN:
+        try:
+            own = obj.__dict__
+        except Exception:
+            own = None
+    out: list[tuple[Any, bool]] = []
+    for child in gc.get_referents(obj):
+        key = id(child)
+        if key in parent:
+            continue
+        ctp = type(child)
+        if ctp in _SKIPPED or (ctp not in _PLAIN and isinstance(child, _NOT_ENTERED)):
+            continue
+        parent[key] = (obj, -1)
+        out.append((child, child is own))
+    return out
+
+
+def _down_path(
+    obj: Any, parent: dict[int, tuple[Any, int]], roots: list[tuple[Retention, Any]]
+) -> Retention:
+    """The Retention of ``obj`` found walking down: its root and the steps from it."""
+    chain: list[Any] = [obj]
+    node = obj
+    while True:
+        up, index = parent[id(node)]
+        if up is None:
+            break
+        chain.append(up)
+        node = up
+    chain.reverse()  # the root's value first
+    base = roots[index][0]
+    steps = [base.name]
+    for above, below in zip(chain, chain[1:], strict=False):
+        label = _label(above, below)
+        if label.startswith((".", "[")):
+            steps.append(label)
+    steps.append(_type_name(obj))
+    return Retention(
+        base.kind,
+        base.name,
+        base.file,
+        base.line,
+        tuple(steps),
+        root=base.root,
+        path_objects=tuple(chain),
+    )
