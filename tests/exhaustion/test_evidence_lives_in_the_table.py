@@ -58,6 +58,52 @@ def _strings(node: ast.AST) -> list[ast.Constant]:
     return [n for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
+def _call_strings(node: ast.Call, message_parts: set[int], matchers: set[int]) -> None:
+    """A regex call's string arguments are matchers; any other call's are text for people."""
+    func = node.func
+    fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    is_regex = (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "re"
+        and fname in REGEX_CALLS
+    )
+    for arg in [*node.args, *(k.value for k in node.keywords)]:
+        ids = {id(c) for c in _strings(arg)}
+        (matchers if is_regex else message_parts).update(ids)
+
+
+def _compare(node: ast.Compare, name: str, matchers: set[int], out: list[str]) -> None:
+    """Strings compared are matchers; ``.errno`` compared with 23 or 24 is evidence."""
+    sides = [node.left, *node.comparators]
+    for side in sides:
+        matchers.update(id(c) for c in _strings(side))
+    if any(isinstance(s, ast.Attribute) and s.attr == "errno" for s in sides):
+        ints = [
+            c.value
+            for s in sides
+            for c in ast.walk(s)
+            if isinstance(c, ast.Constant) and c.value in (23, 24)
+        ]
+        if ints:
+            out.append(f"{name}:{node.lineno}: .errno compared with {ints}")
+
+
+def _errno_use(node: ast.AST, name: str, out: list[str]) -> None:
+    """The errno numbers 23 and 24 held together, or ``errno.EMFILE``/``errno.ENFILE``."""
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        ints = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+        if {23, 24} <= ints:
+            out.append(f"{name}:{node.lineno}: the errno numbers 23 and 24 held")
+    elif (
+        isinstance(node, ast.Attribute)
+        and node.attr in ("EMFILE", "ENFILE")
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "errno"
+    ):
+        out.append(f"{name}:{node.lineno}: errno.{node.attr}")
+
+
 def findings(source: str, name: str = "<src>") -> list[str]:
     """What the check reports for one module's source."""
     tree = ast.parse(source)
@@ -69,41 +115,11 @@ def findings(source: str, name: str = "<src>") -> list[str]:
         if isinstance(node, ast.JoinedStr):
             message_parts.update(id(c) for c in _strings(node))
         elif isinstance(node, ast.Call):
-            func = node.func
-            fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            is_regex = (
-                isinstance(func, ast.Attribute)
-                and isinstance(func.value, ast.Name)
-                and func.value.id == "re"
-                and fname in REGEX_CALLS
-            )
-            for arg in [*node.args, *(k.value for k in node.keywords)]:
-                ids = {id(c) for c in _strings(arg)}
-                (matchers if is_regex else message_parts).update(ids)
+            _call_strings(node, message_parts, matchers)
         elif isinstance(node, ast.Compare):
-            for side in [node.left, *node.comparators]:
-                matchers.update(id(c) for c in _strings(side))
-            sides = [node.left, *node.comparators]
-            if any(isinstance(s, ast.Attribute) and s.attr == "errno" for s in sides):
-                ints = [
-                    c.value
-                    for s in sides
-                    for c in ast.walk(s)
-                    if isinstance(c, ast.Constant) and c.value in (23, 24)
-                ]
-                if ints:
-                    out.append(f"{name}:{node.lineno}: .errno compared with {ints}")
-        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            ints = {e.value for e in node.elts if isinstance(e, ast.Constant)}
-            if {23, 24} <= ints:
-                out.append(f"{name}:{node.lineno}: the errno numbers 23 and 24 held")
-        elif (
-            isinstance(node, ast.Attribute)
-            and node.attr in ("EMFILE", "ENFILE")
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "errno"
-        ):
-            out.append(f"{name}:{node.lineno}: errno.{node.attr}")
+            _compare(node, name, matchers, out)
+        else:
+            _errno_use(node, name, out)
     for stmt in tree.body:  # module-level marker lists: NAME = ("...", "...")
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(
             stmt.value, (ast.Tuple, ast.List, ast.Set)
