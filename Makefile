@@ -41,6 +41,8 @@ demo: $(STAMP) node
 
 test: $(STAMP) node pythons
 	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
