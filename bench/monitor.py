@@ -19,6 +19,16 @@ Run: .venv/bin/python bench/monitor.py [--quick]
    ``fdscope/monitor/_connections.py``, or HEAD while it is uncommitted; ``--before REF``)
    and of this tree, each in its own process, alternated; for a no-op handler and for
    one that opens and closes one loopback connection.
+4. Under each Lambda Python (3.10-3.13, the environments of ``make pythons``:
+   ``.venv/pythons/3.X``, a venv of that CPython with the real awslambdaric), in the
+   same run, from a layer built by ``fdscope layer build`` (byte code for every
+   version) and read as /opt is read (nothing written back): the monitor's import
+   (``-X importtime`` cumulative of fdscope.monitor._monitor after the runtime
+   client, median) with its version's byte code and from a layer carrying only
+   Python 3.11's (the layer before per-version byte code: other versions compile
+   the sources at every cold start), and the per-invocation median added to a no-op
+   handler at 100 open descriptors; against the goals (5 ms, 100 us).
+   ``--versions-only`` runs only this part.
 The machine is shared: read the ratios, not the absolute figures.
 """
 
@@ -35,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -269,6 +280,99 @@ def before_after(open_fds: int, n: int, rounds: int, ref: str | None) -> dict[st
     }
 
 
+IMPORT_GOAL_MS, CALL_GOAL_US = 5.0, 100.0
+
+
+def _version_import_ms(python: str, layer: Path, runs: int) -> list[float]:
+    """-X importtime cumulative ms of fdscope.monitor._monitor after the runtime client,
+    one per run, with ``layer`` as /opt/python (byte code read, never written: /opt is
+    read-only on Lambda)."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(layer)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    vals = []
+    for _ in range(runs):
+        res = subprocess.run(
+            [python, "-X", "importtime", "-c", f"{RUNTIME}; import fdscope.monitor._monitor"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        for line in res.stderr.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 3 and parts[2] == "fdscope.monitor._monitor":
+                vals.append(int(parts[1]) / 1000)
+    return vals
+
+
+def per_version(runs: int, n: int) -> dict[str, dict[str, float] | str]:
+    """Per Lambda Python: import ms (own byte code, 3.11-only layer) and per-invocation us."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "versions"))
+    from pythons import ready
+
+    from fdscope.monitor import build_layer
+    from fdscope.monitor._layer import LAMBDA_PYTHONS
+
+    out: dict[str, dict[str, float] | str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        layers = {}
+        for label, runtimes in (("all", None), ("311", ["python3.11"])):
+            zpath = Path(tmp) / f"{label}.zip"
+            build_layer(zpath, runtimes=runtimes)
+            with zipfile.ZipFile(zpath) as zf:
+                zf.extractall(Path(tmp) / label)
+            layers[label] = Path(tmp) / label / "python"
+        for v in LAMBDA_PYTHONS:
+            python = ready(v)
+            if python is None:
+                out[v] = "no environment (make pythons; no interpreter found?)"
+                continue
+            got: dict[str, list[float]] = {label: [] for label in layers}
+            for _ in range(2):  # alternated, each layout twice
+                for label, layer in layers.items():
+                    got[label] += _version_import_ms(str(python), layer, runs)
+            res = subprocess.run(
+                [str(python), __file__, "--per-invocation", "100", str(n)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": str(layers["all"])},
+            )
+            call = json.loads(res.stdout.strip().splitlines()[-1])
+            out[v] = {
+                "import_ms": statistics.median(got["all"]),
+                "import_best_ms": min(got["all"]),
+                "import_311_layer_ms": statistics.median(got["311"]),
+                "per_invocation_us": call["noop"],
+            }
+    return out
+
+
+def _print_per_version(runs: int, n: int) -> None:
+    load = os.getloadavg()[0]
+    r = per_version(runs, n)
+    print(
+        "per Lambda Python, from the layer (/opt read-only): the monitor's import after the "
+        f"runtime client (-X importtime cumulative, median of 2x{runs} runs) and the median "
+        f"added per invocation at 100 open descriptors ({n} calls, no-op handler); "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs at the start:"
+    )
+    print(
+        "  version  import, own byte code (best)  import, 3.11-only layer  per invocation"
+        f"   goals {IMPORT_GOAL_MS:.0f} ms / {CALL_GOAL_US:.0f} us (medians)"
+    )
+    for v, row in r.items():
+        if isinstance(row, str):
+            print(f"  {v:7s}  missing: {row}")
+            continue
+        ok = row["import_ms"] <= IMPORT_GOAL_MS and row["per_invocation_us"] <= CALL_GOAL_US
+        print(
+            f"  {v:7s}  {row['import_ms']:16.1f} ms ({row['import_best_ms']:4.1f})"
+            f"  {row['import_311_layer_ms']:19.1f} ms"
+            f"  {row['per_invocation_us']:11.1f} us   {'met' if ok else 'MISSED'}"
+        )
+
+
 def _trimmed_mean(xs: list[float]) -> float:
     """Mean without the slowest 1%: scheduling stalls on a shared machine, not our cost."""
     s = sorted(xs)
@@ -280,6 +384,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a few seconds' version")
     ap.add_argument("--before", metavar="REF", help="the tree before new_connections' counter")
     ap.add_argument("--connections-only", action="store_true", help="only part 3 (before/after)")
+    ap.add_argument("--versions-only", action="store_true", help="only part 4 (Python versions)")
     ap.add_argument("--per-invocation", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.per_invocation:  # a child of before_after(), on the tree PYTHONPATH names
@@ -288,6 +393,9 @@ def main() -> None:
     runs, n = (5, 400) if args.quick else (21, 4000)
     if args.connections_only:
         _print_before_after(n, args)
+        return
+    if args.versions_only:
+        _print_per_version(runs, n)
         return
 
     for label, prefix in (("a bare interpreter", "pass"), ("the Lambda runtime client", RUNTIME)):
@@ -318,6 +426,7 @@ def main() -> None:
             + "".join(f"{b / a:10.2f}x" for a, b in zip(f, p, strict=True))
         )
     _print_before_after(n, args)
+    _print_per_version(runs, n)
 
 
 def _print_before_after(n: int, args: argparse.Namespace) -> None:
