@@ -36,7 +36,7 @@ def check_new_file(path: Path, force: bool, what: str = "") -> None:
     path = Path(path)
     if path.is_dir():
         raise OutputExists(f"{path} is a directory: name a file to write")
-    if path.exists() or path.is_symlink():
+    if not force and (path.exists() or path.is_symlink()):
         label = f" ({what})" if what else ""
         raise OutputExists(
             f"{path} exists{label}: choose another name, or add --force to replace it"

@@ -26,6 +26,7 @@ from pathlib import Path
 from fdscope.errors import DoctorError
 from fdscope.local import _logs, _procs, _sockfiles
 from fdscope.local._api import Invocation, RuntimeAPI
+from fdscope.local._memory import MemoryLimit
 from fdscope.local._records import Measured
 from fdscope.local.runtimes import Handler, Runtime
 
@@ -107,6 +108,7 @@ class Environment:
         self.stop_r, self.stop_w = os.pipe()
         self.pump_thread: threading.Thread | None = None
         self.pidfd: int | None = None
+        self.memory: MemoryLimit | None = None  # Lambda's memory size, enforced (_memory)
         self.peak_mb = 0  # last known peak RSS (a crashed process cannot be measured)
         self.socket_files: set[str] = set()  # Runtime.socket_files: removed at the end
 
@@ -249,6 +251,8 @@ class Environment:
         pids = _procs.tree(self.proc.pid)
         if self.settings.runtime.socket_files:
             self.socket_files |= _sockfiles.listening_paths(pids)
+        if self.memory is not None:
+            self.memory.adopt(pids)  # a process that started before the cgroup took it
         rss, peak, threads = _procs.status(pids)
         peak_mb = self.peak_mb = max(self.peak_mb, int((peak or 0) / (1024 * 1024)))
         m = Measured(threads=threads, rss=rss, peak_mb=peak_mb)
@@ -279,6 +283,8 @@ class Environment:
         if self.settings.runtime.socket_files and self.proc.poll() is None:
             self.socket_files |= _sockfiles.listening_paths(_procs.tree(self.proc.pid))
         survivors = _procs.kill_environment(self.proc.pid, self.token)
+        if self.memory is not None:
+            self.memory.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5.0)
         self.api.close()
@@ -375,6 +381,8 @@ def start_environment(
         env.pidfd = os.pidfd_open(env.proc.pid)  # type: ignore[attr-defined]
     except (AttributeError, OSError):
         env.pidfd = None
+    env.memory = MemoryLimit(settings.memory_mb, env.token, lambda: env.proc.pid)
+    env.memory.start()
     env.pump_thread = threading.Thread(target=env.pump, name=f"fdscope-env-{number}", daemon=True)
     env.pump_thread.start()
     return env

@@ -38,6 +38,7 @@ from fdscope.local._environment import (
     Settings,
     start_environment,
 )
+from fdscope.local._memory import MIB, OOM_ERROR, OOM_HOW
 from fdscope.local._records import (
     EnvironmentRecord,
     Measured,
@@ -350,6 +351,8 @@ class LocalLambda:
             inv.wake.clear()
             env.api.submit(inv)
             outcome = self._await(env, inv, submitted_mono)
+        if env.memory is not None and env.memory.check():
+            outcome = "oom"  # over the memory size: Lambda ends the environment (_memory)
         self.invocations = number
         env.invocations += 1
         sample = self._finish_invocation(env, inv, outcome, number, cold, submitted)
@@ -468,6 +471,13 @@ class LocalLambda:
         self, env: Environment, inv: Invocation, outcome: str
     ) -> tuple[_Failure, Measured | None]:
         """How an invocation without an answer ended; a timeout is measured where it hangs."""
+        if outcome == "oom":  # Lambda's words for a runtime killed over its memory size
+            message = f"RequestId: {inv.request_id} Error: Runtime exited with error: {OOM_HOW}"
+            over = (env.memory.last_rss if env.memory else None) or 0
+            peak = max(self.memory_mb, env.peak_mb, over // MIB)
+            return _Failure("crash", OOM_ERROR, message, "error", OOM_HOW), Measured(
+                rss=over or None, peak_mb=peak
+            )
         if outcome == "timeout":
             message = f"Task timed out after {self.timeout_s:.2f} seconds"
             _procs.freeze(env.proc.pid)  # stop it where it hangs, then look
@@ -511,7 +521,7 @@ class LocalLambda:
             if outcome == "timeout" and inv.dispatched_at is None and cold:
                 init_ms = (time.monotonic() - env.spawned_mono) * 1000
                 log.emit(stream, _logs.init_report_line(init_ms, "timeout", None))
-            if outcome in ("init_error", "crash") and init_ms is None and cold:
+            if outcome in ("init_error", "crash", "oom") and init_ms is None and cold:
                 # the runtime never asked for an invocation: init failed
                 init_ms = (time.monotonic() - env.spawned_mono) * 1000
                 log.emit(stream, _logs.init_report_line(init_ms, "error", failure.error_type))
@@ -521,6 +531,9 @@ class LocalLambda:
                 log.emit(stream, _logs.timeout_line(rid, self.timeout_s, now))
             elif outcome == "crash":
                 log.emit(stream, _logs.exit_line(rid, failure.how))
+            elif outcome == "oom":
+                line = _logs.exit_line(rid, failure.how)
+                log.emit(stream, line.replace("Runtime.ExitError", failure.error_type))
             log.emit(stream, _logs.end_line(rid))
             log.emit(
                 stream,
@@ -573,6 +586,10 @@ class LocalLambda:
                 env.number, env.stream, env.token, env.proc.pid, env.api.port, str(env.tmp)
             )
         )
+        memory = env.memory.record() if env.memory is not None else None
+        if memory is not None and self._run.data.get("memory") != memory:
+            self._run.data["memory"] = memory  # the size and how it is enforced (_memory)
+            self._run.write()
         return env
 
 

@@ -60,6 +60,9 @@ def pull_events(
     any call. Raises LogReadError when CloudWatch refuses or cannot be reached; boto3 is
     imported only here, and only when no ``client`` is given.
     """
+    target = Path(out_dir) / (_slug(log_group) + (".jsonl.gz" if compress else ".jsonl"))
+    if not replace and (target.exists() or target.is_symlink()):
+        raise FileExistsError(errno.EEXIST, "exists", str(target))
     if client is None:
         with extra("aws", "downloading CloudWatch Logs"):
             import boto3
@@ -83,8 +86,6 @@ def pull_events(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / (_slug(log_group) + (".jsonl.gz" if compress else ".jsonl"))
-    if not replace and (path.exists() or path.is_symlink()):
-        raise FileExistsError(errno.EEXIST, "exists", str(path))
     tmp = path.with_name(path.name + ".part")
     events = pages = 0
     streams: set[str] = set()
