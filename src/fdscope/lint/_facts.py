@@ -85,7 +85,7 @@ class Module:
         self.called_at_module: set[str] = set()  # last name part of calls made at import time
         self.named_in_functions: set[str] = set()  # every name/attribute read inside a function
         self.calls: list[tuple[ast.Call, ast.AST]] = []  # every call and its scope
-        self._locals_cache: dict[int, tuple[set[str], set[str]]] = {}
+        self._locals_cache: dict[int, frozenset[str]] = {}
         self._top: dict[int, str] = {}  # id(function or lambda) -> top-level function name
         self._with_parents: set[int] = set()
         self.by_node: dict[int, FunctionFacts] = {}
@@ -304,7 +304,7 @@ class Module:
             return False
         return name in self.module_names
 
-    def local_names(self, scope: ast.AST) -> set[str]:
+    def local_names(self, scope: ast.AST) -> frozenset[str]:
         """The parameters and assigned names of a function, minus its globals."""
         key = id(scope)
         cached = self._locals_cache.get(key)
@@ -318,9 +318,10 @@ class Module:
             for node in walk_scope(scope):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                     names.add(node.id)
-            cached = (names, globals_of(scope))
+            # the difference once per scope (a copy per question was quadratic in a long function)
+            cached = frozenset(names - globals_of(scope))
             self._locals_cache[key] = cached
-        return cached[0] - cached[1]
+        return cached
 
     def evicted(self, name: str) -> bool:
         """Something in the module removes entries of the container ``name`` (pop, del, ...)."""

@@ -221,10 +221,17 @@ class _Follow:
 
 def uses(name: str, scope: ast.AST) -> Iterator[tuple[ast.AST, bool]]:
     """Loads of ``name`` in ``scope`` (climbed through subscripts): (node, inside a closure)."""
-    for node in ast.walk(scope):
-        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
-            inner = enclosing(node) is not scope
-            yield node, inner
+    # one walk per scope, indexed by name and cached on the node: a walk per resource was
+    # quadratic in a long function (lint at scale, issue 15)
+    index: dict[str, list[ast.Name]] | None = getattr(scope, "_fds_loads", None)
+    if index is None:
+        index = {}
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                index.setdefault(node.id, []).append(node)
+        scope._fds_loads = index  # type: ignore[attr-defined]
+    for node in index.get(name, ()):
+        yield node, enclosing(node) is not scope
 
 
 def sequence_handled(m: Module, name: str, scope: ast.AST) -> bool:

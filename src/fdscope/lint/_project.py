@@ -7,6 +7,7 @@ import fnmatch
 import io
 import os
 import re
+import stat
 import sys
 import tokenize
 import warnings
@@ -72,6 +73,12 @@ class _File:
     module: Module | None
     lines: list[str]
     error_at: tuple[int, int] = (1, 0)  # where FDS001 points: (line, 0-based column)
+    code: str = "FDS001"  # FDS002: not checked (too large, not a regular file)
+
+
+# the largest file lint checks: time and memory grow linearly, about 6 s and 250 MB per MB of
+# source (bench/lint.py --scale); a larger file is reported as FDS002, never run out of memory
+MAX_FILE_BYTES = 2 * 1024 * 1024
 
 
 def real(path: Path) -> Path:
@@ -100,6 +107,10 @@ def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], li
     for given in paths:
         if not given.exists():
             raise LintConfigError(f"no such file or directory: {given}")
+        if not given.is_dir() and not given.is_file():
+            raise LintConfigError(
+                f"{given} is not a regular file or a directory (a FIFO, a device?)"
+            )
         if given.is_file():
             # named files obey ``exclude`` too (the pre-commit hook names every staged file)
             if config.exclude and _excluded(Path(os.path.abspath(given)), base, config.exclude):
@@ -135,13 +146,24 @@ def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], li
 
 def _parse(path: Path, shown: str) -> tuple[_File, str | None]:
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+            return _File(path, shown, None, [], code="FDS002"), "not a regular file (a FIFO?)"
+        if st.st_size > MAX_FILE_BYTES:
+            return _File(path, shown, None, [], code="FDS002"), _too_large(st.st_size)
         data = path.read_bytes()
     except OSError as exc:
         return _File(path, shown, None, []), f"cannot read: {exc.strerror or exc}"
     return _parse_bytes(data, path, shown)
 
 
+def _too_large(size: int) -> str:
+    return f"too large to check ({size / 2**20:.1f} MB > the {MAX_FILE_BYTES / 2**20:g} MB limit)"
+
+
 def _parse_bytes(data: bytes, path: Path, shown: str) -> tuple[_File, str | None]:
+    if len(data) > MAX_FILE_BYTES:
+        return _File(path, shown, None, [], code="FDS002"), _too_large(len(data))
     try:
         encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
         source = data.decode(encoding)
@@ -383,14 +405,14 @@ def _analyse(  # noqa: C901
     for f, error in parsed:
         shown = f.shown
         files.append(f)
-        if error is not None and config.selected("FDS001"):
+        if error is not None and config.selected(f.code):
             errors.append(
                 Finding(
                     shown,
                     *f.error_at,
-                    "FDS001",
-                    RULES["FDS001"].message.format(name=version, call=error),
-                    RULES["FDS001"].hint,
+                    f.code,
+                    RULES[f.code].message.format(name=version, call=error),
+                    RULES[f.code].hint,
                 )
             )
     # a layer's modules import by their bare names (Lambda puts /opt/python on sys.path)

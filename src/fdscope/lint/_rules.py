@@ -27,6 +27,17 @@ _RULES = (
         "A file the running Python cannot parse is reported, never skipped silently.",
     ),
     Rule(
+        "FDS002",
+        "file-not-checked",
+        "file",
+        "file not checked: {call}",
+        "split the file, or check it with a tool without a size limit; the rest of the project "
+        "is still checked",
+        "A file over the size limit (2 MB: lint's time and memory grow with it, about 6 s and "
+        "250 MB per MB) or that is not a regular file (a FIFO) is reported, never skipped "
+        "silently nor run out of memory.",
+    ),
+    Rule(
         "FDS101",
         "retained-resource",
         "leak",
