@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint bench clean node pythons
 
 # Node.js (when node is on PATH): the runtime client aws-lambda-ric into fdscope's cache
-# (fdscope setup node; no-op when current) and each Node example's packages (npm ci,
-# stamped by node_modules/.fdscope-stamp, redone when its lock file changes).
+# (fdscope setup node; no-op when current) and the packages of each Node example and test
+# fixture with a lock file (examples/*, tests/fixtures/*: npm ci, stamped by
+# node_modules/.fdscope-stamp, redone when its lock file changes).
 # Without node: one line, and the Node tests skip (with CI=true they fail).
 node: $(STAMP)
 	@if command -v node >/dev/null 2>&1; then \
 	  $(VENV)/bin/fdscope setup node || exit 1; \
-	  for lock in examples/*/package-lock.json; do \
+	  for lock in examples/*/package-lock.json tests/fixtures/*/package-lock.json; do \
 	    [ -f "$$lock" ] || continue; d=$$(dirname "$$lock"); \
 	    if [ ! -f "$$d/node_modules/.fdscope-stamp" ] || [ "$$lock" -nt "$$d/node_modules/.fdscope-stamp" ]; then \
 	      echo "npm ci in $$d"; \

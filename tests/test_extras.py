@@ -40,6 +40,7 @@ OPTIONAL = {
     "botocore": ("aws", "boto3"),  # boto3 brings it
     "awslambdaric": ("lambda", "awslambdaric"),
     "psutil": ("psutil", "psutil"),
+    "moto": ("local-aws", "moto"),
 }
 
 # imports of optional modules that are guarded on purpose: the absence is a path, not an error

@@ -13,7 +13,8 @@ never disguised as a missing extra: they propagate unchanged.
 
 Standard library only and nothing imported here: the runtime parts use it too.
 Extras (``pyproject.toml``): cli (click, rich), query (duckdb), plot (matplotlib),
-aws (boto3, botocore), lambda (awslambdaric), psutil (psutil).
+aws (boto3, botocore), lambda (awslambdaric), psutil (psutil), local-aws (moto:
+``--aws-endpoint local``).
 """
 
 from __future__ import annotations

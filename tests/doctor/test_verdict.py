@@ -40,9 +40,9 @@ def _by_name(name: str) -> dict[str, Any]:
 def moto_endpoint() -> Any:
     import boto3
 
-    from tests.helpers.moto_keepalive import MotoKeepAlive
+    from fdscope.local import LocalAWS
 
-    with MotoKeepAlive() as server:
+    with LocalAWS() as server:
         boto3.client(
             "s3",
             region_name="us-east-1",

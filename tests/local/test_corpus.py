@@ -50,9 +50,9 @@ def test_the_corpus_is_there() -> None:
 def moto_endpoint() -> Iterator[str]:
     """A keep-alive moto server on 127.0.0.1 with the bucket the examples use."""
     boto3 = pytest.importorskip("boto3")
-    from helpers.moto_keepalive import MotoKeepAlive
+    from fdscope.local import LocalAWS
 
-    with MotoKeepAlive() as server:
+    with LocalAWS() as server:
         s3 = boto3.client(
             "s3",
             endpoint_url=server.endpoint,

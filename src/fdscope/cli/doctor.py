@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -73,7 +74,13 @@ def doctor(
     was interrupted). An --out that holds another run is refused unless --force.
     """
     from fdscope.doctor import diagnose, write_outputs
-    from fdscope.local import claim_run_dir, interruption, mark_interrupted, select_runtime
+    from fdscope.local import (
+        claim_run_dir,
+        handler_endpoint,
+        interruption,
+        mark_interrupted,
+        select_runtime,
+    )
 
     env: dict[str, str] = {}
     env_file = opts.pop("env_file")
@@ -110,7 +117,11 @@ def doctor(
     # refused unless --force, which clears it
     lock = claim_run_dir(Path(out_dir), force=opts.pop("force"), what="fdscope doctor")
     try:
-        with interrupts_reported(out_dir):
+        with interrupts_reported(out_dir), handler_endpoint(opts.pop("aws_endpoint")) as aws:
+            opts["aws_endpoint"] = aws.url if aws else None
+            opts["region"] = opts.get("region") or "us-east-1"
+            if aws is not None and aws.warning:
+                err.print(f"[yellow]warning[/]: {aws.warning}", highlight=False)
             try:
                 with err.status("starting the local Lambda…") as status:
 
@@ -137,6 +148,8 @@ def doctor(
                         run_lock=lock,
                         **opts,
                     )
+                if aws is not None and aws.warning:  # in summary.json and the report
+                    d = dataclasses.replace(d, notes=(*d.notes, aws.warning))
                 write_outputs(d, title=f"fdscope doctor {handler}", lock=lock)
             except BaseException as exc:  # the doctor stopped before summary.json: say so
                 mark_interrupted(Path(out_dir), f"{interruption(exc)} (doctor: no summary.json)")

@@ -66,6 +66,18 @@ def read_env_file(path: Path) -> dict[str, str]:
     return out
 
 
+def _endpoint_option(value: str | None) -> str | None:
+    """``--aws-endpoint``: 'local' or an http(s) URL, else a usage error."""
+    from fdscope.local import validate_endpoint
+
+    if value is None:
+        return None
+    try:
+        return validate_endpoint(value)
+    except DoctorError as exc:
+        raise click.BadParameter(str(exc).partition(": ")[2], param_hint="--aws-endpoint")
+
+
 def load_event(event_file: str | None, event_type: str | None) -> Any:
     """The event to send: a JSON file (``-`` = stdin), a bundled type, or ``{}``."""
     from fdscope.local import sample_event
@@ -175,7 +187,17 @@ def load_event(event_file: str | None, event_type: str | None) -> Any:
 @click.option("--freeze", is_flag=True, help="SIGSTOP the environment between invocations.")
 @click.option("--allow-network", is_flag=True, help="Allow connections beyond loopback.")
 @click.option(
-    "--aws-endpoint", metavar="URL", help="AWS_ENDPOINT_URL for the function (a local moto)."
+    "--aws-endpoint",
+    metavar="URL|local",
+    help="AWS_ENDPOINT_URL for the function, with dummy credentials: 'local' serves moto "
+    "with keep-alive on 127.0.0.1 for the run (fdscope[local-aws]); a URL is checked once "
+    "and a warning says when it closes connections.",
+    callback=lambda ctx, param, value: _endpoint_option(value),
+)
+@click.option(
+    "--region",
+    metavar="REGION",
+    help="AWS_REGION and AWS_DEFAULT_REGION for the function (default: us-east-1).",
 )
 @click.option("--track-origins", is_flag=True, help="Record where descriptors are created.")
 @click.option("--monitor", is_flag=True, help="Run the in-function monitor (EMF per invocation).")
@@ -211,6 +233,7 @@ def invoke(
     freeze: bool,
     allow_network: bool,
     aws_endpoint: str | None,
+    region: str | None,
     track_origins: bool,
     monitor: bool,
     gc_between: bool,
@@ -228,7 +251,7 @@ def invoke(
     SIGTERM (run.json then says the run was interrupted). A --out that holds another
     run is refused unless --force, which clears it first.
     """
-    from fdscope.local import LocalLambda, Sample, select_runtime
+    from fdscope.local import LocalLambda, Sample, handler_endpoint, select_runtime
 
     env: dict[str, str] = {}
     if env_file is not None:
@@ -242,27 +265,34 @@ def invoke(
         name = function_name or chosen.parse_handler(handler, code_root).code_root.name
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         out_dir = Path("fdscope-runs") / f"{name or 'function'}-{stamp}"
-    fn = LocalLambda(
-        handler,
-        code_root=code_root,
-        out_dir=out_dir,
-        fd_limit=fd_limit,
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        env=env,
-        python=python,
-        layers=list(layers),
-        freeze=freeze,
-        allow_network=allow_network,
-        aws_endpoint=aws_endpoint,
-        track_origins=track_origins,
-        monitor=monitor,
-        gc_between=gc_between,
-        sample=_SAMPLE_MODES[sample_mode],
-        function_name=function_name,
-        runtime=chosen,
-        force=force,
-    )
+    stack = contextlib.ExitStack()
+    endpoint = stack.enter_context(handler_endpoint(aws_endpoint))  # stopped with the run
+    try:
+        fn = LocalLambda(
+            handler,
+            code_root=code_root,
+            out_dir=out_dir,
+            fd_limit=fd_limit,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            env=env,
+            python=python,
+            layers=list(layers),
+            freeze=freeze,
+            allow_network=allow_network,
+            aws_endpoint=endpoint.url if endpoint else None,
+            region=region or "us-east-1",
+            track_origins=track_origins,
+            monitor=monitor,
+            gc_between=gc_between,
+            sample=_SAMPLE_MODES[sample_mode],
+            function_name=function_name,
+            runtime=chosen,
+            force=force,
+        )
+    except BaseException:
+        stack.close()
+        raise
     samples: list[Sample] = []
     with extra("cli"):
         from rich.console import Console
@@ -271,7 +301,9 @@ def invoke(
     note = runtime_note(chosen, allow_network)
     if note:
         console.print(note, highlight=False)
-    with interrupts_reported(out_dir), fn:
+    if endpoint is not None and endpoint.warning:
+        console.print(f"[yellow]warning[/]: {endpoint.warning}", highlight=False)
+    with interrupts_reported(out_dir), stack, fn:
         if quiet:
             for _ in range(n):
                 samples.append(fn.invoke(event))

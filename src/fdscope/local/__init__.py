@@ -14,6 +14,15 @@ common triggers come from :func:`sample_event`.
 from __future__ import annotations
 
 from fdscope.errors import DoctorError
+from fdscope.local._aws import (
+    LOCAL,
+    EndpointCheck,
+    HandlerEndpoint,
+    LocalAWS,
+    check_endpoint,
+    handler_endpoint,
+    validate_endpoint,
+)
 from fdscope.local._events import EVENT_TYPES, sample_event
 from fdscope.local._local import LocalLambda, run
 from fdscope.local._records import (
@@ -45,11 +54,15 @@ from fdscope.local.runtimes import (
 
 __all__ = [
     "EVENT_TYPES",
+    "LOCAL",
     "STATUSES",
     "DoctorError",
+    "EndpointCheck",
     "EnvironmentRecord",
     "Handler",
+    "HandlerEndpoint",
     "HandlerError",
+    "LocalAWS",
     "LocalLambda",
     "NodeClient",
     "NodeRuntime",
@@ -60,8 +73,10 @@ __all__ = [
     "Runtime",
     "Sample",
     "Terminated",
+    "check_endpoint",
     "check_run_dir",
     "claim_run_dir",
+    "handler_endpoint",
     "install_node_client",
     "interruption",
     "mark_interrupted",
@@ -70,5 +85,6 @@ __all__ = [
     "sample_event",
     "select_runtime",
     "sigterm_raises",
+    "validate_endpoint",
     "write_atomic",
 ]
