@@ -32,10 +32,6 @@ CORPUS = json.loads((ROOT / "examples" / "corpus.json").read_text())["examples"]
 NODE_ENTRIES = [e for e in CORPUS if e.get("runtime") == "nodejs"]
 TEST_LIMIT = 256
 DATA = Path(__file__).parent / "data"
-# track.js (fdscope.origins' Node preload) keeps fs.promises FileHandles alive, so under
-# tracking the collector never closes them and the saw-tooth becomes a leak (measured:
-# 100 unclosed handles, gc(): 121 descriptors with the preload, 21 without)
-FILEHANDLE_KEPT = "the creation-site preload keeps FileHandles alive (track.js)"
 
 
 def _ready(entry: dict[str, Any]) -> None:
@@ -64,16 +60,10 @@ def _sockets() -> set[str]:
     return {p.name for p in Path("/tmp").glob("server-*.sock")}
 
 
-def _param(entry: dict[str, Any]) -> Any:
-    if entry["name"] == "node_filehandle_gc":
-        return pytest.param(entry, marks=pytest.mark.xfail(strict=True, reason=FILEHANDLE_KEPT))
-    return entry
-
-
 OTHERS = [e for e in NODE_ENTRIES if e["name"] != "seed_node"]  # the seed: its own test
 
 
-@pytest.mark.parametrize("entry", [_param(e) for e in OTHERS], ids=[e["name"] for e in OTHERS])
+@pytest.mark.parametrize("entry", OTHERS, ids=[e["name"] for e in OTHERS])
 def test_node_example_verdict_and_line(entry: dict[str, Any], tmp_path: Path) -> None:
     _ready(entry)
     broken = entry["expect"] == "broken"

@@ -47,9 +47,12 @@ const HANDLE_TYPES = {
   UDPWRAP: 'udp',
   PROCESSWRAP: 'process',
   FSEVENTWRAP: 'inotify',
-  FILEHANDLE: 'file',
+  // FILEHANDLE: fs.promises.open's own wrapper records it (the hook's stack holds no user frame)
+  FILEHANDLE: null,
   TTYWRAP: 'chr',
 };
+
+const SOCKET_KINDS = { tcp: 1, udp: 1, unix: 1 };
 
 // requests after whose callback a handle is often made; their stack is kept on the resource
 const CARRIERS = { GETADDRINFOREQWRAP: 1, GETNAMEINFOREQWRAP: 1, QUERYWRAP: 1 };
@@ -87,29 +90,72 @@ function fail(where, err) {
 }
 
 // ------------------------------------------------------------------ stacks
-function capture(api) {
-  const holder = { api };
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = STACK_LIMIT;
-  Error.captureStackTrace(holder, capture);
-  Error.stackTraceLimit = limit;
-  return holder;
+/*
+ * A captured stack is reduced at once to its call site: {site, lib}, shared by every
+ * capture with the same frames (siteCache). Nothing of V8's CallSites is kept: an
+ * unformatted stack holds each frame's receiver and function, and the init hook's own
+ * frame (emitInitNative) has the new handle as its receiver, so keeping one kept every
+ * handle alive (a FileHandle then was never closed by the garbage collector).
+ */
+const NO_SITE = { site: null, lib: null };
+const userFiles = new Map(); // file name -> isUser(file)
+
+function passCallSites(_e, cs) {
+  return cs;
 }
 
-function callSites(holder) {
-  // the V8 CallSites of a captured stack (formatted lazily: only for reported records)
+function capture(api, top) {
+  const holder = {};
+  const limit = Error.stackTraceLimit;
   const prev = Error.prepareStackTrace;
-  Error.prepareStackTrace = (_e, cs) => cs;
+  let cs;
+  Error.stackTraceLimit = STACK_LIMIT;
+  Error.prepareStackTrace = passCallSites;
   try {
-    const cs = holder.stack;
-    return Array.isArray(cs) ? cs : [];
+    Error.captureStackTrace(holder, top || capture);
+    cs = holder.stack;
   } finally {
     Error.prepareStackTrace = prev;
+    Error.stackTraceLimit = limit;
   }
+  return Array.isArray(cs) ? shape(api || '', cs) : NO_SITE;
+}
+
+function userFile(file) {
+  let u = userFiles.get(file);
+  if (u === undefined) {
+    u = isUser(fileOf(file));
+    if (userFiles.size > 10000) userFiles.clear();
+    userFiles.set(file, u);
+  }
+  return u;
+}
+
+function shape(api, cs) {
+  // the cache key: the frames up to the user's and the stack shown after it
+  let key = api;
+  let end = cs.length;
+  let found = false;
+  for (let i = 0; i < end; i++) {
+    const c = cs[i];
+    const f = c.getFileName();
+    key += f + ':' + c.getPosition() + ';';
+    if (!found && f && userFile(f)) {
+      found = true;
+      end = Math.min(end, i + 2 * DEPTH);
+    }
+  }
+  let entry = siteCache.get(key);
+  if (entry === undefined) {
+    entry = found ? { site: siteOf(api, cs), lib: null } : { site: null, lib: libraryOf(cs) };
+    if (siteCache.size > 10000) siteCache.clear();
+    siteCache.set(key, entry);
+  }
+  return entry;
 }
 
 function fileOf(cs) {
-  let f = cs.getFileName && cs.getFileName();
+  let f = typeof cs === 'string' ? cs : cs.getFileName && cs.getFileName();
   if (!f) return null;
   if (f.startsWith('file://')) {
     try {
@@ -161,60 +207,48 @@ function describeFrame(cs) {
 }
 
 /* The site of one captured stack: {file, line, function, call, chain, stack} or null. */
-function siteOf(holder) {
-  if (holder.site !== undefined) return holder.site;
-  const cs = callSites(holder);
-  let key = holder.api || '';
-  for (const c of cs) key += `${fileOf(c)}:${c.getLineNumber()}:${c.getColumnNumber()};`;
-  let site = siteCache.get(key);
-  if (site === undefined) {
-    site = null;
-    for (let i = 0; i < cs.length; i++) {
-      const file = fileOf(cs[i]);
-      if (!isUser(file)) continue;
-      // the calls between the user's line and Node: one step per package, then Node's API
-      const chain = [];
-      let lastPkg = null;
-      for (let j = i - 1; j >= 0; j--) {
-        const f = fileOf(cs[j]) || '';
-        if (f.includes('/node_modules/')) {
-          const pkg = packageOf(f);
-          if (pkg !== lastPkg) chain.push(describeFrame(cs[j]));
-          lastPkg = pkg;
-        } else if (f.startsWith('node:') || !f.includes('/')) {
-          chain.push(fnName(cs[j]));
-          break;
-        } else if (f.startsWith(FDSCOPE_ROOT)) {
-          continue;
-        }
+function siteOf(api, cs) {
+  for (let i = 0; i < cs.length; i++) {
+    const file = fileOf(cs[i]);
+    if (!isUser(file)) continue;
+    // the calls between the user's line and Node: one step per package, then Node's API
+    const chain = [];
+    let lastPkg = null;
+    for (let j = i - 1; j >= 0; j--) {
+      const f = fileOf(cs[j]) || '';
+      if (f.includes('/node_modules/')) {
+        const pkg = packageOf(f);
+        if (pkg !== lastPkg) chain.push(describeFrame(cs[j]));
+        lastPkg = pkg;
+      } else if (f.startsWith('node:') || !f.includes('/')) {
+        chain.push(fnName(cs[j]));
+        break;
+      } else if (f.startsWith(FDSCOPE_ROOT)) {
+        continue;
       }
-      if (holder.api && chain[chain.length - 1] !== holder.api) chain.push(holder.api);
-      const stack = [];
-      for (let j = i; j < cs.length && stack.length < DEPTH; j++) {
-        const f = fileOf(cs[j]);
-        if (!f || f.startsWith('node:') || f.startsWith(FDSCOPE_ROOT)) continue;
-        stack.push({ file: f, line: cs[j].getLineNumber(), function: fnName(cs[j]) });
-      }
-      site = {
-        file,
-        line: cs[i].getLineNumber(),
-        function: fnName(cs[i]),
-        call: chain.length ? chain[0] : null,
-        chain,
-        stack,
-      };
-      break;
     }
-    if (siteCache.size > 10000) siteCache.clear();
-    siteCache.set(key, site);
+    if (api && chain[chain.length - 1] !== api) chain.push(api);
+    const stack = [];
+    for (let j = i; j < cs.length && stack.length < DEPTH; j++) {
+      const f = fileOf(cs[j]);
+      if (!f || f.startsWith('node:') || f.startsWith(FDSCOPE_ROOT)) continue;
+      stack.push({ file: f, line: cs[j].getLineNumber(), function: fnName(cs[j]) });
+    }
+    return {
+      file,
+      line: cs[i].getLineNumber(),
+      function: fnName(cs[i]),
+      call: chain.length ? chain[0] : null,
+      chain,
+      stack,
+    };
   }
-  holder.site = site;
-  return site;
+  return null;
 }
 
-function libraryOf(holder) {
+function libraryOf(cs) {
   // the first non-internal frame when no user frame: "(created by aws-lambda-ric ...)"
-  for (const c of callSites(holder)) {
+  for (const c of cs) {
     const f = fileOf(c);
     if (f && !f.startsWith('node:') && f.includes('/')) return describeFrame(c);
   }
@@ -231,7 +265,7 @@ function resolve(rec) {
   let r = rec;
   let via = null;
   for (let n = 0; r && n < 32; n++) {
-    const s = siteOf(r.stack);
+    const s = r.stack.site;
     if (s) return { site: s, via };
     r = r.owner;
     // a handle made by a later tick of its own Server.listen call is the call's own
@@ -267,7 +301,7 @@ function init(asyncId, type, triggerAsyncId, resource) {
       }
       if (CARRIERS[type]) {
         // a request whose callback may create a handle (listen after a DNS lookup): its stack
-        resource[kOwner] = { id: asyncId, type, kind: 'carrier', stack: capture(), owner: ownerFor(triggerAsyncId) };
+        resource[kOwner] = { id: asyncId, type, kind: 'carrier', stack: capture('', init), owner: ownerFor(triggerAsyncId) };
         return;
       }
       // propagate the owning handle through untracked resources (ticks, requests, ...)
@@ -288,7 +322,7 @@ function track(asyncId, type, kind, triggerAsyncId, resource) {
     type,
     kind,
     ref: new WeakRef(resource),
-    stack: capture(),
+    stack: capture('', init),
     owner: ownerFor(triggerAsyncId),
     fd: -1,
   };
@@ -359,7 +393,7 @@ function patchFs() {
     const fd = openSync.call(this, file, ...rest);
     if (active) {
       try {
-        fdRecord(fd, file, capture());
+        fdRecord(fd, file, capture('', openSync_));
       } catch (err) {
         fail('openSync', err);
       }
@@ -370,7 +404,7 @@ function patchFs() {
     const i = rest.findIndex((a) => typeof a === 'function');
     if (active && i >= 0) {
       try {
-        const holder = capture();
+        const holder = capture('', open_);
         const cb = rest[i];
         rest[i] = function (err, fd) {
           if (!err && active) {
@@ -399,11 +433,11 @@ function patchFs() {
   // streams open in a later tick: the stream's own creation stack names the user's line
   for (const name of ['createReadStream', 'createWriteStream']) {
     const orig = fs[name];
-    fs[name] = function (...args) {
+    fs[name] = function createStream_(...args) {
       const stream = orig.apply(this, args);
       if (active) {
         try {
-          const holder = capture();
+          const holder = capture('', createStream_);
           const file = args[0];
           stream.once('open', (fd) => {
             try {
@@ -424,13 +458,14 @@ function patchFs() {
   const promises = fs.promises;
   const popen = promises.open;
   promises.open = async function open(file, ...rest) {
-    const holder = active ? capture() : null;
+    const holder = active ? capture('', open) : null;
     const fh = await popen.call(this, file, ...rest);
     if (holder && active) {
       try {
+        // no reference to the FileHandle (not even a WeakRef: V8's scavenges keep a WeakRef's
+        // or a FinalizationRegistry's target, so one the program drops would wait for a full
+        // collection to be closed): its fd and inode, checked at each report
         fdRecord(fh.fd, file, holder);
-        const r = fdRecords.get(fh.fd);
-        if (r) r.ref = new WeakRef(fh);
       } catch (e) {
         fail('promises.open', e);
       }
@@ -448,7 +483,7 @@ function patchListen() {
     if (!active) return listen.apply(this, arguments);
     const prev = scope;
     try {
-      scope = { id: 0, type: 'Server.listen', kind: 'carrier', stack: capture('Server.listen'), owner: prev };
+      scope = { id: 0, type: 'Server.listen', kind: 'carrier', stack: capture('Server.listen', listen_), owner: prev };
     } catch (err) {
       fail('listen', err);
     }
@@ -633,7 +668,12 @@ function build(trigger) {
   }
   for (const [fd, rec] of fdRecords) {
     const h = byFd.get(fd);
-    if (!h || claimed.has(fd)) continue;
+    if (!h) {
+      // closed by a path fdscope does not see (a FileHandle's close(), the garbage collector)
+      fdRecords.delete(fd);
+      continue;
+    }
+    if (claimed.has(fd)) continue;
     if (rec.ino !== null) {
       try {
         if (fs.fstatSync(fd).ino !== rec.ino) {
@@ -652,7 +692,7 @@ function build(trigger) {
   const add = (rec, item, endpoint) => {
     const r = resolve(rec);
     if (!r) {
-      const lib = libraryOf(rec.stack);
+      const lib = rec.stack.lib;
       unattributed.push({ ...item, detail: item.detail + (lib ? ` (created in ${lib})` : '') });
       return;
     }
@@ -689,7 +729,7 @@ function build(trigger) {
       continue;
     }
     const c = claimed.get(h.fd);
-    if (c && c.res) {
+    if (c && c.res && SOCKET_KINDS[c.rec.kind]) {
       const info = socketInfo(c.rec, c.res, h, unix);
       add(c.rec, { fd: h.fd, kind: info.kind, detail: info.detail }, info.endpoint);
     } else if (c) {
@@ -742,7 +782,7 @@ function build(trigger) {
 function loopItem(l, unix, byFd) {
   let kind = l.kind;
   let detail = l.detail;
-  if (l.res) {
+  if (l.res && SOCKET_KINDS[l.rec.kind]) {
     const info = socketInfo(l.rec, l.res, byFd.get(l.fd) || { kind: 'socket', target: '' }, unix);
     kind = info.kind;
     detail = info.detail;
