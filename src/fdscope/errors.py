@@ -14,6 +14,10 @@
     ├── QueryError                Logs Insights language (fdscope.insights); line, column
     ├── MetricsError              statistics, alarms, charts (fdscope.metrics)
     ├── LintError                 static checker (fdscope.lint)
+    ├── AwsSetupError             AWS cannot be called from here; ``hint`` says what to do
+    │   ├── NoRegion              no region configured
+    │   ├── NoCredentials         no credentials (or a profile, SSO token, key refused)
+    │   └── EndpointUnreachable   no connection to the endpoint
     └── MissingExtra              an optional dependency is not installed; names the extra
 
 Packages may subclass these in their own modules; the CLI turns any
@@ -81,6 +85,29 @@ class MetricsError(FdscopeError):
 
 class LintError(FdscopeError):
     """The static checker could not run (usage, configuration)."""
+
+
+class AwsSetupError(FdscopeError):
+    """AWS could not be called: ``problem`` (what botocore said, in words), ``hint`` (what to
+    do). Raised for fdscope's own AWS calls by :class:`fdscope._aws_errors.aws_errors`."""
+
+    def __init__(self, what: str, problem: str, hint: str) -> None:
+        self.what = what
+        self.problem = problem
+        self.hint = hint
+        super().__init__(f"{what}: {problem}\n  hint: {hint}")
+
+
+class NoRegion(AwsSetupError):
+    """No AWS region is configured."""
+
+
+class NoCredentials(AwsSetupError):
+    """No usable AWS credentials: none found, a missing profile, an expired token."""
+
+
+class EndpointUnreachable(AwsSetupError):
+    """The AWS endpoint (or ``--endpoint-url``) did not accept a connection."""
 
 
 class MissingExtra(FdscopeError):

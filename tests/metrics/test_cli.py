@@ -87,12 +87,13 @@ def test_metrics_lists_series_and_statistics(logs: Path) -> None:
 def test_alarm_evaluates_and_sweeps(logs: Path) -> None:
     out = run("alarm", str(logs), "--metric", "fd_use", "--threshold", "800", "-n", "1")
     assert "OK -> ALARM" in out and "alarms" in out
-    out = run(
+    res = CliRunner().invoke(cli, [
         "alarm", str(logs), "--metric", "fd_use", "--sweep", "--thresholds", "800,2000",
         "--mn", "1/1", "--format", "json",
-    )  # fmt: skip
-    rows = {r["threshold"]: r for r in json.loads(out)}
+    ])  # fmt: skip
+    rows = {r["threshold"]: r for r in json.loads(res.stdout)}  # two hours: a caveat on stderr
     assert rows[2000.0]["alarms"] == 0 and rows[800.0]["alarms"] > 0
+    assert "only 2 hours of data" in " ".join(res.stderr.split())
 
 
 def test_plot_writes_png_and_terminal(logs: Path, tmp_path: Path) -> None:

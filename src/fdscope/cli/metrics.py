@@ -389,6 +389,7 @@ def alarm(
         history_from_buckets,
         put_metric_alarm,
         sweep,
+        sweep_caveat,
     )
 
     metric = metric or "fd_use"
@@ -426,7 +427,9 @@ def alarm(
     s = _pick(_series(sources, start, end), metric, namespace, dims)
     if do_sweep:
         ths = [float(t) for t in thresholds.split(",")] if thresholds else None
-        rows = sweep(s, rule, ths, _mn(mn), start=start, end=end)
+        given = () if threshold is None else (threshold,)  # --threshold is one of the rows
+        rows = sweep(s, rule, ths, _mn(mn), start=start, end=end, extra_thresholds=given)
+        caveat = sweep_caveat(rows, period)  # too little data: how little, what it cannot tell
         out = [
             {
                 "threshold": r.threshold,
@@ -451,9 +454,12 @@ def alarm(
                 click.echo(
                     f"tightest threshold at <= {max_per_day:g} alarms/day: {best.threshold:g} "
                     f"({best.datapoints_to_alarm}/{best.evaluation_periods})"
+                    + (" - an extrapolation, see the warning" if caveat else "")
                 )
             else:
                 click.echo(f"no setting tried stays at <= {max_per_day:g} alarms/day")
+        if caveat:
+            click.secho(f"warning: {caveat}", fg="yellow", err=True)
         return
     _report(evaluate(s, rule, start=start, end=end), s.key.label(), fmt)
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fdscope._aws_errors import aws_errors
 from fdscope._extras import extra
 from fdscope.errors import QueryError
 from fdscope.insights._engine import QueryResult
@@ -54,11 +55,41 @@ def execute(
     CloudWatch fails it or does not finish within ``timeout_seconds``.
     """
     parse(query)  # the same error, with a caret, before any network call
+    groups = [log_groups] if isinstance(log_groups, str) else list(log_groups)
+    # no region, no credentials, no connection: an error with a hint (fdscope._aws_errors)
+    with aws_errors(
+        "querying CloudWatch Logs Insights", region_option=False, endpoint_option=False
+    ) as guard:
+        logs = _client(client)
+        return _run(
+            logs,
+            query,
+            groups,
+            guard,
+            start,
+            end,
+            on_progress,
+            limit,
+            poll_seconds,
+            timeout_seconds,
+        )
+
+
+def _run(
+    logs: Any,
+    query: str,
+    groups: list[str],
+    guard: aws_errors,
+    start: int,
+    end: int,
+    on_progress: Callable[[str, dict[str, Any]], None] | None,
+    limit: int | None,
+    poll_seconds: float,
+    timeout_seconds: float,
+) -> QueryResult:
     with extra("aws", "querying CloudWatch Logs Insights"):
         from botocore.exceptions import BotoCoreError, ClientError
 
-    groups = [log_groups] if isinstance(log_groups, str) else list(log_groups)
-    logs = _client(client)
     kwargs: dict[str, Any] = {
         "logGroupNames": groups,
         "startTime": int(start) // 1000,
@@ -70,6 +101,7 @@ def execute(
     try:
         query_id = logs.start_query(**kwargs)["queryId"]
     except (ClientError, BotoCoreError) as exc:
+        guard.check(exc)
         raise CloudWatchQueryError(f"CloudWatch did not start the query: {exc}") from None
     deadline = time.monotonic() + timeout_seconds
     try:
@@ -91,6 +123,7 @@ def execute(
         _stop(logs, query_id)
         raise
     except (ClientError, BotoCoreError) as exc:
+        guard.check(exc)
         raise CloudWatchQueryError(f"query {query_id}: {exc}") from None
     if status != "Complete":
         raise CloudWatchQueryError(f"query {query_id} ended with status {status}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fdscope._aws_errors import aws_errors
 from fdscope._extras import extra
 from fdscope.errors import LogReadError
 from fdscope.logs._model import LogEvent
@@ -63,11 +64,14 @@ def pull_events(
     target = Path(out_dir) / (_slug(log_group) + (".jsonl.gz" if compress else ".jsonl"))
     if not replace and (target.exists() or target.is_symlink()):
         raise FileExistsError(errno.EEXIST, "exists", str(target))
+    # no region, no credentials, no connection: an error with a hint (fdscope._aws_errors)
+    guard = aws_errors("downloading CloudWatch Logs", region_option=False, endpoint_option=False)
     if client is None:
         with extra("aws", "downloading CloudWatch Logs"):
             import boto3
 
-        client = boto3.client("logs")
+        with guard:  # no region: an error with a hint
+            client = boto3.client("logs")
     with extra("aws", "downloading CloudWatch Logs"):
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -118,6 +122,7 @@ def pull_events(
         os.replace(tmp, path)
     except (ClientError, BotoCoreError) as exc:
         tmp.unlink(missing_ok=True)
+        guard.check(exc)
         raise LogReadError(f"cannot pull {log_group}: {exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from fdscope.metrics._alarm import (
     history_from_buckets,
     history_from_values,
     sweep,
+    sweep_caveat,
     window_values,
 )
 from fdscope.metrics._bulk import bulk_aggregate
@@ -86,5 +87,6 @@ __all__ = [
     "put_metric_alarm",
     "put_metric_data",
     "sweep",
+    "sweep_caveat",
     "window_values",
 ]

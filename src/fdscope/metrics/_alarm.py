@@ -362,6 +362,41 @@ class SweepRow:
     alarms: int
     alarms_per_day: float
     time_in_alarm: float
+    # the evaluated time the rate comes from (evaluations x step): under a day,
+    # alarms_per_day is an extrapolation (see sweep_caveat)
+    span_seconds: float = 0.0
+    evaluations: int = 0
+    data_seconds: float = 0.0  # the periods from the first datapoint in the window to the last
+
+
+def sweep_caveat(rows: Sequence[SweepRow], period: int) -> str | None:
+    """What a sweep over less than a day of data cannot tell, in words; None from a day on."""
+    if not rows:
+        return "no data in the window: nothing to sweep"
+    span = rows[0].span_seconds
+    if span >= 86_400:
+        return None
+    if span <= 0:
+        return "no evaluation in the window: the rates are not measured"
+    data = _duration(rows[0].data_seconds or span)
+    evaluated = _duration(span)
+    worst = max(rows, key=lambda r: r.alarms_per_day)
+    return (
+        f"only {data} of data ({rows[0].evaluations} evaluations of {period} s over "
+        f"{evaluated}): alarms/day is those {evaluated} scaled to a day (x{86_400 / span:,.0f}: "
+        f"1 alarm reads as {86_400 / span:,.0f}/day, the highest here "
+        f"{worst.alarms_per_day:g}/day); it cannot tell a rate below 1 per {evaluated} "
+        "(0 alarms is not 0 a day), nor the daily and weekly cycles (peaks, deploys, batch "
+        "jobs) it has not seen; record a day or more"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7_200:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{round(seconds / 3_600, 1):g} hours"
 
 
 def default_thresholds(values: Iterable[float | None]) -> list[float]:
@@ -382,11 +417,13 @@ def sweep(
     *,
     start: int | None = None,
     end: int | None = None,
+    extra_thresholds: Sequence[float] = (),
 ) -> list[SweepRow]:
     """How often ``rule`` would have fired at each threshold and (M, N) over the series.
 
     ``settings`` are (DatapointsToAlarm, EvaluationPeriods) pairs (default the
-    rule's own); ``thresholds`` default to :func:`default_thresholds`.  Rates are
+    rule's own); ``thresholds`` default to :func:`default_thresholds`, and
+    ``extra_thresholds`` (the user's ``--threshold``) are always tried too.  Rates are
     per day of evaluated time, which runs as in :func:`evaluate` (for the widest
     evaluation range among the settings).  Raises AlarmError for an invalid setting.
     """
@@ -397,6 +434,12 @@ def sweep(
     )
     if thresholds is None:
         thresholds = default_thresholds(values)
+    thresholds = sorted({*thresholds, *extra_thresholds})
+    seen = [
+        t for t in series.timestamps if (start is None or t >= start) and (end is None or t < end)
+    ]
+    p = rule.period * 1000
+    data_s = ((max(seen) // p - min(seen) // p + 1) * rule.period) if seen else 0
     span_days = (len(times) * rule.step) / 86_400 if times else 0.0
     rows = []
     for m, n in settings:
@@ -420,6 +463,9 @@ def sweep(
                     h.alarms,
                     h.alarms / span_days if span_days else 0.0,
                     h.time_in_alarm(),
+                    span_days * 86_400,
+                    len(times),
+                    float(data_s),
                 )
             )
     return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fdscope._aws_errors import aws_errors
 from fdscope._extras import extra
 from fdscope.errors import MetricsError
 from fdscope.metrics._alarm import AlarmRule
@@ -19,7 +20,12 @@ def _client(client: Any, region: str | None, endpoint_url: str | None) -> Any:
         return client
     with extra("aws", "sending to CloudWatch"):
         import boto3
-    return boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
+    with _GUARD:  # no region: an error with a hint
+        return boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url)
+
+
+# no region, no credentials, no connection: an error with a hint (fdscope._aws_errors)
+_GUARD = aws_errors("sending to CloudWatch")
 
 
 def _call(fn: Any, **kwargs: Any) -> Any:
@@ -29,6 +35,7 @@ def _call(fn: Any, **kwargs: Any) -> Any:
     try:
         return fn(**kwargs)
     except (BotoCoreError, ClientError) as exc:
+        _GUARD.check(exc)
         raise MetricsError(f"CloudWatch: {exc}")
 
 
