@@ -97,7 +97,9 @@ def test_a_second_writer_of_the_same_directory_gets_a_clear_error(tmp_path: Path
     # invocation twice
     out = tmp_path / "two"
     first = subprocess.Popen(
-        [sys.executable, "-m", "fdscope", "invoke", OK, "-n", "40", "-q", "--out", str(out)],
+        # one invocation that hangs until its 4 s timeout: the first run is surely going on
+        [sys.executable, "-m", "fdscope", "invoke", HANG, "--timeout", "4", "-q"]
+        + ["--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -112,9 +114,9 @@ def test_a_second_writer_of_the_same_directory_gets_a_clear_error(tmp_path: Path
         assert f"pid {first.pid}" in second.stderr
     finally:
         _, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
+    assert first.returncode == 1, err  # the timeout
     rows = read_jsonl(out / "samples.jsonl")
-    assert [r["invocation"] for r in rows] == list(range(1, 41))  # each once
+    assert [(r["invocation"], r["status"]) for r in rows] == [(1, "timeout")]  # once, whole
     check_run_dir(out)  # and the directory is consistent
 
 

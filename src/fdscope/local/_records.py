@@ -449,6 +449,60 @@ def claim_run_dir(directory: Path, *, force: bool = False, what: str = "fdscope"
 _RUN_ID = re.compile(rb'"run_id": ?"([^"]*)"')
 
 
+def _check_samples(directory: Path, rid: str | None) -> None:
+    """Rows of another run id, or an invocation twice: RunDirError."""
+    seen: set[Any] = set()
+    twice: list[Any] = []
+    other: dict[str, int] = {}
+    rows = 0
+    samples = directory / "samples.jsonl"
+    if not samples.exists():
+        return
+    with samples.open("rb") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line) if line.strip() else None
+            except ValueError:
+                continue  # a torn line: the readers count it
+            if not isinstance(row, dict):
+                continue
+            rows += 1
+            inv = row.get("invocation")
+            if inv in seen:
+                twice.append(inv)
+            seen.add(inv)
+            if rid is not None and row.get("run_id") != rid:
+                key = str(row.get("run_id"))
+                other[key] = other.get(key, 0) + 1
+    if other:
+        ids = ", ".join(sorted(other))
+        raise RunDirError(
+            f"{directory}: {sum(other.values())} of {rows} rows of samples.jsonl belong to "
+            f"another run (run id {ids}, not run.json's {rid}): the directory mixes runs; run "
+            "again into a new directory (or with --force)"
+        )
+    if twice:
+        raise RunDirError(
+            f"{directory}: samples.jsonl holds invocation {twice[0]} twice ({len(twice)} "
+            "repeated rows): two runs wrote into the same directory; run again into a new "
+            "directory (or with --force)"
+        )
+
+
+def _check_origins(directory: Path, rid: str) -> None:
+    origins = directory / "origins.jsonl"
+    if not origins.exists():
+        return
+    with origins.open("rb") as fh:
+        for line in fh:
+            m = _RUN_ID.search(line)
+            if line.strip() and (m is None or m.group(1).decode() != rid):
+                raise RunDirError(
+                    f"{directory}: origins.jsonl holds reports of another run (not run id "
+                    f"{rid}): run again into a new directory (or with --force)"
+                )
+
+
 def check_run_dir(directory: Path) -> dict[str, Any]:
     """``run.json`` of ``directory`` after checking that its files belong together.
 
@@ -469,55 +523,9 @@ def check_run_dir(directory: Path) -> dict[str, Any]:
     if locked_by_other(directory):
         raise RunDirError(f"{directory} is being written by another fdscope process right now")
     rid = run.get("run_id")
-    seen: set[Any] = set()
-    twice: list[Any] = []
-    other: dict[str, int] = {}
-    rows = 0
-    samples = directory / "samples.jsonl"
-    if samples.exists():
-        with samples.open("rb") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # a torn line: the readers count it
-                if not isinstance(row, dict):
-                    continue
-                rows += 1
-                inv = row.get("invocation")
-                if inv in seen:
-                    twice.append(inv)
-                seen.add(inv)
-                if rid is not None and row.get("run_id") != rid:
-                    key = str(row.get("run_id"))
-                    other[key] = other.get(key, 0) + 1
-    where = f"{directory}"
-    if other:
-        ids = ", ".join(sorted(other))
-        raise RunDirError(
-            f"{where}: {sum(other.values())} of {rows} rows of samples.jsonl belong to another "
-            f"run (run id {ids}, not run.json's {rid}): the directory mixes runs; run again "
-            "into a new directory (or with --force)"
-        )
-    if twice:
-        raise RunDirError(
-            f"{where}: samples.jsonl holds invocation {twice[0]} twice ({len(twice)} repeated "
-            "rows): two runs wrote into the same directory; run again into a new directory "
-            "(or with --force)"
-        )
+    _check_samples(directory, rid)
     if rid is not None:
-        origins = directory / "origins.jsonl"
-        if origins.exists():
-            with origins.open("rb") as fh:
-                for line in fh:
-                    m = _RUN_ID.search(line)
-                    if line.strip() and (m is None or m.group(1).decode() != rid):
-                        raise RunDirError(
-                            f"{where}: origins.jsonl holds reports of another run (not run "
-                            f"id {rid}): run again into a new directory (or with --force)"
-                        )
+        _check_origins(directory, rid)
     summary = directory / "summary.json"
     if summary.exists() and (rid is not None or run == {}):
         try:
@@ -527,8 +535,8 @@ def check_run_dir(directory: Path) -> dict[str, Any]:
         theirs = doc.get("run_id") if isinstance(doc, dict) else None
         if theirs != rid:
             raise RunDirError(
-                f"{where}: summary.json is from another run (run id {theirs}, run.json's is "
-                f"{rid}): it describes a run whose samples are gone; run the doctor again "
+                f"{directory}: summary.json is from another run (run id {theirs}, run.json's "
+                f"is {rid}): it describes a run whose samples are gone; run the doctor again "
                 "into a new directory (or with --force)"
             )
     return run
