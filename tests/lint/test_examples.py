@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fdscope.lint import Config, lint
+from fdscope.lint.js import available as js_available
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "examples" / "corpus.json"
@@ -20,15 +21,16 @@ def _entries() -> list[dict]:
     entries = data["examples"] if isinstance(data, dict) else data
     return [
         e
-        if e.get("runtime", "python") == "python"
-        else pytest.param(e, marks=pytest.mark.skip(reason=JS_LINT))
+        if e.get("runtime", "python") == "python" or JS_LINT
+        else pytest.param(e, marks=pytest.mark.skip(reason=JS_MISSING))
         for e in entries
-        if e.get("lint_lines") is not None or e.get("runtime", "python") != "python"
+        if e.get("lint_lines") is not None
     ]
 
 
-# fdscope lint reads Python; JavaScript and TypeScript are a later issue
-JS_LINT = "fdscope lint does not read JavaScript yet (runtime nodejs)"
+# the Node entries (runtime nodejs) need the lint-js extra (tree-sitter's grammars)
+JS_LINT = js_available()
+JS_MISSING = "fdscope[lint-js] is not installed: the Node examples are not linted"
 
 
 def _name(e: object) -> str:
@@ -50,9 +52,11 @@ def test_example_flagged_at_its_lines(entry: dict) -> None:
 def test_every_fixed_version_is_clean() -> None:
     data = json.loads(MANIFEST.read_text())
     entries = data["examples"] if isinstance(data, dict) else data
-    # the Python entries' fixed versions (JavaScript is not linted yet: JS_LINT)
+    # the Node entries' fixed versions need the lint-js extra
     fixed = [
-        e["fixed"] for e in entries if e.get("fixed") and e.get("runtime", "python") == "python"
+        e["fixed"]
+        for e in entries
+        if e.get("fixed") and (e.get("runtime", "python") == "python" or JS_LINT)
     ]
     assert fixed
     by_name = {e["name"]: e for e in entries}

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
 SERVERLESS_NAMES = ("serverless.yml", "serverless.yaml")
 _CDK_RE = re.compile(r"""\bhandler\s*[=:]\s*["']([A-Za-z_][\w./-]*\.[A-Za-z_]\w*)["']""")
-_CDK_DIR_RE = re.compile(r"""from_asset\(\s*(?:path\s*=\s*)?["']([^"']+)["']""")
+_CDK_DIR_RE = re.compile(
+    r"""(?:from_asset|fromAsset)\(\s*(?:path\s*=\s*)?"""
+    r"""(?:path\.(?:join|resolve)\(\s*__dirname\s*,\s*)?["']([^"']+)["']"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,7 @@ class HandlerRef:
     function: str
     base: Path | None  # the code directory (CodeUri) when known
     origin: str  # where it was named: "template.yaml", "serverless.yml", "cdk", "--handler", ...
+    runtime: str = ""  # "python", "nodejs" when the template or serverless.yml says, else ""
 
 
 def parse_handler(text: str, base: Path | None, origin: str) -> HandlerRef | None:
@@ -90,7 +94,8 @@ def _regex_handlers(path: Path, origin: str) -> Iterator[HandlerRef]:
 
 
 def from_template(path: Path) -> list[HandlerRef]:
-    """Handlers of Python functions in a SAM/CloudFormation template (tags like !Ref understood)."""
+    """Handlers of Python and Node.js functions in a SAM/CloudFormation template (tags like !Ref
+    understood); each says its runtime family ("python", "nodejs")."""
     doc = _load_yaml(path)
     if not isinstance(doc, dict):
         return list(_regex_handlers(path, path.name))
@@ -109,8 +114,11 @@ def from_template(path: Path) -> list[HandlerRef]:
         if not isinstance(props, dict):
             continue
         runtime = props.get("Runtime", glob.get("Runtime"))
-        if isinstance(runtime, str) and not runtime.startswith("python"):
-            continue
+        family = ""
+        if isinstance(runtime, str):
+            family = next((f for f in ("python", "nodejs") if runtime.startswith(f)), None) or ""
+            if not family:
+                continue
         handler = props.get("Handler", glob.get("Handler"))
         code_uri = props.get("CodeUri", glob.get("CodeUri"))
         base = path.parent
@@ -119,7 +127,7 @@ def from_template(path: Path) -> list[HandlerRef]:
         if isinstance(handler, str):
             ref = parse_handler(handler, base, path.name)
             if ref is not None:
-                out.append(ref)
+                out.append(replace(ref, runtime=family))
     return out
 
 
@@ -157,12 +165,18 @@ def from_serverless(path: Path) -> list[HandlerRef]:
         return list(_regex_handlers(path, path.name))
     out: list[HandlerRef] = []
     functions = doc.get("functions") or {}
+    provider = doc.get("provider")
+    provider = provider if isinstance(provider, dict) else {}
     if isinstance(functions, dict):
         for fn in functions.values():
             if isinstance(fn, dict) and isinstance(fn.get("handler"), str):
                 ref = parse_handler(fn["handler"], path.parent, path.name)
+                runtime = fn.get("runtime") or provider.get("runtime")
+                family = ""
+                if isinstance(runtime, str):
+                    family = next((f for f in ("python", "nodejs") if runtime.startswith(f)), "")
                 if ref is not None:
-                    out.append(ref)
+                    out.append(replace(ref, runtime=family))
     return out
 
 
@@ -170,7 +184,13 @@ def from_cdk(path: Path, text: str) -> list[HandlerRef]:
     """``handler="app.handler"`` in CDK code (Python, TypeScript, JavaScript)."""
     if "handler" not in text:
         return []
-    dirs = [path.parent / d for d in _CDK_DIR_RE.findall(text)]
+    # an asset directory: from the file's directory (``path.join(__dirname, ...)``) or from the
+    # CDK app's root (the directory of cdk.json, where ``cdk`` runs); one that is not there
+    # leaves the handler found by its module path alone
+    apps = [d for d in path.parent.parents if (d / "cdk.json").is_file()][:1]
+    dirs = [
+        b / d for d in _CDK_DIR_RE.findall(text) for b in (path.parent, *apps) if (b / d).is_dir()
+    ]
     out: list[HandlerRef] = []
     for m in _CDK_RE.finditer(text):
         ref = parse_handler(m.group(1), None, f"cdk ({path.name})")

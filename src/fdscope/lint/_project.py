@@ -13,7 +13,7 @@ import tokenize
 import warnings
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fdscope.lint._checker import check
@@ -23,6 +23,7 @@ from fdscope.lint._facts import FunctionFacts, Module
 from fdscope.lint._handlers import HandlerRef, discover, from_cdk, layers, parse_handler
 from fdscope.lint._rules import RULES
 from fdscope.lint._specs import SPECS
+from fdscope.lint.js._parse import JS_SUFFIXES
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
 _EVENT = ("event", "evt", "_event", "events")
@@ -55,11 +56,12 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class LintResult:
-    """All findings (sorted), how many Python files were checked, the handlers found."""
+    """All findings (sorted), how many source files were checked, the handlers found."""
 
     findings: tuple[Finding, ...]
     files: int
     handlers: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # one line each, for stderr (JavaScript not checked: no extra)
 
     @property
     def exit_code(self) -> int:
@@ -97,8 +99,11 @@ def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(path.name, p) for p in patterns)
 
 
-def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], list[Path]]:
-    """Python files and deployment files (templates, serverless.yml, CDK .ts/.js) under ``paths``."""
+def collect_files(
+    paths: Iterable[Path], config: Config, js: list[Path] | None = None
+) -> tuple[list[Path], list[Path]]:
+    """Python files and deployment files (templates, serverless.yml, CDK .ts/.js) under ``paths``;
+    JavaScript/TypeScript sources are added to ``js`` when given."""
     py: list[Path] = []
     other: list[Path] = []
     # patterns match from the pyproject.toml's directory (else the working directory) and, for
@@ -115,6 +120,8 @@ def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], li
             # named files obey ``exclude`` too (the pre-commit hook names every staged file)
             if config.exclude and _excluded(Path(os.path.abspath(given)), base, config.exclude):
                 continue
+            if js is not None and _is_js(given.name):
+                js.append(given)
             (py if given.suffix in (".py", ".pyi") or given.suffix == "" else other).append(given)
             continue
         for dirpath, dirnames, filenames in os.walk(given):
@@ -135,13 +142,20 @@ def collect_files(paths: Iterable[Path], config: Config) -> tuple[list[Path], li
                     continue
                 if name.endswith(".py"):
                     py.append(p)
-                elif name in _DEPLOY_FILES or (
+                    continue
+                if js is not None and _is_js(name):
+                    js.append(p)
+                if name in _DEPLOY_FILES or (
                     name.endswith((".ts", ".js"))
                     and not name.endswith(".d.ts")
                     and "cdk" in dirpath.lower() + name.lower()
                 ):
                     other.append(p)
     return py, other
+
+
+def _is_js(name: str) -> bool:
+    return name.endswith(JS_SUFFIXES) and not name.endswith((".d.ts", ".d.mts", ".d.cts"))
 
 
 def _parse(path: Path, shown: str) -> tuple[_File, str | None]:
@@ -234,6 +248,8 @@ class _Project:
 
     def find_ref(self, ref: HandlerRef) -> list[tuple[_File, str]]:
         """Files and function names a HandlerRef points at."""
+        if ref.runtime == "nodejs":
+            return []  # a Node.js function's handler (fdscope.lint.js)
         suffix = ref.module + ".py"
         hits: list[tuple[_File, str]] = []
         for path, f in self.by_path.items():
@@ -368,19 +384,73 @@ def lint(
     given = [Path(p) for p in paths]
     if config is None:
         config = load_config(find_pyproject(given[0]))
-    py_files, deploy_files = collect_files(given, config)
+    js_files: list[Path] = []
+    py_files, deploy_files = collect_files(given, config, js_files)
     cwd = Path.cwd()
     parsed: list[tuple[_File, str | None]] = []
     for path in py_files:
-        try:
-            # the path as given (a symbolic link is named, not its target), relative to cwd
-            shown = str(Path(os.path.abspath(path)).relative_to(cwd))
-        except ValueError:
-            shown = str(path)
-        parsed.append(_parse(path, shown))
+        parsed.append(_parse(path, _shown(path, cwd)))
     roots = [real(p) if p.is_dir() else real(p).parent for p in given]
     roots += [r / "src" for r in roots if (r / "src").is_dir()]
-    return _analyse(parsed, roots, deploy_files, config, handlers)
+    if not js_files:
+        return _analyse(parsed, roots, deploy_files, config, handlers)
+    return _with_js(parsed, roots, deploy_files, config, handlers, js_files, given, cwd)
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    try:
+        # the path as given (a symbolic link is named, not its target), relative to cwd
+        return str(Path(os.path.abspath(path)).relative_to(cwd))
+    except ValueError:
+        return str(path)
+
+
+def _with_js(
+    parsed: list[tuple[_File, str | None]],
+    roots: list[Path],
+    deploy_files: list[Path],
+    config: Config,
+    handlers: Sequence[str],
+    js_files: list[Path],
+    given: list[Path],
+    cwd: Path,
+) -> LintResult:
+    """Python and JavaScript/TypeScript together (fdscope.lint.js, the ``lint-js`` extra)."""
+    from fdscope.lint import js
+
+    if not js.available():
+        if any(p.is_file() and _is_js(p.name) for p in given):
+            from fdscope.lint.js._parse import parser_for
+
+            parser_for(".js")  # named on the command line: the one-line MissingExtra
+        py = _analyse(parsed, roots, deploy_files, config, handlers)
+        n = len(js_files)
+        note = (
+            f"{n} JavaScript/TypeScript file{'s' if n != 1 else ''} not checked: "
+            "pip install 'fdscope[lint-js]'"
+        )
+        return LintResult(py.findings, py.files, py.handlers, (*py.notes, note))
+    texts = (*config.handlers, *handlers)
+    result = js.lint_js(
+        js_files,
+        shown={p: _shown(p, cwd) for p in js_files},
+        refs=discover(deploy_files),
+        config=config,
+        handler_texts=texts,
+    )
+    rest = [h for h in handlers if h not in result.matched]
+    config = replace(config, handlers=tuple(h for h in config.handlers if h not in result.matched))
+    py = _analyse(parsed, roots, deploy_files, config, rest)
+    return LintResult(
+        tuple(sorted({*py.findings, *result.findings}, key=_order)),
+        py.files + result.files,
+        tuple(sorted({*py.handlers, *result.handlers})),
+        py.notes,
+    )
+
+
+def _order(x: Finding) -> tuple[str, int, int, str, str]:
+    return (x.path, x.line, x.col, x.code, x.message)
 
 
 def lint_source(
@@ -388,6 +458,12 @@ def lint_source(
 ) -> tuple[Finding, ...]:
     """Check one module given as text; handlers are found by name in it. Never raises on input."""
     data = source.encode("utf-8") if isinstance(source, str) else source
+    if _is_js(path):
+        from fdscope.lint import js
+        from fdscope.lint.js._project import parse_bytes
+
+        one = parse_bytes(data, Path(path), path)
+        return js.lint_js([], shown={}, refs=(), config=config or Config(), parsed=[one]).findings
     parsed = [_parse_bytes(data, Path(path), path)]
     return _analyse(parsed, [], [], config or Config(), ()).findings
 

@@ -15,6 +15,8 @@ class Rule:
     message: str
     hint: str
     doc: str
+    # the languages with a shape of this rule (fdscope.lint.js maps JavaScript's to the same codes)
+    languages: tuple[str, ...] = ("python", "javascript")
 
 
 _RULES = (
@@ -55,6 +57,7 @@ _RULES = (
         "configure logging once at module scope, or guard with `if not logger.handlers:`",
         "`logger.addHandler(...)` in a function that runs more than once: handlers pile up, "
         "each holding its file or socket.",
+        ("python",),
     ),
     Rule(
         "FDS103",
@@ -75,6 +78,7 @@ _RULES = (
         "`with sqlite3.connect(...)` (or `psycopg2.connect(...)`), or `with conn:` on such a "
         "connection that is never closed, ends a transaction; the connection (its file or "
         "socket) stays open until the garbage collector finds it.",
+        ("python",),
     ),
     Rule(
         "FDS105",
@@ -84,6 +88,7 @@ _RULES = (
         "use asyncio.run(...), or close the loop in a `finally:`",
         "`asyncio.new_event_loop()` without `loop.close()`: each loop holds an epoll descriptor "
         "and a socket pair, freed only by the cyclic collector.",
+        ("python",),
     ),
     Rule(
         "FDS106",
@@ -93,6 +98,7 @@ _RULES = (
         "start it once at module scope, or use `with` / call shutdown()/stop()/join() before returning",
         "Thread pools, process pools, watchdog observers and daemon threads started in a function "
         "and never shut down, stopped or joined.",
+        ("python",),
     ),
     Rule(
         "FDS107",
@@ -131,6 +137,30 @@ _RULES = (
         "close it after the `yield` (await client.aclose()), or use `async with` around the yield",
         "An ASGI lifespan (or async context manager) that opens a client before `yield` and "
         "does not close it afterwards.",
+        ("python",),
+    ),
+    Rule(
+        "FDS111",
+        "timer-per-call",
+        "leak",
+        "{call} started per call is never cleared; it fires forever and keeps what its "
+        "callback uses (sockets, clients) open",
+        "start it once at module scope, or keep its id and clearInterval(id) before returning",
+        "JavaScript: `setInterval(...)` in a function whose id is dropped or never passed to "
+        "`clearInterval` (Python has no counterpart).",
+        ("javascript",),
+    ),
+    Rule(
+        "FDS112",
+        "server-listening-per-call",
+        "leak",
+        "{call} listens per call and is never closed; its listening socket and every "
+        "connection it accepts stay open",
+        "create the server and listen once at module scope, or server.close() when the call ends",
+        "JavaScript: `.listen()` on a server or app made in the same function "
+        "(`http.createServer`, `net.createServer`, `express()`, `new Koa()`) with no "
+        "`close()` and not handed on (Python has no counterpart).",
+        ("javascript",),
     ),
     Rule(
         "FDS201",

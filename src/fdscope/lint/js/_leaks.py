@@ -1,0 +1,342 @@
+"""The leak family (FDS1xx) for JavaScript: where each leak-shaped value goes in its function.
+
+A value bound to a local is followed through the function (and the callbacks nested in it):
+closed (``close``/``end``/``destroy``, ``fs.closeSync(fd)``), read (streams), waited for
+(child processes: an ``exit``/``close`` listener, ``kill``), or handed on (returned, passed to
+another call, stored, put in an object or array: ownership moves, as for Python).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fdscope.lint.js import _specs
+from fdscope.lint.js._facts import Candidate, JsModule, RawFinding, call_text, pos
+from fdscope.lint.js._parse import (
+    FUNCTIONS,
+    Node,
+    dotted,
+    inside,
+    string_value,
+    text,
+    unwrap,
+    up,
+    walk,
+)
+
+_HANDED = frozenset(
+    {
+        "return_statement",
+        "arrow_function",  # an expression body returns it
+        "pair",
+        "array",
+        "shorthand_property_identifier",
+        "object",
+        "yield_expression",
+        "spread_element",
+        "variable_declarator",
+        "assignment_expression",
+        "jsx_expression",
+        "throw_statement",
+    }
+)
+_BRANCHES = frozenset(
+    {"if_statement", "else_clause", "catch_clause", "ternary_expression", "switch_case"}
+)
+
+
+@dataclass
+class _Use:
+    closes: list[Node] = field(default_factory=list)
+    handed: bool = False
+    read: bool = False
+    waited: bool = False
+
+
+def check(m: JsModule) -> list[RawFinding]:
+    """Every FDS1xx finding of a module (FDS101 stores, then each leak-shaped call)."""
+    out = [f for container, f in m.stores if container not in m.evicted]
+    for c in m.candidates:
+        f = _judge(m, c)
+        if f is not None:
+            out.append(f)
+    return [f for f in out if not (f.func and f.func in m.module_only)]
+
+
+def _binding(call: Node) -> tuple[str | None, Node | None]:
+    """(local name, its parent use) of a call's value: ``const x = call()`` -> ("x", None);
+    not bound -> (None, the parent the value goes to)."""
+    p = up(call)
+    if p is None:
+        return None, None
+    if p.type == "variable_declarator":
+        n = p.child_by_field_name("name")
+        if n is not None and n.type == "identifier":
+            return text(n), None
+        return None, p  # destructured: handed on
+    if p.type == "assignment_expression":
+        left = p.child_by_field_name("left")
+        if left is not None and left.type == "identifier":
+            return text(left), None
+        return None, p
+    return None, p
+
+
+def _declared_in(name: str, scope: Node) -> bool:
+    """``name`` is a parameter or a declaration of ``scope`` (or a block inside it)."""
+    for n in walk(scope):
+        if n.type == "variable_declarator":
+            nn = n.child_by_field_name("name")
+            if nn is not None and nn.type == "identifier" and text(nn) == name:
+                return True
+    return False
+
+
+def _uses(name: str, scope: Node, made: Node, kind: str) -> _Use:  # noqa: C901 - one branch per use
+    use = _Use()
+    closers = _specs.CLOSERS.get(kind, frozenset())
+    for n in walk(scope):
+        if n.type not in ("identifier", "shorthand_property_identifier") or text(n) != name:
+            continue
+        if made.start_byte <= n.start_byte < made.end_byte:
+            continue
+        p = up(n)
+        if p is None:
+            continue
+        if n.type == "shorthand_property_identifier":
+            use.handed = True
+            continue
+        t = p.type
+        if t == "member_expression" and p.child_by_field_name("object") == n:
+            _member_use(p, kind, closers, use)
+        elif t == "arguments":
+            call = p.parent
+            callee = dotted(call.child_by_field_name("function")) if call is not None else None
+            last = (callee or "").rsplit(".", 1)[-1]
+            if kind in ("fd", "fd-callback") and last in _specs.FD_CLOSERS:
+                use.closes.append(call)
+            elif kind in ("fd", "fd-callback") and last in _specs.FD_USERS:
+                continue
+            elif kind == "timer" and last in ("clearInterval", "clearTimeout"):
+                use.closes.append(call)
+            elif kind == "child" and last == "once":
+                use.waited = True  # events.once(child, "exit")
+            else:
+                use.handed = True
+        elif t == "for_in_statement":
+            use.read = True
+        elif t in _HANDED:
+            if t == "variable_declarator" and p.child_by_field_name("name") == n:
+                continue
+            if t == "assignment_expression" and p.child_by_field_name("left") == n:
+                continue
+            use.handed = True
+    return use
+
+
+def _member_use(member: Node, kind: str, closers: frozenset[str], use: _Use) -> None:
+    prop = text(member.child_by_field_name("property"))
+    call = up(member)
+    is_call = call is not None and call.type == "call_expression"
+    if not is_call:
+        if kind == "child" and prop in ("stdin", "stdout", "stderr"):
+            return
+        return
+    if prop in closers:
+        use.closes.append(call)
+        if kind == "reader":
+            use.read = True
+        if kind == "child":
+            use.waited = True
+    elif prop in ("on", "once", "addListener", "addEventListener"):
+        args = call.child_by_field_name("arguments")
+        first = args.named_children[0] if args is not None and args.named_children else None
+        event = string_value(first)
+        if kind == "child" and event in ("exit", "close"):
+            use.waited = True
+        elif kind == "reader" and event in ("data", "readable"):
+            use.read = True
+        elif kind in ("writer", "socket", "handle") and event in ("finish", "close", "end"):
+            pass
+    elif kind == "reader" and prop in ("pipe", "read", "resume", "toArray", "forEach", "map"):
+        use.read = True
+
+
+def _verdict(use: _Use, made: Node, scope: Node) -> str | None:
+    """None when closed on every path, else the message tail."""
+    if not use.closes:
+        return "is never closed"
+    straight = []
+    branches: dict[int, set[str]] = {}
+    for c in use.closes:
+        anc = list(inside(c, scope))
+        if any(a.type == "finally_clause" for a in anc) or any(a.type in FUNCTIONS for a in anc):
+            return None  # in finally, or in a callback (on "finish", on "end")
+        branchy = [a for a in anc if a.type in _BRANCHES]
+        if not branchy:
+            straight.append(c)
+            continue
+        b = branchy[-1]  # the outermost branch
+        if b.type == "else_clause" and b.parent is not None:
+            branches.setdefault(b.parent.id, set()).add("else")
+        elif b.type == "if_statement":
+            branches.setdefault(b.id, set()).add("then")
+    if not straight:
+        if any(v == {"then", "else"} for v in branches.values()):
+            return None
+        return "is closed on one branch only; the other leaves it open"
+    first = min(straight, key=lambda c: c.start_byte)
+    for n in walk(scope):
+        if n.type not in ("return_statement", "throw_statement"):
+            continue
+        if not (made.end_byte <= n.start_byte < first.start_byte):
+            continue
+        if any(a.type in FUNCTIONS for a in inside(n, scope)):
+            continue
+        kw = "return" if n.type == "return_statement" else "throw"
+        return f"is closed, but the {kw} at line {n.start_point[0] + 1} skips the close"
+    return None
+
+
+def _judge(m: JsModule, c: Candidate) -> RawFinding | None:  # noqa: C901
+    node, kind = c.node, c.kind
+    if kind == "listen":
+        return _listen(m, c)
+    line, col = pos(node)
+    disp = call_text(node)
+    args = node.child_by_field_name("arguments")
+    argv = [unwrap(a) for a in args.named_children] if args is not None else []
+    if kind == "fd-callback":
+        cb = argv[-1] if argv else None
+        if cb is None or cb.type not in FUNCTIONS:
+            return None  # promisified or handed on
+        ps = _params(cb)
+        if len(ps) < 2 or not ps[1]:
+            return None
+        use = _uses(ps[1], cb, node, "fd")
+        start = cb.child_by_field_name("parameters") or cb
+        if use.handed or _verdict(use, start, cb) is None:
+            return None
+        return RawFinding("FDS103", line, col, disp, "", c.top)
+    if kind == "child":
+        if c.name.endswith(("exec", "execFile")) and any(a.type in FUNCTIONS for a in argv):
+            return None  # the callback runs at exit: waited for
+        if _no_pipes(argv):
+            return None
+    name, parent = _binding(node)
+    if name is None:
+        if parent is None:
+            return None
+        if parent.type == "expression_statement":
+            return _finding(kind, line, col, disp, "is never closed", c.top)
+        if parent.type == "member_expression":
+            prop = text(parent.child_by_field_name("property"))
+            if prop in _specs.CLOSERS.get(kind, ()) or prop in ("on", "once", "pipe", "unref"):
+                if kind == "reader" and prop != "on":
+                    return None
+                if kind == "child" and prop in ("on", "once"):
+                    return None  # spawn(...).on("exit", ...)
+                if kind in ("writer", "socket", "handle") and prop in ("on", "once"):
+                    return _finding(kind, line, col, disp, "is never closed", c.top)
+            return None
+        return None  # handed on
+    if not _declared_in(name, c.scope) and name not in ("",) and kind != "timer":
+        return None  # kept in an outer variable: not this call's to close
+    use = _uses(name, c.scope, node, kind)
+    if kind == "timer":
+        if use.handed or use.closes or name in m.cleared:
+            return None
+        return _finding(kind, line, col, disp, "", c.top)
+    if use.handed:
+        return None
+    if kind == "child":
+        return None if use.waited else _finding(kind, line, col, disp, "", c.top)
+    if kind == "reader":
+        if use.read:
+            return None
+        return _finding(kind, line, col, disp, "is never read or closed", c.top)
+    tail = _verdict(use, node, c.scope)
+    if tail is None:
+        return None
+    if kind in ("handle", "writer", "socket"):
+        tail = f"kept in {name!r} {tail}"
+    elif kind == "fd" and tail == "is never closed":
+        tail = ""
+    elif kind == "fd":
+        return RawFinding("FDS108", line, col, disp, f"kept in {name!r} {tail}", c.top)
+    return _finding(kind, line, col, disp, tail, c.top)
+
+
+def _finding(kind: str, line: int, col: int, disp: str, tail: str, top: str) -> RawFinding:
+    return RawFinding(_specs.LEAK_CODE[kind], line, col, disp, tail, top)
+
+
+def _params(fn: Node) -> list[str]:
+    from fdscope.lint.js._parse import params
+
+    return params(fn)
+
+
+def _no_pipes(argv: list[Node]) -> bool:
+    """``{ stdio: "ignore" | "inherit" }``: no pipes in this process."""
+    for a in argv:
+        if a.type != "object":
+            continue
+        for p in a.named_children:
+            if p.type == "pair" and text(p.child_by_field_name("key")) == "stdio":
+                v = string_value(p.child_by_field_name("value"))
+                if v in ("ignore", "inherit"):
+                    return True
+                value = p.child_by_field_name("value")
+                if value is not None and value.type == "array":
+                    vals = [string_value(x) for x in value.named_children]
+                    if vals and all(x in ("ignore", "inherit") for x in vals):
+                        return True
+    return False
+
+
+_SERVER_METHODS = frozenset({"close", "closeAllConnections"})
+
+
+def _listen(m: JsModule, c: Candidate) -> RawFinding | None:
+    """FDS112: ``srv.listen()`` on a server made in this call, never closed."""
+    node = c.node
+    fn = node.child_by_field_name("function")
+    obj = unwrap(fn.child_by_field_name("object")) if fn is not None else None
+    if obj is None:
+        return None
+    made: Node | None = None
+    server_name: str | None = None
+    if obj.type in ("call_expression", "new_expression"):
+        made = obj
+    elif obj.type == "identifier":
+        server_name = text(obj)
+        if not _declared_in(server_name, c.scope):
+            return None  # a module's server listening once
+        from fdscope.lint.js._facts import _bound_creation
+
+        made = _bound_creation(server_name, c.scope)
+    if made is None:
+        return None
+    is_new = made.type == "new_expression"
+    callee = dotted(made.child_by_field_name("constructor" if is_new else "function"))
+    if callee is None or m.canonical(callee) not in _specs.SERVERS:
+        return None
+    names = [n for n in (server_name, _binding(node)[0]) if n]
+    for n in names:
+        for u in walk(c.scope):
+            if u.type != "identifier" or text(u) != n:
+                continue
+            p = up(u)
+            if p is None:
+                continue
+            if p.type == "member_expression" and p.child_by_field_name("object") == u:
+                if text(p.child_by_field_name("property")) in _SERVER_METHODS:
+                    return None
+            elif p.type in ("arguments", "return_statement", "pair", "array") and not (
+                made.start_byte <= u.start_byte < made.end_byte
+            ):
+                return None  # handed on (a proxy, a test harness) or returned
+    line, col = pos(node)
+    shown = f"{server_name}.listen()" if server_name else call_text(node)
+    return RawFinding("FDS112", line, col, shown, "", c.top)
