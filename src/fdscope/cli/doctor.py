@@ -18,6 +18,7 @@ from fdscope.cli.invoke import (
     runtime_note,
 )
 from fdscope.cli.invoke import invoke as _invoke
+from fdscope.errors import DoctorError
 
 with extra("cli"):
     import click
@@ -37,6 +38,18 @@ VERDICT_STYLE = {
 
 @click.command("doctor")
 @click.argument("handler")
+@click.option(
+    "--template",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The function's SAM/CloudFormation template, serverless.yml or cdk.out/*.template.json "
+    "(default: found in the handler's folder or above).",
+)
+@click.option(
+    "--function",
+    "function",
+    metavar="NAME",
+    help="Which function of the template (logical id or name), when it declares several.",
+)
 @click.option(
     "-n",
     "--invocations",
@@ -97,6 +110,12 @@ def doctor(
         node=opts.get("node"),
         client=opts.get("node_client") or "auto",
     )
+    # the function's own settings (memory, timeout, environment, runtime, layers, name)
+    # from its template, under the options given on the command line
+    chosen, settings_from = apply_template(
+        click.get_current_context(), handler, chosen, opts, env,
+        opts.pop("template"), opts.pop("function"),
+    )  # fmt: skip
     if out_dir is None:
         name = (
             opts.get("function_name")
@@ -150,6 +169,7 @@ def doctor(
                     )
                 if aws is not None and aws.warning:  # in summary.json and the report
                     d = dataclasses.replace(d, notes=(*d.notes, aws.warning))
+                d = settings_noted(d, settings_from)  # run.json settings_from, a note
                 write_outputs(d, title=f"fdscope doctor {handler}", lock=lock)
             except BaseException as exc:  # the doctor stopped before summary.json: say so
                 mark_interrupted(Path(out_dir), f"{interruption(exc)} (doctor: no summary.json)")
@@ -161,6 +181,112 @@ def doctor(
     else:
         render(Console(), d, handler, time.monotonic() - t0)
     sys.exit(d.exit_code)
+
+
+_SETTINGS = (  # option -> FunctionSettings attribute
+    ("memory_mb", "memory_mb"),
+    ("timeout_s", "timeout_s"),
+    ("function_name", "function_name"),
+    ("region", "region"),
+)
+
+
+def apply_template(
+    ctx: Any,
+    handler: str,
+    chosen: Any,
+    opts: dict[str, Any],
+    env: dict[str, str],
+    template: Path | None,
+    function: str | None,
+) -> tuple[Any, dict[str, Any]]:
+    """Fill ``opts`` and ``env`` from the function's template where the command line
+    did not set them; return the runtime (the template's, when it can be run) and
+    ``{"from": {setting: where}, "unresolved": [...], "notes": [...], ...}``."""
+    from click.core import ParameterSource
+
+    from fdscope.doctor.settings import function_settings
+    from fdscope.local import select_runtime
+
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+    parsed = chosen.parse_handler(handler, opts.get("code_root"))
+    fs, notes = function_settings(
+        parsed.code_root, parsed.name, template=template, function=function,
+        region=opts.get("region"),
+    )  # fmt: skip
+    out: dict[str, Any] = {"template": None, "from": {}, "unresolved": [], "notes": notes}
+    where = out["from"]
+    for opt, _ in _SETTINGS:
+        where[opt] = "command line" if given(opt) else "default"
+    where["runtime"] = "command line" if given("runtime") else "the handler's file"
+    where["layers"] = "command line" if given("layers") else "none"
+    if fs is None:
+        return chosen, out
+    out["template"] = fs.to_json()
+    out["unresolved"] = list(fs.unresolved)
+    for opt, attr in _SETTINGS:
+        value = getattr(fs, attr)
+        if value is not None and not given(opt):
+            opts[opt] = value
+            where[opt] = fs.origin.get(attr, str(fs.source))
+    for key, value in fs.environment.items():
+        if key in env:
+            where[f"environment.{key}"] = "command line"
+        else:
+            env[key] = value
+            where[f"environment.{key}"] = fs.origin.get(f"environment.{key}", str(fs.source))
+    if fs.layer_dirs and not given("layers"):
+        opts["layers"] = list(fs.layer_dirs)
+        where["layers"] = fs.origin.get("layers", str(fs.source))
+    if fs.runtime and not given("runtime"):
+        try:
+            chosen = select_runtime(
+                handler, opts.get("code_root"), runtime=fs.runtime, python=opts.get("python"),
+                node=opts.get("node"), client=opts.get("node_client") or "auto",
+            )  # fmt: skip
+            opts["runtime"] = fs.runtime
+            where["runtime"] = fs.origin.get("runtime", str(fs.source))
+        except DoctorError as exc:
+            notes.append(f"runtime {fs.runtime} from {fs.source.name} not used: {exc}")
+    return chosen, out
+
+
+def settings_line(settings_from: dict[str, Any]) -> str | None:
+    """``settings: memory_mb 512 from template.yaml Resources.Api, ...``, or None."""
+    fs = settings_from.get("template")
+    if not fs:
+        return None
+    shown = []
+    for key, source in settings_from["from"].items():
+        if source in ("default", "none", "the handler's file"):
+            continue
+        value = fs.get(key, "")
+        shown.append(
+            f"{key} {value} ({source})" if value not in ("", None) else f"{key} ({source})"
+        )
+    text = f"settings of {fs['function']} from {fs['source']}: " + "; ".join(shown)
+    if settings_from["unresolved"]:
+        text += "; could not resolve: " + "; ".join(settings_from["unresolved"])
+    return text
+
+
+def settings_noted(d: Any, settings_from: dict[str, Any]) -> Any:
+    """run.json's ``settings_from`` (and the gc run's), and the settings line as a note."""
+    from fdscope.local import write_atomic
+
+    for run in (Path(d.out_dir) / "run.json", Path(d.out_dir) / "gc" / "run.json"):
+        try:
+            data = json.loads(run.read_text())
+        except (OSError, ValueError):
+            continue
+        data["settings_from"] = settings_from
+        write_atomic(run, json.dumps(data, indent=2, default=str) + "\n")
+    line = settings_line(settings_from)
+    notes = [*settings_from.get("notes", ()), *([line] if line else [])]
+    return dataclasses.replace(d, notes=(*d.notes, *notes)) if notes else d
 
 
 def render(console: Any, d: Any, handler: str, seconds: float) -> None:
