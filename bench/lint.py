@@ -237,12 +237,70 @@ def stdlib_speed(quick: bool) -> None:
     print(f"ratio fdscope/pyflakes: {a / b:.2f}x (median of 3 interleaved thirds)")
 
 
+def _generated(kind: str, size: int) -> str:
+    """A module of about ``size`` bytes: many small functions, one huge function, a literal."""
+    out: list[str] = []
+    n = i = 0
+    if kind == "huge":
+        out.append("def handler(event, context):\n")
+    elif kind == "literal":
+        out.append("DATA = [\n")
+    while n < size:
+        if kind == "many":
+            s = f"def h{i}(event, context):\n    f = open('/tmp/x{i}')\n    return f.read()\n\n"
+        elif kind == "huge":
+            s = f"    f{i} = open('/tmp/x{i}')\n    if event.get('k{i}'):\n        f{i}.close()\n"
+        else:
+            s = f"    {{'k': {i}, 'v': 'value{i}'}},\n"
+        out.append(s)
+        n += len(s)
+        i += 1
+    out.append("    return 0\n" if kind == "huge" else "]\n" if kind == "literal" else "")
+    return "".join(out)
+
+
+def lint_scale(sizes_mb: list[float]) -> None:
+    """User CPU and peak RSS of ``fdscope lint`` per generated file size (one process each)."""
+    import tempfile
+
+    print("lint at scale: user CPU s / peak RSS MB per file size (issue 15 item 5)")
+    print(f"{'file':<22}" + "".join(f"{s:>16g} MB" for s in sizes_mb))
+    with tempfile.TemporaryDirectory() as d:
+        for kind in ("many", "huge", "literal"):
+            cells = []
+            for mb in sizes_mb:
+                p = Path(d) / f"{kind}.py"
+                p.write_text(_generated(kind, int(mb * 2**20)))
+                code = (
+                    "import resource, sys, time; from fdscope.lint import lint; "
+                    f"lint([{str(p)!r}]); r = resource.getrusage(resource.RUSAGE_SELF); "
+                    "print(r.ru_utime, r.ru_maxrss)"
+                )
+                run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+                if run.returncode:
+                    raise SystemExit(f"lint failed on {kind} {mb} MB:\n{run.stderr[-2000:]}")
+                out = run.stdout.split()
+                cells.append(f"{float(out[0]):7.1f} s {int(out[1]) / 1024:5.0f} MB")
+            print(
+                f"{dict(many='many functions', huge='one huge function', literal='one huge literal')[kind]:<22}"
+                + "".join(f"{c:>19}" for c in cells)
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="every 10th standard library file")
     ap.add_argument("--peer-fixtures", type=Path, help="directory of peers' published fixtures")
     ap.add_argument("--no-speed", action="store_true", help="skip the standard library run")
+    ap.add_argument(
+        "--scale",
+        action="store_true",
+        help="only: lint's CPU and memory on generated files of 0.5/1/1.9 MB (linear, issue 15)",
+    )
     args = ap.parse_args()
+    if args.scale:
+        lint_scale([0.5, 1, 1.9])  # 2 MB is the limit (FDS002 above it)
+        return
     files, known, clean = expected_corpus()
     score("fixture corpus + bundled examples", files, known, clean)
     if args.peer_fixtures:

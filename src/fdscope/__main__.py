@@ -3,4 +3,4 @@
 from fdscope._entry import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())  # the exit code too (triage: 1 when a stream failed)

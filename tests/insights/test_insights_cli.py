@@ -44,6 +44,6 @@ def test_skipped_lines_are_reported_on_stderr(tmp_path: Path) -> None:
     p.write_text(good + "\nnot json\n{broken\n" + good + "\n")
     r = CliRunner().invoke(query, ["stats count(*) as n", str(p), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout) == [{"n": "2"}]
-    assert r.stderr.strip() == "skipped 2 malformed line(s) (bad-json 2)"
+    assert r.stderr.strip() == f"skipped 2 malformed line(s) (bad-json 2)\n  {p}: bad-json 2"
     r = CliRunner().invoke(query, [Q, str(LOGS), "--json"])
     assert r.stderr == ""

@@ -151,7 +151,7 @@ def test_truncated_gzip_is_counted() -> None:
         p.write_bytes(data[: len(data) // 2])
         stats = ReadStats()
         list(read_events(p, stats=stats))
-    assert stats.malformed["bad-gzip"] == 1
+    assert stats.malformed["truncated-gzip"] == 1 and stats.events > 0  # what it held is read
 
 
 def test_binary_file_is_skipped_and_counted(tmp_path: Path) -> None:

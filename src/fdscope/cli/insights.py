@@ -193,4 +193,14 @@ def skipped_note(statistics: dict[str, Any]) -> str | None:
         parts.append(
             f"{statistics['badUtf8']} line(s) had bytes that are not UTF-8 (read as U+FFFD)"
         )
-    return "\n".join(notes + (["; ".join(parts)] if parts else [])) or None
+    # which files, and where a truncated one stopped (issue 15: nothing skipped unnamed)
+    files: dict[str, dict[str, int]] = statistics.get("skippedFiles") or {}
+    stopped: dict[str, str] = statistics.get("stopped") or {}
+    where = [
+        f"  {f}: "
+        + ", ".join(f"{k} {v}" for k, v in c.items())
+        + (f"; {stopped[f]}" if f in stopped else "")
+        for f, c in files.items()
+    ]
+    where += [f"  {f}: {w}" for f, w in stopped.items() if f not in files]
+    return "\n".join(notes + (["; ".join(parts)] if parts else []) + where) or None

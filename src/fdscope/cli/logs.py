@@ -136,9 +136,16 @@ def triage(
     else:
         result = tri.triage(list(sources), start=start, end=end, log_group=group_name)
     click.echo(result.json() if as_json else result.text())
-    if result.skipped:
-        why = ", ".join(f"{k} {v}" for k, v in sorted(result.skipped.items()))
-        n = sum(result.skipped.values())
-        click.echo(f"fdscope: skipped {n} malformed line(s) ({why})", err=True)
+    if result.skipped or result.stopped:
+        from fdscope.logs import describe_skipped
+
+        note = describe_skipped(
+            {
+                "reasons": dict(sorted(result.skipped.items())),
+                "files": result.skipped_files,
+                "stopped": result.stopped,
+            }
+        )
+        click.echo(f"fdscope: {note}", err=True)
     if result.failing_streams:
         ctx.exit(1)

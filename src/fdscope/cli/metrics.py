@@ -30,7 +30,10 @@ _COMPARISONS = [
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):  # outside the years 1-9999: the number itself
+        return f"{ms} ms"
 
 
 def _dims(values: tuple[str, ...]) -> dict[str, str] | None:
@@ -52,30 +55,74 @@ _REASONS = {
 }
 
 
-def skipped_note(pstats: Any) -> str | None:
-    """``skipped 3 invalid EMF record(s): not JSON 1, _aws.Timestamp 2``, or None."""
+def skipped_note(pstats: Any, read_stats: Any = None) -> str | None:
+    """``skipped 3 invalid EMF record(s): not JSON 1, _aws.Timestamp 2``, the files that held
+    them, and what the log reader skipped (NUL runs, a cut .gz), or None."""
+    from fdscope.logs import describe_skipped
+
     reasons = pstats.parsing_errors + pstats.validation_errors
-    if not reasons:
-        return None
-    why = ", ".join(f"{_REASONS.get(k, k)} {v}" for k, v in reasons.most_common())
-    return (
-        f"skipped {sum(reasons.values())} invalid EMF record(s) ({why}); "
-        "CloudWatch rejects them too (EMFParsingErrors/EMFValidationErrors)"
-    )
+    lines: list[str] = []
+    if reasons:
+        why = ", ".join(f"{_REASONS.get(k, k)} {v}" for k, v in reasons.most_common())
+        lines.append(
+            f"skipped {sum(reasons.values())} invalid EMF record(s) ({why}); "
+            "CloudWatch rejects them too (EMFParsingErrors/EMFValidationErrors)"
+        )
+        for path, c in sorted(getattr(pstats, "by_file", {}).items()):
+            lines.append(
+                f"  {path}: " + ", ".join(f"{_REASONS.get(k, k)} {v}" for k, v in c.items())
+            )
+    if read_stats is not None:
+        logs_note = describe_skipped(read_stats.summary())
+        if logs_note:
+            lines.append(logs_note)
+    return "\n".join(lines) or None
+
+
+def _units_note(series: list[Any]) -> None:
+    """Warn once per series sent with several units: its statistics mix them."""
+    for s in series:
+        units = getattr(s, "units", None)
+        if units:
+            mix = ", ".join(f"{u} {n}" for u, n in units.items())
+            click.echo(
+                f"warning: {s.key.label()} was sent with {len(units)} units ({mix}): its "
+                "statistics here mix them, while CloudWatch keeps each unit's data apart",
+                err=True,
+            )
 
 
 def _series(sources: tuple[Path, ...], start: int | None, end: int | None) -> list[Any]:
     from fdscope.emf import ParseStats
+    from fdscope.logs import ReadStats
     from fdscope.metrics import build_series, load_datapoints
 
     if not sources:
         raise click.UsageError("give at least one log file, directory or run directory")
     pstats = ParseStats()
-    points = load_datapoints(*sources, start=start, end=end, parse_stats=pstats)
-    note = skipped_note(pstats)
+    rstats = ReadStats()
+    points = load_datapoints(*sources, start=start, end=end, parse_stats=pstats, read_stats=rstats)
+    note = skipped_note(pstats, rstats)
     if note:
         click.echo(note, err=True)
-    return build_series(points)
+    series = build_series(points)
+    _units_note(series)
+    return series
+
+
+def _bulk(sources: tuple[Path, ...], metric: str, period: int, names: list[str], **kw: Any) -> Any:
+    """bulk_aggregate, saying on stderr what it left out (times out of range, in seconds)."""
+    from collections import Counter
+
+    from fdscope.metrics import bulk_aggregate
+
+    skipped: Counter[str] = Counter()
+    buckets = bulk_aggregate(sources, metric, period, names, skipped=skipped, **kw)
+    if skipped:
+        why = ", ".join(f"{k} {v}" for k, v in skipped.most_common())
+        where = ", ".join(str(s) for s in sources)
+        click.echo(f"skipped {sum(skipped.values())} EMF value(s) ({why}) in {where}", err=True)
+    return buckets
 
 
 _BULK_BYTES = 1024 * 1024
@@ -223,7 +270,6 @@ def metrics(
     """List the metric series in EMF logs, or a metric's statistics per period."""
     from fdscope.metrics import (
         aggregate,
-        bulk_aggregate,
         check_period,
         parse_statistic,
         put_metric_data,
@@ -232,8 +278,8 @@ def metrics(
     check_period(period)
     names = [parse_statistic(s).name for s in (stats or ("SampleCount", "Average", "Maximum"))]
     if metric and not put and _use_bulk(engine, sources):
-        buckets = bulk_aggregate(sources, metric, period, names, namespace=namespace,
-                                 dimensions=_dims(dimension), start=start, end=end)  # fmt: skip
+        buckets = _bulk(sources, metric, period, names, namespace=namespace,
+                        dimensions=_dims(dimension), start=start, end=end)  # fmt: skip
         rows = [{"time": _iso(b.start), "samples": b.sample_count, **b.stats} for b in buckets]
         _emit(rows, ["time", "samples", *names], fmt, title=f"{metric} per {period}s")
         return
@@ -258,7 +304,7 @@ def metrics(
                 "samples": len(s),
                 "first": _iso(s.timestamps[0]),
                 "last": _iso(s.timestamps[-1]),
-                "unit": s.unit or "",
+                "unit": "+".join(s.units) if s.units else s.unit or "",
                 "declared": s.declared,
             }
             for s in all_series
@@ -384,7 +430,6 @@ def alarm(
 ) -> None:
     """Replay a CloudWatch alarm over recorded EMF metrics; --sweep; --deploy it."""
     from fdscope.metrics import (
-        bulk_aggregate,
         evaluate,
         history_from_buckets,
         put_metric_alarm,
@@ -420,8 +465,8 @@ def alarm(
         if not sources:
             return
     if not do_sweep and rule.period <= 60 and _use_bulk(engine, sources):
-        buckets = bulk_aggregate(sources, metric, period, [rule.statistic], namespace=namespace,
-                                 dimensions=dims, start=start, end=end)  # fmt: skip
+        buckets = _bulk(sources, metric, period, [rule.statistic], namespace=namespace,
+                        dimensions=dims, start=start, end=end)  # fmt: skip
         _report(history_from_buckets(buckets, rule, start=start, end=end), metric, fmt)
         return
     s = _pick(_series(sources, start, end), metric, namespace, dims)
@@ -573,7 +618,7 @@ def plot(  # noqa: C901
             "start": start,
             "end": end,
         }
-        buckets = bulk_aggregate(sources, metric, period, [name], **kw)
+        buckets = _bulk(sources, metric, period, [name], **kw)
         label, unit = metric, None
         if limit is None and metric == "fd_use":
             caps = bulk_aggregate(sources, "fd_max", period, ["Maximum"], **kw)

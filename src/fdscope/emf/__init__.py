@@ -15,12 +15,30 @@ records are counted in :class:`ParseStats`, never raised.
 
 from __future__ import annotations
 
-from fdscope.emf._parse import Datapoint, ParseStats, parse_events, parse_message, parse_record
+from fdscope.emf._parse import (
+    MAX_MS,
+    MIN_MS,
+    SECONDS_HIGH,
+    SECONDS_LOW,
+    TS_OUT_OF_RANGE,
+    TS_SECONDS,
+    Datapoint,
+    ParseStats,
+    parse_events,
+    parse_message,
+    parse_record,
+)
 from fdscope.emf._spec import UNITS
 from fdscope.emf._write import Metric, Record, dumps, render, validate, write_record
 from fdscope.errors import EmfError, EmfValidationError
 
 __all__ = [
+    "MAX_MS",
+    "MIN_MS",
+    "SECONDS_HIGH",
+    "SECONDS_LOW",
+    "TS_OUT_OF_RANGE",
+    "TS_SECONDS",
     "UNITS",
     "Datapoint",
     "EmfError",

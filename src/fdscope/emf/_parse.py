@@ -21,6 +21,15 @@ from fdscope.emf._spec import (
 )
 from fdscope.errors import EmfValidationError
 
+# the times a datetime holds (years 1 to 9999), in ms since the epoch
+MAX_MS = 253_402_300_799_999
+MIN_MS = -62_135_596_800_000
+# a Timestamp in this range is seconds (2001..5138), not ms (12 Jan 1970..3 Mar 1973):
+# CloudWatch would drop it as too old; counted and named, never read as 1970
+SECONDS_LOW, SECONDS_HIGH = 1_000_000_000, 100_000_000_000
+TS_OUT_OF_RANGE = "_aws.Timestamp (outside the years 1-9999)"
+TS_SECONDS = "_aws.Timestamp (seconds, not milliseconds)"
+
 
 class _Event(Protocol):
     timestamp: int
@@ -62,6 +71,8 @@ class ParseStats:
     skipped: int = 0  # events that are not EMF at all (plain text, JSON without _aws)
     parsing_errors: Counter[str] = field(default_factory=Counter)
     validation_errors: Counter[str] = field(default_factory=Counter)
+    # both kinds per file (its path), when the caller reads files (fdscope.metrics)
+    by_file: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def emf_parsing_errors(self) -> int:
@@ -133,6 +144,10 @@ def parse_record(doc: dict[str, Any]) -> list[Datapoint]:  # noqa: C901
     if not isinstance(raw_ts, (int, float)) or not _is_number(raw_ts) or raw_ts != int(raw_ts):
         raise EmfValidationError("_aws.Timestamp", "must be an integer (ms since the epoch)")
     ts = int(raw_ts)
+    if not MIN_MS <= ts <= MAX_MS:  # a datetime cannot hold it: no chart, no ISO time
+        raise EmfValidationError(TS_OUT_OF_RANGE, "outside the years 1 to 9999")
+    if SECONDS_LOW <= ts < SECONDS_HIGH:  # 2001..5138 in seconds, 1970-01-12..1973 in ms
+        raise EmfValidationError(TS_SECONDS, "seconds since the epoch, not milliseconds")
     directives = aws.get("CloudWatchMetrics")
     if not isinstance(directives, list):
         raise EmfValidationError("_aws.CloudWatchMetrics", "must be an array")

@@ -13,6 +13,7 @@ from fdscope._extras import extra
 from fdscope.errors import QueryError
 from fdscope.insights import _ast as A
 from fdscope.insights._analysis import STEPS, create_lookups, read_lookup
+from fdscope.insights._errors import clip
 from fdscope.insights._pattern import cluster
 from fdscope.insights._plan import Plan, Planner, plan
 from fdscope.insights._sql import DuckDB, to_sql
@@ -195,10 +196,33 @@ def run_plan(con: Any, p: Plan) -> QueryResult:
 
         if fast_rejected(msg):
             raise _FastRejected(msg) from None
-        raise QueryError(f"the query failed in DuckDB: {msg}") from None
+        where = _failing_step(con, p)
+        raise QueryError(f"the query failed in DuckDB{where}: {clip(msg)}") from None
     cols = list(p.columns)
     rows = [{c: render(v) for c, v in zip(cols, r, strict=False)} for r in raw]
     return QueryResult(cols, rows, {"recordsMatched": len(rows)})
+
+
+def _failing_step(con: Any, p: Plan) -> str:
+    """`` at step N (kind: detail)``: the first step of the plan whose SQL fails, or "".
+
+    DuckDB's own errors point into the generated SQL, not the query: this names the
+    command the user wrote. Runs only after a failure (each step's rows are hashed).
+    """
+    import duckdb
+
+    for i, step in enumerate(p.steps):
+        if step.kind in STEPS or step.kind == "pattern":
+            continue
+        try:
+            con.execute(
+                to_sql(p, upto=i, select="SELECT max(hash(r)) FROM \x00prev\x00 AS r")
+            ).fetchall()
+        except duckdb.Error:
+            return f" at step {i + 1} of the plan ({step.kind}: {clip(step.detail, 120)})"
+        except Exception:  # noqa: BLE001 - a plan that cannot be cut there: no position
+            return ""
+    return ""
 
 
 def execute(
@@ -260,6 +284,10 @@ def execute(
         st = info.read_stats
         if st.malformed:
             result.statistics["skipped"] = dict(sorted(st.malformed.items()))
+        if st.by_file:
+            result.statistics["skippedFiles"] = st.summary().get("files", {})
+        if st.stopped:
+            result.statistics["stopped"] = dict(st.stopped)
         if st.bad_utf8:
             result.statistics["badUtf8"] = st.bad_utf8
         if p.notes:

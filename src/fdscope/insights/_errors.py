@@ -7,6 +7,15 @@ from collections.abc import Iterable
 
 from fdscope.errors import QueryError
 
+SNIPPET_WIDTH = 120  # characters of the query line shown around the spot of an error
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was (errors echo user text)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
 
 class QuerySyntaxError(QueryError):
     """A query the engine cannot read or run; points at the character it is about.
@@ -27,6 +36,7 @@ class QuerySyntaxError(QueryError):
         suggestion: str | None = None,
     ) -> None:
         offset = max(0, min(offset, len(query)))
+        message = clip(message)
         self.reason = message
         self.query = query
         self.offset = offset
@@ -38,9 +48,15 @@ class QuerySyntaxError(QueryError):
         self.column = offset - line_start + 1
         line_end = query.find("\n", offset)
         text = query[line_start : line_end if line_end != -1 else len(query)]
-        pad = "".join("\t" if ch == "\t" else " " for ch in text[: self.column - 1])
-        self.snippet = f"  {text}\n  {pad}^"
+        # a window of the line around the spot: a query of 80 KB is not echoed whole
+        col = self.column - 1
+        lo, hi = max(0, col - SNIPPET_WIDTH // 2), col + SNIPPET_WIDTH // 2
+        shown = ("…" if lo else "") + text[lo:hi] + ("…" if hi < len(text) else "")
+        pad = "".join("\t" if ch == "\t" else " " for ch in text[lo:col])
+        self.snippet = f"  {shown}\n  {' ' if lo else ''}{pad}^"
         parts = [f"line {self.line}, column {self.column}: {message}"]
+        if suggestion and len(suggestion) > 80:
+            suggestion = None
         if suggestion:
             parts[0] += f" (did you mean '{suggestion}'?)"
         if expected:

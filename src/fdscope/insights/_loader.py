@@ -23,6 +23,10 @@ from fdscope.errors import LogReadError
 from fdscope.insights._sql import sql_string
 from fdscope.logs import ReadStats, is_event_object
 
+# the times the Python reader accepts (years 1 to 9999): outside them, a line is counted
+MAX_MS = 253_402_300_799_999
+MIN_MS = -62_135_596_800_000
+
 _JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _SEQ_SHIFT = 1 << 36  # events_py.seq = source part * 2^36 + line number
 
@@ -30,7 +34,16 @@ _SEQ_SHIFT = 1 << 36  # events_py.seq = source part * 2^36 + line number
 # what a fast-read line that is not an event raises inside DuckDB: the engine then reads
 # every file in Python, which skips and counts such lines (ReadStats.malformed)
 NOT_AN_EVENT = "fdscope: a line of a JSON-lines file is not a CloudWatch event"
-_FAST_REJECTS = (NOT_AN_EVENT, "Malformed JSON in file", "JSON transform error")
+_FAST_REJECTS = (
+    NOT_AN_EVENT,
+    "Malformed JSON in file",
+    "JSON transform error",
+    # a line over DuckDB's object size, a cut or corrupt .gz: the Python reader reads every
+    # line it can and counts the rest (lines of any size; what a truncated file holds)
+    "maximum_object_size",
+    "gzip",
+    "GZIP",
+)
 
 
 def fast_rejected(message: str) -> bool:
@@ -130,7 +143,8 @@ def _fast_select(path: Path, root: Path | None, name: str, group: str, where: st
         f"coalesce(nullif(logGroupName, ''), nullif(logGroup, ''), {grp}) AS grp, "
         "CASE WHEN abs(ingestionTime) <= 1e16 THEN CAST(trunc(ingestionTime) AS BIGINT) END AS ingest, "
         f"{sql_string(name)} AS src FROM {src} "
-        "WHERE CASE WHEN timestamp IS NOT NULL AND message IS NOT NULL AND abs(timestamp) <= 1e16 "
+        "WHERE CASE WHEN timestamp IS NOT NULL AND message IS NOT NULL "
+        f"AND timestamp BETWEEN {MIN_MS} AND {MAX_MS} "
         f"THEN TRUE ELSE error({sql_string(NOT_AN_EVENT)}) END){where}"
     )
 

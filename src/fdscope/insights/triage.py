@@ -246,6 +246,9 @@ class Triage:
     queries: dict[str, str] = field(default_factory=lambda: dict(QUERIES))
     # lines the log readers could not read, by reason (local sources only)
     skipped: dict[str, int] = field(default_factory=dict)
+    # the same per file (its path), and where a truncated compressed file stopped
+    skipped_files: dict[str, dict[str, int]] = field(default_factory=dict)
+    stopped: dict[str, str] = field(default_factory=dict)
 
     @property
     def failing_streams(self) -> list[str]:
@@ -735,6 +738,12 @@ def _run_all(run: Callable[[str], Any], *, source: str, limit: int) -> Triage:
     skipped = stats.get("skipped") if isinstance(stats, dict) else None
     if isinstance(skipped, dict) and skipped:
         result = replace(result, skipped={str(k): int(v) for k, v in skipped.items()})
+    if isinstance(stats, dict) and (stats.get("skippedFiles") or stats.get("stopped")):
+        result = replace(
+            result,
+            skipped_files=dict(stats.get("skippedFiles") or {}),
+            stopped=dict(stats.get("stopped") or {}),
+        )
     return result
 
 

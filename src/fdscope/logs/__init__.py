@@ -11,7 +11,7 @@ only when it runs).
 from __future__ import annotations
 
 from fdscope.errors import LogReadError
-from fdscope.logs._model import LogEvent, ReadStats
+from fdscope.logs._model import LogEvent, ReadStats, describe_skipped
 from fdscope.logs._pull import PullResult, pull_events
 from fdscope.logs._read import is_event_object, parse_timestamp, read_events, read_lines
 
@@ -20,6 +20,7 @@ __all__ = [
     "LogReadError",
     "PullResult",
     "ReadStats",
+    "describe_skipped",
     "is_event_object",
     "parse_timestamp",
     "pull_events",

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ _MONTHS = {
 
 
 _SECONDS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> ms, for the common record time
+# the times a datetime can hold (year 1 to 9999): an event outside them is counted, not read
+MAX_MS = 253_402_300_799_999
+MIN_MS = -62_135_596_800_000
 
 
 def _timegm_ms(y: int, mo: int, d: int, h: int, mi: int, s: int, ms: int) -> int | None:
@@ -104,7 +108,7 @@ def _json_time(d: dict[str, Any]) -> int | None:
 def _number_time(v: Any) -> int | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
         return None
-    if v > 1e16:  # out of any sane range (not ms, not s)
+    if v > MAX_MS:  # past the year 9999 (not ms, not s)
         return None
     return int(v) if v > 1e11 else int(v * 1000)
 
@@ -299,8 +303,11 @@ class _LineParser:
 
     def _json_event(self, d: dict[str, Any], fmt: str) -> None:
         ts = d["timestamp"]
-        if ts != ts or abs(ts) > 1e16:  # NaN or absurd
+        if ts != ts:  # NaN
             self.stats.malformed["bad-event"] += 1
+            return
+        if not MIN_MS <= ts <= MAX_MS:  # before the year 1 or past 9999
+            self.stats.malformed["bad-timestamp"] += 1
             return
         ts = int(ts)
         stream = d.get("logStreamName") or d.get("logStream") or self.stream
@@ -551,10 +558,13 @@ def _read_file(path: Path, root: Path | None, stats: ReadStats, group: str) -> I
         mtime = int(os.fstat(raw_f.fileno()).st_mtime * 1000)
     except OSError as exc:
         raise LogReadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    before = stats.malformed.copy()
+    gz: _SalvageGzip | None = None
     with raw_f:
         f: Any = raw_f
         if path.name.endswith(".gz"):
-            f = gzip.GzipFile(fileobj=raw_f, mode="rb")
+            gz = _SalvageGzip(raw_f)
+            f = io.BufferedReader(gz, 1 << 16)
         stats.files += 1
         try:
             yield from _read_open(f, path, root, stats, group, mtime)
@@ -567,8 +577,76 @@ def _read_file(path: Path, root: Path | None, stats: ReadStats, group: str) -> I
             )
             stats.malformed[reason] += 1
         finally:
-            if f is not raw_f:
-                f.close()
+            if gz is not None and gz.stopped:
+                # what the compressed file held up to the cut was read: say where it ended
+                stats.malformed["truncated-gzip" if gz.stopped == "truncated" else "bad-gzip"] += 1
+                stats.stopped[str(path)] = (
+                    f"{'truncated' if gz.stopped == 'truncated' else 'corrupt'} compressed data: "
+                    f"read {gz.out_bytes} bytes ({gz.in_bytes} of {gz.size} compressed), "
+                    "the rest is lost"
+                )
+            diff = stats.malformed - before
+            if diff:
+                stats.by_file.setdefault(str(path), Counter()).update(diff)
+
+
+class _SalvageGzip(io.RawIOBase):
+    """A gzip stream that gives what it holds: a truncated or corrupt member ends the data
+    (``stopped`` says why) instead of losing the last buffer with an exception."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.d = zlib.decompressobj(wbits=31)
+        self.pending = b""
+        self.stopped = ""  # "", "truncated" or "corrupt"
+        self.in_bytes = self.out_bytes = 0
+        try:
+            self.size = os.fstat(raw.fileno()).st_size
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            self.size = 0
+        self.started = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.pending:
+            if self.stopped:
+                return 0
+            if self.d.eof:
+                rest = self.d.unused_data
+                if not rest.strip(b"\x00"):
+                    rest += self.raw.read(1 << 16)
+                    self.in_bytes += len(rest) - len(self.d.unused_data)
+                    if not rest.strip(b"\x00"):
+                        return 0  # the end (trailing zero padding is allowed)
+                self.d = zlib.decompressobj(wbits=31)  # another member
+                data = rest
+            else:
+                data = self.d.unconsumed_tail or self.raw.read(1 << 16)
+                if not self.d.unconsumed_tail:
+                    self.in_bytes += len(data)
+                if not data:
+                    if self.started:
+                        self.stopped = "truncated"
+                        return 0
+                    raise gzip.BadGzipFile("empty compressed file")
+            try:
+                self.pending = self.d.decompress(data, 1 << 20)
+            except zlib.error:
+                if not self.started:
+                    raise gzip.BadGzipFile("not a gzip file") from None
+                self.stopped = "corrupt"
+                return 0
+            self.started = True
+        n = min(len(b), len(self.pending))
+        b[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        self.out_bytes += n
+        return n
+
+
+_CONTROL = re.compile(rb"[\x01-\x08\x0e-\x1a\x1c-\x1f]")
 
 
 def _lines(f: Any) -> Iterator[bytes]:
@@ -583,6 +661,15 @@ def _lines(f: Any) -> Iterator[bytes]:
     return iter(f)
 
 
+def _denul(raw: bytes, stats: ReadStats) -> bytes:
+    """``raw`` without its NUL bytes, counted (a copytruncate-rotated log starts with NUL
+    padding: the run is skipped, never the file)."""
+    if b"\x00" not in raw:
+        return raw
+    stats.malformed["nul-run"] += 1
+    return raw.replace(b"\x00", b"")
+
+
 def _read_open(
     f: Any, path: Path, root: Path | None, stats: ReadStats, group: str, mtime: int
 ) -> Iterator[LogEvent]:
@@ -591,12 +678,13 @@ def _read_open(
     first = b""
     head: list[bytes] = []
     for raw in lines:
+        raw = _denul(raw, stats)
         head.append(raw)
         if raw.strip():
             first = raw
             break
-    if b"\x00" in first:
-        stats.malformed["binary-file"] += 1
+    if len(_CONTROL.findall(first[:4096])) > len(first[:4096]) // 10:
+        stats.malformed["binary-file"] += 1  # control bytes all over: not text
         return
     text_first = _decode(_strip_eol(first), stats).strip() if first else ""
     strict = path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz"))
@@ -611,6 +699,7 @@ def _read_open(
         if d is None and not strict:
             # a JSON document over several lines: filter-log-events / get-log-events output
             rest = b"".join(head) + b"".join(lines)
+            rest = _denul(rest, stats)
             yield from _read_document(_decode(rest, stats), parser, stats)
             return
         if is_event_object(d):
@@ -621,6 +710,7 @@ def _read_open(
     if parser.out:
         yield from parser.take()
     for raw in lines:
+        raw = _denul(raw, stats)
         if raw.endswith(b"\n"):
             raw = raw[:-1]
         if raw.endswith(b"\r"):

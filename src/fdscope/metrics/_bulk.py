@@ -12,10 +12,19 @@ statistics, same percentile definition as :func:`fdscope.metrics.aggregate`.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fdscope._extras import extra
+from fdscope.emf import (
+    MAX_MS,
+    MIN_MS,
+    SECONDS_HIGH,
+    SECONDS_LOW,
+    TS_OUT_OF_RANGE,
+    TS_SECONDS,
+)
 from fdscope.errors import MetricsError
 from fdscope.metrics._series import Bucket, check_period
 from fdscope.metrics._stats import Statistic, compute, parse_statistic
@@ -77,17 +86,24 @@ def bulk_aggregate(  # noqa: C901
     start: int | None = None,
     end: int | None = None,
     threads: int | None = None,
+    skipped: Counter[str] | None = None,
 ) -> list[Bucket]:
     """Statistics of ``metric`` per ``period`` s over EMF JSON-lines files, through DuckDB.
 
     Returns Buckets like :func:`fdscope.metrics.aggregate`.  Raises MetricsError
-    when DuckDB is missing, a source does not exist, or DuckDB fails.
+    when DuckDB is missing, a source does not exist, or DuckDB fails.  Values whose
+    ``_aws.Timestamp`` is outside the years 1-9999 or in seconds (not ms) are left out and
+    counted in ``skipped`` (by reason, as :class:`fdscope.emf.ParseStats` names them).  A line
+    of any size is read (DuckDB's object size is raised to the largest file).
     """
     check_period(period)
     stats = [parse_statistic(s) if isinstance(s, str) else s for s in statistics]
     with extra("query", "the bulk path"):
         import duckdb
     files = _files(sources)
+    # a line may be as long as its file (16 MB by default in DuckDB: a bigger one failed)
+    longest = max((Path(f).stat().st_size for f in files), default=0) + 1
+    max_object = min(max(longest, 16 << 20), 1 << 30)
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     if threads:
@@ -108,7 +124,7 @@ def bulk_aggregate(  # noqa: C901
             SELECT _aws."Timestamp" AS ts, {_ident(metric)} AS m, _aws."CloudWatchMetrics" AS cwm
                 {"".join(f", {_ident(k)} AS {_ident('d_' + k)}" for k in sorted(dimensions or {}))}
             FROM read_json(?, format = 'newline_delimited', columns = {{{col_sql}}},
-                           ignore_errors = {{ignore}})"""
+                           ignore_errors = {{ignore}}, maximum_object_size = {max_object})"""
         if namespace is not None:
             where.append("list_contains(json_extract_string(cwm, '$[*].Namespace'), ?)")
             params.append(namespace)
@@ -124,8 +140,9 @@ def bulk_aggregate(  # noqa: C901
                             -- as fdscope.emf.parse_message does
                             ELSE TRY_CAST(substr(msg, strpos(msg, '{')) AS JSON) END AS j
                 FROM (SELECT json, json ->> '$.message' AS msg
-                      FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true))
-            ) WHERE j IS NOT NULL"""
+                      FROM read_json_objects(?, format = 'newline_delimited', ignore_errors = true,
+                                             maximum_object_size = MAX_OBJECT))
+            ) WHERE j IS NOT NULL""".replace("MAX_OBJECT", str(max_object))
         params = ["$." + json.dumps(metric), files]
         if namespace is not None:
             where.append(
@@ -164,8 +181,12 @@ def bulk_aggregate(  # noqa: C901
         samples AS (
             SELECT ts, unnest(m) AS v, CAST(1 AS DOUBLE) AS c FROM recs WHERE {" AND ".join(where)}
         )"""
+    # out-of-range and seconds-not-ms times go to two marker buckets, counted then dropped
+    # (a real bucket is a multiple of 1000)
     tail = f"""
-        SELECT ts - ts % {p_ms} AS bucket, {{select}}
+        SELECT CASE WHEN ts > {MAX_MS} OR ts < {MIN_MS} THEN -1
+                    WHEN ts >= {SECONDS_LOW} AND ts < {SECONDS_HIGH} THEN -2
+                    ELSE ts - ts % {p_ms} END AS bucket, {{select}}
         FROM samples WHERE c > 0 GROUP BY bucket ORDER BY bucket
     """
     variants = []
@@ -201,6 +222,10 @@ def bulk_aggregate(  # noqa: C901
     out = []
     for row in rows:
         r = dict(zip(cols, row, strict=True))
+        if r["bucket"] in (-1, -2):
+            if skipped is not None:
+                skipped[TS_OUT_OF_RANGE if r["bucket"] == -1 else TS_SECONDS] += int(r["n"])
+            continue
         unit_weights = r["cmax"] == 1.0
         values: dict[str, float | None] = {}
         for s in stats:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,9 @@ class Series:
     unit: str | None = None
     declared: bool = True
     resolution: int | None = None  # 1 (high) or 60 (standard) from EMF; None: not known
+    # samples per unit when they were sent with more than one (CloudWatch keeps them apart:
+    # a statistic asked with a Unit sees only those): {} when one unit or none
+    units: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.timestamps)
@@ -103,7 +107,8 @@ def build_series(datapoints: Iterable[_Point]) -> list[Series]:
         raw = (dp.namespace, dp.metric, tuple(dp.dimensions.items()))
         g = groups.get(raw)
         if g is None:
-            g = groups[raw] = ([], [], [], [dp.unit, dp.declared, 60])
+            g = groups[raw] = ([], [], [], [dp.unit, dp.declared, 60, Counter()])
+        g[3][3][dp.unit] += 1
         g[0].append(dp.timestamp)
         g[1].append(dp.value)
         g[2].append(dp.count)
@@ -125,7 +130,11 @@ def build_series(datapoints: Iterable[_Point]) -> list[Series]:
             ts, vs, cs = [ts[i] for i in order], [vs[i] for i in order], [cs[i] for i in order]
         unit = next((g[3][0] for g in parts if g[3][0]), None)
         res = min(g[3][2] for g in parts)
-        out.append(Series(key, ts, vs, cs, unit, parts[0][3][1], res))
+        units: Counter[str] = Counter()
+        for g in parts:
+            units.update(g[3][3])
+        mixed = {u or "None": n for u, n in units.most_common()} if len(units) > 1 else {}
+        out.append(Series(key, ts, vs, cs, unit, parts[0][3][1], res, mixed))
     return out
 
 
@@ -279,6 +288,7 @@ def load_datapoints(
     for src in sources:
         for path in _files_of(Path(src)):
             rstats = ReadStats()
+            bad_before = pstats.parsing_errors + pstats.validation_errors
             if path.is_file() and _starts_with_bare_emf(path):
                 found = _raw_emf_lines(path, pstats)
                 rstats.files += 1
@@ -286,10 +296,16 @@ def load_datapoints(
                 found = list(parse_events(cast(Any, read_events(path, stats=rstats)), pstats))
                 if not found and rstats.events == 0 and rstats.malformed.get("not-an-event"):
                     found = _raw_emf_lines(path, pstats)
+            bad = (pstats.parsing_errors + pstats.validation_errors) - bad_before
+            if bad and hasattr(pstats, "by_file"):  # which file held the bad records
+                pstats.by_file.setdefault(str(path), Counter()).update(bad)
             if read_stats is not None:
                 read_stats.events += rstats.events
                 read_stats.files += rstats.files
                 read_stats.malformed.update(rstats.malformed)
+                for f, c in rstats.by_file.items():
+                    read_stats.by_file.setdefault(f, Counter()).update(c)
+                read_stats.stopped.update(rstats.stopped)
             for dp in found:
                 if (start is not None and dp.timestamp < start) or (
                     end is not None and dp.timestamp >= end
