@@ -326,6 +326,8 @@ def invoke(
                     bar.update(task, advance=1, info=_progress_info(s))
     if not quiet:
         _summary(Console(), fn.out_dir, samples, fd_limit)
+    for line in sandbox_lines(fn.out_dir, samples, fn.handler.code_root):
+        console.print(line, highlight=False, markup=False)
     if any(s.status != "ok" for s in samples):
         sys.exit(1)
 
@@ -365,6 +367,24 @@ def runtime_note(runtime: Any, allow_network: bool) -> str:
         f"note: no network guard for {runtime.language} (Python's is an audit hook): "
         "the function can reach beyond loopback"
     )
+
+
+def sandbox_lines(out_dir: Path, samples: list[Any], code_root: Path) -> list[str]:
+    """What the run's sandbox lacked, a capped log and the Lambda differences met."""
+    from fdscope.local import _sandbox
+
+    try:
+        run = json.loads((Path(out_dir) / "run.json").read_text())
+    except (OSError, ValueError):
+        run = {}
+    lines = [f"sandbox: {line}" for line in _sandbox.describe(run.get("sandbox") or {})]
+    logs = run.get("logs") or {}
+    if logs.get("capped"):
+        lines.append(
+            f"logs: events.jsonl stopped at {logs.get('cap_bytes')} bytes; "
+            f"{logs.get('dropped_events')} events of the function's output dropped"
+        )
+    return lines + _sandbox.lambda_differences(samples, str(code_root))
 
 
 def _progress_info(s: Any) -> str:

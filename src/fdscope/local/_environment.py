@@ -16,15 +16,17 @@ import os
 import resource
 import selectors
 import shutil
+import signal
 import subprocess
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fdscope.errors import DoctorError
-from fdscope.local import _logs, _procs, _sockfiles
+from fdscope.local import _logs, _procs, _sandbox, _sockfiles
 from fdscope.local._api import Invocation, RuntimeAPI
 from fdscope.local._memory import MemoryLimit
 from fdscope.local._records import Measured
@@ -68,9 +70,9 @@ class OriginsSink:
         self.fh = path.open("a", encoding="utf-8")
         self.lock = threading.Lock()
         self.invocation = 0  # the invocation the next report follows
+        self.run_id: str | None = None  # run.json's, stamped on every report
 
     def close(self) -> None:
-        self.run_id: str | None = None  # run.json's, stamped on every report
         self.fh.close()
 
 
@@ -96,7 +98,7 @@ class Environment:
         self.log = log
         self.origins = origins
         self.api: RuntimeAPI
-        self.proc: subprocess.Popen[bytes]
+        self.proc: subprocess.Popen[bytes] | _sandbox.RuntimeProcess
         self.collector: _logs.Collector
         self.report_fd: int = -1
         self.report_buf = bytearray()
@@ -111,6 +113,8 @@ class Environment:
         self.memory: MemoryLimit | None = None  # Lambda's memory size, enforced (_memory)
         self.peak_mb = 0  # last known peak RSS (a crashed process cannot be measured)
         self.socket_files: set[str] = set()  # Runtime.socket_files: removed at the end
+        self.forwarder: _sandbox.Forwarder | None = None  # endpoints into the namespace
+        self.sandbox: dict[str, Any] = {}  # run.json's "sandbox" (what this one got)
 
     @property
     def alive(self) -> bool:
@@ -231,11 +235,11 @@ class Environment:
                 report["child_invocation"] = report.get("invocation")
                 report["invocation"] = sink.invocation
                 report["stream"] = self.stream
+                report["run_id"] = sink.run_id
                 if not sink.fh.closed:
                     sink.fh.write(json.dumps(report) + "\n")
             if lines and not sink.fh.closed:
                 sink.fh.flush()
-                report["run_id"] = sink.run_id
 
     # -- outside view -----------------------------------------------------------
     def measure(self) -> Measured:
@@ -282,12 +286,23 @@ class Environment:
         the socket files its processes listened on outside its /tmp."""
         if self.settings.runtime.socket_files and self.proc.poll() is None:
             self.socket_files |= _sockfiles.listening_paths(_procs.tree(self.proc.pid))
+        proc = self.proc
+        if isinstance(proc, _sandbox.RuntimeProcess):
+            proc.release()  # the life pipe: init ends, and everything with it
+            if self.sandbox.get("pid_namespace"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(proc.init_pid, signal.SIGKILL)  # the kernel kills the rest
+            else:  # the subreaper kills its descendants first
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5.0)
         survivors = _procs.kill_environment(self.proc.pid, self.token)
         if self.memory is not None:
             self.memory.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5.0)
         self.api.close()
+        if self.forwarder is not None:
+            self.forwarder.close()
         with contextlib.suppress(OSError):
             os.write(self.stop_w, b"x")
         if self.pump_thread is not None:
@@ -301,6 +316,8 @@ class Environment:
                     os.close(fd)
         self.report_fd = -1
         shutil.rmtree(self.tmp.parent, ignore_errors=True)
+        if self.sandbox.get("tmp") == "private":  # those were in the private /tmp
+            self.socket_files = {p for p in self.socket_files if not p.startswith("/tmp/")}
         _sockfiles.remove(self.socket_files)
         if survivors:
             raise DoctorError(f"could not kill processes {survivors} of the environment")
@@ -337,7 +354,9 @@ def start_environment(
     env = Environment(
         number, stream, uuid.uuid4().hex, tmp, settings=settings, log=log, origins=origins
     )
-    env.api = RuntimeAPI(on_dispatch=env.on_dispatch, on_finish=env.on_finish)
+    want = _sandbox.wanted()
+    notes: list[str] = []
+    netns_fd = _network(env, settings, want, notes)
     tel_r, tel_w = os.pipe()
     rep_r, rep_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -355,23 +374,56 @@ def start_environment(
     log.emit(stream, runtime.init_start_line())
     env.spawned_at = time.time()
     env.spawned_mono = time.monotonic()
+    code_root = str(settings.handler.code_root)
     try:
-        env.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=out_w,
-            pass_fds=(tel_w, rep_w),
-            start_new_session=True,
-            cwd=str(settings.handler.code_root),
-            env=child_env,
-            preexec_fn=limits,
-        )
-    except OSError as exc:
-        for fd in (tel_r, tel_w, rep_r, rep_w, out_r, out_w):
-            os.close(fd)
+        if want.any:
+            keep = _sandbox.keep_paths(
+                [
+                    code_root,
+                    settings.staging,
+                    env.tmp,
+                    *settings.layers,
+                    *_sandbox.path_values(cmd, child_env),
+                ]
+            )
+            env.proc = _sandbox.launch(
+                cmd,
+                env=child_env,
+                cwd=code_root,
+                out_fd=out_w,
+                pass_fds=(tel_w, rep_w),
+                fd_limit=limit,
+                want=want,
+                netns_fd=netns_fd,
+                tmp=str(env.tmp),
+                code_root=code_root,
+                keep=keep,
+            )
+        else:
+            env.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=out_w,
+                pass_fds=(tel_w, rep_w),
+                start_new_session=True,
+                cwd=code_root,
+                env=child_env,
+                preexec_fn=limits,
+            )
+    except (OSError, DoctorError) as exc:
+        for fd in (tel_r, tel_w, rep_r, rep_w, out_r, out_w, netns_fd):
+            if fd >= 0:
+                os.close(fd)
         env.api.close()
+        if env.forwarder is not None:
+            env.forwarder.close()
+        if isinstance(exc, DoctorError):
+            raise
         raise DoctorError(f"cannot start the runtime ({cmd[0]}): {exc}")
+    if netns_fd >= 0:
+        os.close(netns_fd)
+    env.sandbox = _sandbox_record(env.proc, settings, netns_fd >= 0, notes)
     for fd in (tel_w, rep_w, out_w):
         os.close(fd)
     env.collector = runtime.collector(log, stream, telemetry_fd=tel_r, output_fds=[out_r])
@@ -386,6 +438,55 @@ def start_environment(
     env.pump_thread = threading.Thread(target=env.pump, name=f"fdscope-env-{number}", daemon=True)
     env.pump_thread.start()
     return env
+
+
+def _network(env: Environment, settings: Settings, want: _sandbox.Want, notes: list[str]) -> int:
+    """The Runtime API (and the endpoints' forwarders) in a new network namespace where
+    it can be had (its descriptor is returned; -1 and a note where not)."""
+
+    def make_api() -> RuntimeAPI:
+        return RuntimeAPI(on_dispatch=env.on_dispatch, on_finish=env.on_finish)
+
+    if not want.net or settings.allow_network:
+        env.api = make_api()
+        return -1
+    endpoints = _sandbox.loopback_endpoints(settings.aws_endpoint, settings.user_env)
+    try:
+        netns_fd, (env.api, listeners) = _sandbox.in_new_netns(
+            lambda: (make_api(), _sandbox.listen_for(endpoints))
+        )
+    except OSError as exc:
+        notes.append(f"network namespace: {exc.strerror or exc}")
+        env.api = make_api()
+        return -1
+    if listeners:
+        env.forwarder = _sandbox.Forwarder(listeners)
+    return netns_fd
+
+
+def _sandbox_record(
+    proc: subprocess.Popen[bytes] | _sandbox.RuntimeProcess,
+    settings: Settings,
+    netns: bool,
+    notes: list[str],
+) -> dict[str, Any]:
+    """``run.json``'s ``sandbox``: what this environment got, and why not the rest."""
+    guard = settings.runtime.network_guard and not settings.allow_network
+    base: dict[str, Any] = {
+        "pid_namespace": False,
+        "code_root": "writable",
+        "tmp": "shared",
+        "privileges": "root",
+        "notes": [],
+    }
+    if isinstance(proc, _sandbox.RuntimeProcess):
+        base.update(proc.record)
+    elif _sandbox.wanted().any is False:
+        notes = [*notes, f"sandbox turned off ({_sandbox.SANDBOX_VAR})"]
+    base["network"] = _sandbox.network_mode(netns, settings.allow_network, guard)
+    base["network_allowed"] = settings.allow_network
+    base["notes"] = [*notes, *base["notes"]]
+    return base
 
 
 def child_environment(

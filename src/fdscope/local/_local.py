@@ -258,6 +258,8 @@ class LocalLambda:
                 self._samples_fh.close()
             if self._origins is not None:
                 self._origins.close()
+            if self._log is not None:  # the cap on events.jsonl and what it dropped
+                self._run.data["logs"] = self._log.record()
             try:
                 self._run.finish(self.invocations, self.environments, interrupted)
             finally:
@@ -581,6 +583,9 @@ class LocalLambda:
         env = start_environment(
             self._settings, self.environments, self._root, self._log, self._origins
         )
+        if self._run.data.get("sandbox") != env.sandbox:  # what the sandbox holds (_sandbox)
+            self._run.data["sandbox"] = env.sandbox
+            self._run.write()
         self.history.append(
             EnvironmentRecord(
                 env.number, env.stream, env.token, env.proc.pid, env.api.port, str(env.tmp)

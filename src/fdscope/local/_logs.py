@@ -26,6 +26,30 @@ from fdscope.exhaustion import ALWAYS, AT_LIMIT, BOTH, Row, match_line
 FRAME_HEADER = 16
 FRAME_MAGIC = 0xA55A0000
 MAX_LINE = 256 * 1024  # CloudWatch's event size limit; longer lines are split
+# events.jsonl stops taking the function's output at LOG_CAP bytes (FDSCOPE_LOG_CAP
+# overrides): an output flood wrote 1.8 GB in 20 s. Lambda's own lines (START, END,
+# REPORT, ...) go on for PLATFORM_RESERVE more, then stop too; what was dropped is
+# counted (run.json "logs") and one event says where it stopped.
+LOG_CAP = 128 * 1024 * 1024
+PLATFORM_RESERVE = 8 * 1024 * 1024
+
+
+_PLATFORM = ("START RequestId: ", "END RequestId: ", "REPORT RequestId: ", "INIT_START ")
+_PLATFORM2 = ("INIT_REPORT ", "RequestId: ")
+
+
+def is_platform(message: str) -> bool:
+    """Does ``message`` read as one of Lambda's own lines (START, END, REPORT, INIT_*,
+    a runtime exit, a timeout)?"""
+    return message.startswith(_PLATFORM + _PLATFORM2) or " Task timed out after " in message[:120]
+
+
+def log_cap() -> int:
+    """The cap on ``events.jsonl`` (bytes): ``FDSCOPE_LOG_CAP`` or :data:`LOG_CAP`."""
+    try:
+        return max(4096, int(os.environ.get("FDSCOPE_LOG_CAP", "") or LOG_CAP))
+    except ValueError:
+        return LOG_CAP
 
 
 def stream_name(now: float | None = None) -> str:
@@ -55,6 +79,10 @@ class EventLog:
         self.lock = threading.RLock()
         self.count = 0
         self.emfile_rows: set[Row] = set()  # rows matched in the output; reset per invocation
+        self.cap = log_cap()
+        self.bytes = path.stat().st_size if path.exists() else 0
+        self.dropped = 0  # events not written (past the cap)
+        self.capped = False
 
     def emfile_reset(self) -> None:
         """Forget the marks (the invoker, before each invocation)."""
@@ -76,9 +104,45 @@ class EventLog:
         """A library's words for it, which count only with a process at its limit."""
         return any(r.condition in (AT_LIMIT, BOTH) for r in self.emfile_rows)
 
-    def emit(self, stream: str, message: str, timestamp_ms: int | None = None) -> None:
-        """Write one event; ``timestamp_ms`` defaults to now."""
+    def emit(
+        self,
+        stream: str,
+        message: str,
+        timestamp_ms: int | None = None,
+        *,
+        output: bool | None = None,
+    ) -> None:
+        """Write one event; ``timestamp_ms`` defaults to now. ``output``: the function's
+        (dropped past the cap, still searched for EMFILE evidence), else Lambda's own;
+        ``None``: Lambda's own when it reads as one of its lines (:func:`is_platform`)."""
+        if output is None:
+            output = not is_platform(message)
+        if output and self.capped:
+            with self.lock:
+                self.emfile_rows.update(match_line(message))
+                self.dropped += 1
+            return
         ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+        line = self._line(stream, message, ts)
+        with self.lock:
+            self.emfile_rows.update(match_line(message))
+            limit = self.cap if output else self.cap + PLATFORM_RESERVE
+            if self.bytes + len(line) + 1 > limit:
+                self.dropped += 1
+                if not self.capped:
+                    self.capped = True
+                    note = self._line(
+                        stream,
+                        f"fdscope: events.jsonl reached its cap of {self.cap} bytes "
+                        "(FDSCOPE_LOG_CAP); the function's further output is dropped "
+                        "and counted in run.json (logs.dropped_events)\n",
+                        ts,
+                    )
+                    self._write(note)
+                return
+            self._write(line)
+
+    def _line(self, stream: str, message: str, ts: int) -> str:
         record = {
             "timestamp": ts,
             "message": message,
@@ -86,11 +150,22 @@ class EventLog:
             "logGroup": self.log_group,
             "ingestionTime": max(ts, int(time.time() * 1000)),
         }
-        line = json.dumps(record)  # ASCII: no U+2028 or NEL to trip line readers
+        return json.dumps(record)  # ASCII: no U+2028 or NEL to trip line readers
+
+    def _write(self, line: str) -> None:
+        self._fh.write(line + "\n")
+        self.bytes += len(line) + 1
+        self.count += 1
+
+    def record(self) -> dict[str, object]:
+        """``run.json``'s ``logs``: the cap, whether it was reached, what was dropped."""
         with self.lock:
-            self.emfile_rows.update(match_line(message))
-            self._fh.write(line + "\n")
-            self.count += 1
+            return {
+                "events_bytes": self.bytes,
+                "cap_bytes": self.cap,
+                "capped": self.capped,
+                "dropped_events": self.dropped,
+            }
 
     def flush(self) -> None:
         with self.lock:
