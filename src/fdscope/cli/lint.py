@@ -110,6 +110,8 @@ def lint(
             raise LintConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
     elif text:
         click.echo(text)
+    for note in result.notes:  # e.g. JavaScript files not checked without fdscope[lint-js]
+        click.secho(note, err=True, fg="yellow")
     if fmt == "text" and output is None:
         n = len(result.findings)
         files = result.files

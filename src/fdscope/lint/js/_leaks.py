@@ -213,9 +213,9 @@ def _judge(m: JsModule, c: Candidate) -> RawFinding | None:  # noqa: C901
         ps = _params(cb)
         if len(ps) < 2 or not ps[1]:
             return None
-        use = _uses(ps[1], cb, node, "fd")
-        start = cb.child_by_field_name("parameters") or cb
-        if use.handed or _verdict(use, start, cb) is None:
+        use = _uses(ps[1], cb, cb.child_by_field_name("parameters") or cb, "fd")
+        # the callback's own early return (``if (err) return;``) has no descriptor to close
+        if use.handed or _verdict(use, cb, cb) is None:
             return None
         return RawFinding("FDS103", line, col, disp, "", c.top)
     if kind == "child":
@@ -240,11 +240,15 @@ def _judge(m: JsModule, c: Candidate) -> RawFinding | None:  # noqa: C901
                     return _finding(kind, line, col, disp, "is never closed", c.top)
             return None
         return None  # handed on
-    if not _declared_in(name, c.scope) and name not in ("",) and kind != "timer":
+    local = _declared_in(name, c.scope)
+    if kind == "timer" and not local:
+        # kept in module state or an outer variable: cleared anywhere in the module?
+        return None if name in m.cleared else _finding(kind, line, col, disp, "", c.top)
+    if not local:
         return None  # kept in an outer variable: not this call's to close
     use = _uses(name, c.scope, node, kind)
     if kind == "timer":
-        if use.handed or use.closes or name in m.cleared:
+        if use.handed or use.closes:
             return None
         return _finding(kind, line, col, disp, "", c.top)
     if use.handed:
