@@ -7,11 +7,15 @@ next to the Python runtime's, and the doctor's time to its verdict on the seed.
 Tracking (``--part tracking``):
 
 Runs real node processes on 127.0.0.1 (loopback only). "off" is plain node,
-"on" is node --require fdscope/origins/node/track.js. Per handle: a TCP
-server listened on port 0 and closed, plus one fs.openSync/closeSync, each
-timed in the process. Per request: sequential GETs with a keep-alive agent
-against an http server in the same process (a koa request is the same path
-plus koa's middleware; koa is not needed here). Prints the median of R rounds.
+"on" is node --require fdscope/origins/node/track.js, the script a file of its
+own (its frames are the user's, as an application's are). Per handle: a TCP
+server listened on port 0 and closed, plus one fs.openSync/closeSync. Per
+request: sequential GETs with a keep-alive agent against an http server in the
+same process, and against a koa app (two middlewares; koa from
+examples/seed_node/node_modules, ``make node``; the row says so when it is
+missing). Each timed in the process after 20 untimed ones, as wall time and as
+the process's CPU time (user+system; a loaded machine blurs wall time, not CPU
+time). Prints the median of R rounds and the load average.
 
 Runtime (``--part runtime``): per-invocation overhead of the local Lambda against calling
 the handler in-process, Node and Python in the same run, for a handler that returns at
@@ -42,37 +46,62 @@ from fdscope.origins import node as node_origins
 
 SCRIPT = r"""
 const net = require('net'), fs = require('fs'), http = require('http');
-const [H, R] = process.argv.slice(1).map(Number);
+const [H, R] = process.argv.slice(2, 4).map(Number);
+const KOA = process.argv[4];
+const WARM = 20;  // operations not timed: the first call site's site and the JIT's warm-up
+const out = {};
+// wall and CPU (user+system) microseconds per operation: CPU is what a loaded machine cannot blur
+function timer() {
+  const t0 = process.hrtime.bigint(); const c0 = process.cpuUsage();
+  return (name, n) => {
+    const c = process.cpuUsage(c0);
+    out[name] = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+    out[name + '_cpu'] = (c.user + c.system) / n;
+  };
+}
 function listenClose(n, done) {
-  let i = 0; const t0 = process.hrtime.bigint();
+  let i = 0; let stop;
   const one = () => {
-    if (i++ === n) return done(Number(process.hrtime.bigint() - t0) / 1e3 / n);
+    if (i === WARM) stop = timer();
+    if (i++ === n + WARM) { stop('listen', n); return done(); }
     const s = net.createServer(); s.listen(0, '127.0.0.1', () => s.close(one));
   };
   one();
 }
 function opens(n) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) fs.closeSync(fs.openSync(__filename === '[eval]' ? '/etc/hostname' : __filename, 'r'));
-  return Number(process.hrtime.bigint() - t0) / 1e3 / n;
+  for (let i = 0; i < WARM; i++) fs.closeSync(fs.openSync(__filename, 'r'));
+  const stop = timer();
+  for (let i = 0; i < n; i++) fs.closeSync(fs.openSync(__filename, 'r'));
+  stop('open', n);
 }
 function requests(n, done) {
-  const server = http.createServer((req, res) => res.end('ok'));
+  serve(http.createServer((req, res) => res.end('ok')), 'req', n, done);
+}
+function koaRequests(n, done) {
+  // the same keep-alive GETs against a koa app (koa from examples/seed_node/node_modules)
+  let Koa;
+  try { Koa = require(KOA); } catch (_) { out.koa = out.koa_cpu = null; return done(); }
+  const app = new Koa();
+  app.use(async (ctx, next) => { await next(); ctx.set('x-n', '1'); });
+  app.use(async (ctx) => { ctx.body = 'ok'; });
+  serve(http.createServer(app.callback()), 'koa', n, done);
+}
+function serve(server, name, n, done) {
   server.listen(0, '127.0.0.1', () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const port = server.address().port;
-    let i = 0; let t0;
+    let i = 0; let stop;
     const one = () => {
-      if (i === 20) t0 = process.hrtime.bigint();  // warm-up
-      if (i++ === n + 20) { agent.destroy(); server.close(); return done(Number(process.hrtime.bigint() - t0) / 1e3 / n); }
+      if (i === WARM) stop = timer();
+      if (i++ === n + WARM) { stop(name, n); agent.destroy(); server.close(); return done(); }
       http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => { res.resume(); res.on('end', one); });
     };
     one();
   });
 }
-listenClose(H, (listen) => {
-  const open = opens(H);
-  requests(R, (req) => console.log(JSON.stringify({ listen, open, req })));
+listenClose(H, () => {
+  opens(H);
+  requests(R, () => koaRequests(R, () => console.log(JSON.stringify(out))));
 });
 """
 
@@ -82,11 +111,16 @@ def run(node: str, track: bool, handles: int, requests: int) -> dict[str, float]
     cmd = [node]
     if track:
         cmd += ["--require", node_origins.PRELOAD]
-    cmd += ["-e", SCRIPT, str(handles), str(requests)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=True)
+    with tempfile.TemporaryDirectory(prefix="fdscope-bench-track-") as tmp:
+        # a file, not -e: its frames are the user's, as an application's are
+        script = Path(tmp) / "bench.js"
+        script.write_text(SCRIPT)
+        cmd += [str(script), str(handles), str(requests), str(KOA)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+KOA = Path(__file__).resolve().parent.parent / "examples" / "seed_node" / "node_modules" / "koa"
 NODE_APP = "exports.handler = async (event) => ({ n: event.n || 0 });\n"
 DIRECT = r"""
 const { handler } = require(process.argv[1]);
@@ -229,16 +263,28 @@ def main() -> None:
     for _ in range(args.rounds):
         for track in (False, True):  # interleaved: the machine's load hits both alike
             res[track].append(run(node, track, args.handles, args.requests))
-    med = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for t, rs in res.items()}
+    med = {
+        t: {k: statistics.median(r[k] for r in rs) for k in rs[0] if rs[0][k] is not None}
+        for t, rs in res.items()
+    }
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"node {version}, {args.rounds} rounds (median), loopback")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"node {version}, {args.rounds} rounds (median), loopback, load average {load}")
     for key, what in (
         ("listen", "TCP server listen+close (us)"),
         ("open", "fs.openSync+closeSync (us)"),
         ("req", "http GET keep-alive (us)"),
+        ("koa", "koa GET keep-alive (us)"),
     ):
+        if any(r.get(key) is None for rs in res.values() for r in rs):
+            print(f"  {what:32s} not measured ({KOA} missing: make node)")
+            continue
         off, on = med[False][key], med[True][key]
-        print(f"  {what:32s} off {off:8.1f}  on {on:8.1f}  +{on - off:7.1f} us  ({on / off:4.2f}x)")
+        coff, con = med[False][key + "_cpu"], med[True][key + "_cpu"]
+        print(
+            f"  {what:32s} wall off {off:7.1f}  on {on:7.1f}  +{on - off:6.1f} us ({on / off:4.2f}x)"
+            f"   cpu off {coff:7.1f}  on {con:7.1f}  +{con - coff:6.1f} us ({con / coff:4.2f}x)"
+        )
 
 
 if __name__ == "__main__":

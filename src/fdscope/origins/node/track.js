@@ -34,6 +34,7 @@ const SCHEMA = 'fdscope.origins/1';
 const FDSCOPE_ROOT = pathMod.resolve(__dirname, '..', '..') + pathMod.sep;
 const DEPTH = Math.max(1, parseInt(env.FDSCOPE_TRACK_DEPTH || '8', 10) || 8);
 const STACK_LIMIT = 40;
+const FIRST_LIMIT = 16;
 const TRACK_TIMERS = env.FDSCOPE_NODE_TIMERS !== '0';
 const RUNTIME_DIRS = ['/var/runtime/', '/opt/fdscope/'];
 
@@ -65,7 +66,9 @@ const records = new Map(); // id -> record (handles, timers)
 const fdRecords = new Map(); // fd -> record (fs.open*, file streams)
 let nextId = -1; // ids for fd records (negative: never an async id)
 let inits = 0;
+let nextSweep = 256; // amortised: a sweep walks every record, so it comes after as many inits
 const kOwner = Symbol('fdscope.owner');
+const kRecord = Symbol('fdscope.record'); // on a tracked handle: its record
 const siteCache = new Map();
 let reserveFd = -1;
 const reportFd = /^\d+$/.test((env.FDSCOPE_REPORT_FD || '').trim())
@@ -105,20 +108,27 @@ function passCallSites(_e, cs) {
 }
 
 function capture(api, top) {
+  // a short stack first (each frame costs ~1 us to materialise): the user's frame is
+  // usually among the first; the full depth only when it is not and the stack went on
+  const at = top || capture;
+  return captureAt(api || '', at, FIRST_LIMIT, false) || captureAt(api || '', at, STACK_LIMIT, true);
+}
+
+function captureAt(api, top, depth, last) {
   const holder = {};
   const limit = Error.stackTraceLimit;
   const prev = Error.prepareStackTrace;
   let cs;
-  Error.stackTraceLimit = STACK_LIMIT;
+  Error.stackTraceLimit = depth;
   Error.prepareStackTrace = passCallSites;
   try {
-    Error.captureStackTrace(holder, top || capture);
+    Error.captureStackTrace(holder, top);
     cs = holder.stack;
   } finally {
     Error.prepareStackTrace = prev;
     Error.stackTraceLimit = limit;
   }
-  return Array.isArray(cs) ? shape(api || '', cs) : NO_SITE;
+  return Array.isArray(cs) ? shape(api, cs, last || cs.length < depth) : NO_SITE;
 }
 
 function userFile(file) {
@@ -131,8 +141,9 @@ function userFile(file) {
   return u;
 }
 
-function shape(api, cs) {
-  // the cache key: the frames up to the user's and the stack shown after it
+function shape(api, cs, whole) {
+  // the cache key: the frames up to the user's and the stack shown after it; null when
+  // there is no user frame in a stack cut short (``whole`` false)
   let key = api;
   let end = cs.length;
   let found = false;
@@ -142,9 +153,10 @@ function shape(api, cs) {
     key += f + ':' + c.getPosition() + ';';
     if (!found && f && userFile(f)) {
       found = true;
-      end = Math.min(end, i + 2 * DEPTH);
+      end = Math.min(end, i + DEPTH);
     }
   }
+  if (!found && !whole) return null;
   let entry = siteCache.get(key);
   if (entry === undefined) {
     entry = found ? { site: siteOf(api, cs), lib: null } : { site: null, lib: libraryOf(cs) };
@@ -317,18 +329,38 @@ function init(asyncId, type, triggerAsyncId, resource) {
 }
 
 function track(asyncId, type, kind, triggerAsyncId, resource) {
+  // an http.Agent's keep-alive socket reused for a new request is initialised again
+  // (asyncReset, with a ReusedHandle holding the socket's handle): its creation site is
+  // the first one; no new stack
+  const h = resource.handle;
+  if (h !== undefined && h !== null && typeof h === 'object' && kind !== 'timer') resource = h;
+  const seen = resource[kRecord];
+  if (seen !== undefined) {
+    records.delete(seen.id);
+    seen.id = asyncId;
+    records.set(asyncId, seen);
+    return;
+  }
+  const owner = ownerFor(triggerAsyncId);
+  // a server's handle made by its Server.listen call, in the call or in a later tick of it
+  // (a host to look up): the call's own stack, captured once, names its site
+  const listen = owner !== null && owner.type === 'Server.listen' && type.endsWith('SERVERWRAP');
   const rec = {
     id: asyncId,
     type,
     kind,
     ref: new WeakRef(resource),
-    stack: capture('', init),
-    owner: ownerFor(triggerAsyncId),
+    stack: listen ? owner.stack : capture('', init),
+    owner,
     fd: -1,
   };
   records.set(asyncId, rec);
+  resource[kRecord] = rec;
   // never touch the handle being made: the init hook runs inside its constructor
-  if (++inits % 256 === 0) sweep(asyncId);
+  if (++inits >= nextSweep) {
+    sweep(asyncId);
+    nextSweep = inits + Math.max(256, records.size);
+  }
 }
 
 function liveResource(rec) {
