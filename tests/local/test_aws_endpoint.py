@@ -76,6 +76,14 @@ def _doctor(handler: str, out: Path, endpoint: str, *extra: str) -> tuple[dict[s
     return summary, result.output
 
 
+def _no_descriptor_leak(summary: dict[str, Any]) -> None:
+    """Descriptors flat: the descriptor verdict is none. The retained clients still grow
+    memory (boto3: about 0.4 MB each), which the doctor may call a memory leak of its own."""
+    assert summary["rate_per_invocation"] == pytest.approx(0.0, abs=0.05), summary
+    assert summary["shape"] == "flat", summary
+    assert summary["verdict"] == "none" or summary.get("first_limit") == "memory", summary
+
+
 def test_the_check_tells_a_closing_endpoint_from_a_keep_alive_one(moto_server: str) -> None:
     closing = check_endpoint(moto_server)
     assert (closing.reachable, closing.keeps_alive) == (True, False)
@@ -108,8 +116,7 @@ def test_python_retained_boto3_client(tmp_path: Path, moto_server: str) -> None:
     app.parent.mkdir()
     app.write_text(textwrap.dedent(RETAINED_PY))
     hidden, printed = _doctor(f"{app}:handler", tmp_path / "close", moto_server)
-    assert hidden["verdict"] == "none", hidden
-    assert hidden["rate_per_invocation"] == pytest.approx(0.0, abs=0.05)
+    _no_descriptor_leak(hidden)
     assert any("retained clients will not show" in n for n in hidden["notes"])
     assert "retained clients will not show" in " ".join(printed.split())
 
@@ -140,7 +147,7 @@ def test_node_retained_sdk_v3_client(tmp_path: Path, moto_server: str) -> None:
     _node_ready()
     handler = f"{NODE_APP / 'app.js'}:handler"
     hidden, printed = _doctor(handler, tmp_path / "close", moto_server)
-    assert hidden["verdict"] == "none", hidden
+    _no_descriptor_leak(hidden)
     assert any("retained clients will not show" in n for n in hidden["notes"])
     assert "retained clients will not show" in " ".join(printed.split())
 
