@@ -86,7 +86,11 @@ def test_corpus_verdict(
     )
     assert d.verdict == example["expect"], (d.verdict, d.shape, d.notes, d.summary()["gc_check"])
     assert d.exit_code == EXIT_CODES[example["expect"]]
-    if example["expect"] == "leak":
+    if example["expect"] == "leak" and "memory_rate" in example:  # memory, not descriptors
+        assert d.first_limit == "memory" and d.memory["leaking"], (d.memory, d.notes)
+        assert d.memory["out_of_memory_at"] is not None or d.memory["invocations_to_limit"]
+        assert d.rate_per_invocation == pytest.approx(0.0, abs=0.05) and "memory" in d.advice
+    elif example["expect"] == "leak":
         sites = {c.site for c in d.culprits}
         assert sites & _leak_lines(example), (sites, _leak_lines(example))
         if "thread_rate" in example:  # threads pile up, descriptors do not

@@ -203,6 +203,9 @@ def _broken(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> Non
 
 def _leak(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> None:
     rate = float(entry["rate"])
+    if "memory_rate" in entry:  # memory grows, descriptors do not: out of memory first
+        _memory_leak(entry, tmp_path, extra)
+        return
     if "thread_rate" in entry:  # threads pile up, descriptors need not
         samples, _ = _invoke(entry, tmp_path / "run", 30, sample="count", **extra)
         assert {s.status for s in samples} == {"ok"}
@@ -261,6 +264,24 @@ def _leak(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> None:
         assert projected == pytest.approx(float(emfile_at), rel=0.1)
     if entry.get("family") == "gc-cycle":
         _flat_with_gc(entry, tmp_path, extra)
+
+
+def _memory_leak(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> None:
+    """Resident memory grows at ``memory_rate`` bytes per invocation until Lambda ends the
+    environment over ``memory_mb`` near ``oom_at`` (Runtime.OutOfMemory), then a cold start."""
+    oom_at = int(entry["oom_at"])
+    samples, _ = _invoke(
+        entry, tmp_path / "run", oom_at + 20, memory_mb=int(entry["memory_mb"]), **extra
+    )
+    killed = [s for s in samples if s.error_type == "Runtime.OutOfMemory"]
+    assert killed, "never out of memory"
+    first = killed[0]
+    assert first.status == "crash" and first.invocation == pytest.approx(oom_at, rel=0.15)
+    assert samples[first.invocation].cold_start  # the next one: a new environment
+    before = samples[: first.invocation - 1]
+    rss = [float(s.rss_bytes or 0) for s in before]
+    assert _rate(rss) == pytest.approx(float(entry["memory_rate"]), rel=0.1)
+    assert _rate(_counts(before)) == pytest.approx(float(entry["rate"]), abs=0.05)
 
 
 def _flat_with_gc(entry: dict[str, Any], tmp_path: Path, extra: dict[str, Any]) -> None:

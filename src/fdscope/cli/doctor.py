@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,21 @@ VERDICT_STYLE = {
 @click.option(
     "--no-gc-check", is_flag=True, help="Skip the run with a collection after each invocation."
 )
+@click.option(
+    "--budget",
+    "budget_s",
+    type=click.FloatRange(min=1.0),
+    default=20.0,  # fdscope.doctor.decision.BUDGET_S (not imported: the CLI starts fast)
+    show_default=True,
+    metavar="SECONDS",
+    help="Reproduce a limit (EMFILE, out of memory) only when it is reachable in this much "
+    "work (the function's own timeouts not counted); else project it.",
+)
+@click.option(
+    "--reproduce",
+    is_flag=True,
+    help="Run to the limit whatever the time (within --max-invocations).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the report.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def doctor(
@@ -75,6 +91,8 @@ def doctor(
     n: int | None,
     max_invocations: int,
     no_gc_check: bool,
+    budget_s: float,
+    reproduce: bool,
     as_json: bool,
     quiet: bool,
     **opts: Any,
@@ -143,6 +161,7 @@ def doctor(
                 err.print(f"[yellow]warning[/]: {aws.warning}", highlight=False)
             try:
                 with err.status("starting the local Lambda…") as status:
+                    lines = ProgressLines(err, t0)
 
                     def progress(phase: str, s: Any) -> None:
                         fds = "-" if s.fd_count is None else s.fd_count
@@ -151,9 +170,12 @@ def doctor(
                             if phase == "run"
                             else "run with gc.collect() after each invocation"
                         )
-                        status.update(
-                            f"{what}: invocation {s.invocation}, {fds} descriptors, {s.status}"
+                        mb = "" if s.rss_bytes is None else f", {s.rss_bytes / 2**20:.0f} MB"
+                        text = (
+                            f"{what}: invocation {s.invocation}, {fds} descriptors{mb}, {s.status}"
                         )
+                        status.update(text)
+                        lines.update(text)
 
                     d = diagnose(
                         handler,
@@ -163,6 +185,8 @@ def doctor(
                         max_invocations=max_invocations,
                         gc_check=not no_gc_check,
                         progress=progress,
+                        budget_s=budget_s,
+                        reproduce=reproduce,
                         env=env,
                         run_lock=lock,
                         **opts,
@@ -289,6 +313,50 @@ def settings_noted(d: Any, settings_from: dict[str, Any]) -> Any:
     return dataclasses.replace(d, notes=(*d.notes, *notes)) if notes else d
 
 
+class ProgressLines:
+    """A progress line on stderr every EVERY_S seconds (``FDSCOPE_PROGRESS_EVERY``) when
+    it is not a terminal (CI, ``tee``): the spinner shows nothing there."""
+
+    EVERY_S = 3.0
+
+    def __init__(self, console: Any, t0: float) -> None:
+        self.console = console
+        self.t0 = t0
+        self.on = not console.is_terminal and not console.quiet
+        self.every = float(os.environ.get("FDSCOPE_PROGRESS_EVERY") or self.EVERY_S)
+        self.last = time.monotonic()
+
+    def update(self, text: str) -> None:
+        now = time.monotonic()
+        if self.on and now - self.last >= self.every:
+            self.last = now
+            print(f"fdscope doctor: {text} ({now - self.t0:.0f} s)", file=sys.stderr, flush=True)
+
+
+def _memory_row(rows: Any, d: Any) -> None:
+    """The report's memory line: peak of the memory size, growth, out of memory."""
+    m = getattr(d, "memory", None) or {}
+    if m.get("memory_mb") is None:
+        return
+    peak = "unknown" if m.get("peak_mb") is None else f"{m['peak_mb']:.0f} MB"
+    rate = (m.get("rate_bytes_per_invocation") or 0) / 2**20
+    text = f"peak {peak} of {m['memory_mb']} MB; {rate:+.2f} MB per invocation ({m['shape']})"
+    if m.get("out_of_memory_at") is not None:
+        text += f"; [bold red]out of memory[/] at invocation {m['out_of_memory_at']:,}"
+    elif m.get("leaking") and m.get("invocations_to_limit") is not None:
+        text += f"; out of memory in about {m['invocations_to_limit']:,} invocations (projected)"
+    if d.first_limit:
+        text += f"; first limit: {d.first_limit}"
+    rows.add_row("memory", text)
+    timing = getattr(d, "timing", None) or {}
+    if timing.get("timeout_wait_s"):
+        rows.add_row(
+            "time",
+            f"{timing['work_s']:.1f} s of work, {timing['timeout_wait_s']:.1f} s waiting for "
+            "the function's own timeout (not counted against --budget)",
+        )
+
+
 def render(console: Any, d: Any, handler: str, seconds: float) -> None:
     """The doctor's report for a person."""
     with extra("cli"):
@@ -333,6 +401,7 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
             else f"about {d.invocations_to_limit} invocations left (projected)"
         )
         rows.add_row("EMFILE", left)
+    _memory_row(rows, d)
     if d.kinds:
         rows.add_row("accumulating", ", ".join(f"{k} +{v}" for k, v in d.kinds.items()))
     rows.add_row(
@@ -430,6 +499,9 @@ def compare(before: Path, after: Path, as_json: bool) -> None:
             ("peak descriptors", "peak"),
             ("leak rate / invocation", "rate_per_invocation"),
             ("EMFILE", "emfile"),
+            ("peak memory MB", "peak_memory_mb"),
+            ("memory growth / invocation MB", "memory_rate_mb"),
+            ("out of memory", "out_of_memory"),
             ("timeouts", "timeouts"),
             ("cold starts", "cold_starts"),
             ("p50 duration ms", "p50_ms"),

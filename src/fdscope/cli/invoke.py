@@ -147,7 +147,8 @@ def load_event(event_file: str | None, event_type: str | None) -> Any:
     type=click.IntRange(min=128),
     default=128,
     show_default=True,
-    help="Memory size in MB for the environment variable and REPORT (not enforced).",
+    help="Lambda's memory size in MB: over it the environment ends as on Lambda "
+    "(Runtime.OutOfMemory); a memory cgroup where one is writable, else polling (run.json).",
 )
 @click.option(
     "--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Set a variable (repeatable)."

@@ -1,7 +1,8 @@
 """``fdscope compare RUN_A RUN_B``: did the fix work?
 
 Reads two run directories (FORMATS.md §2) and compares what a person asks of
-a fix: peak descriptors, leak rate, EMFILE and timeouts, p50/p99 duration
+a fix: peak descriptors, leak rate, EMFILE and timeouts, memory (peak, growth per
+invocation, out of memory), p50/p99 duration
 (with :func:`fdscope.metrics.percentile`, the one percentile definition of
 fdscope), new connections per invocation, and gives a verdict.
 
@@ -57,6 +58,11 @@ class RunFigures:
     run_id: str | None = None
     # how the run ended when it did not finish: "SIGTERM", "never finished", ... (None: it did)
     interrupted: str | None = None
+    # resident memory: the peak (MB), its growth per invocation (MB, 0 when not growing),
+    # invocations Lambda ended over the memory size (Runtime.OutOfMemory)
+    peak_memory_mb: float | None = None
+    memory_rate_mb: float = 0.0
+    out_of_memory: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,38 @@ def figures(run_dir: Path) -> RunFigures:
         event=run.get("event"),
         run_id=run.get("run_id"),
         interrupted=_ended_early(run),
+        **_memory_figures(rows, summary),
     )
+
+
+MEMORY_SLACK_MB = 0.0625  # growth per invocation below this is not a memory leak (64 KiB)
+
+
+def _memory_figures(rows: list[dict[str, Any]], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``peak_memory_mb``, ``memory_rate_mb``, ``out_of_memory`` of a run's rows (the rate
+    from ``summary.json`` when the doctor made the run, else the first environment's trend)."""
+    from fdscope.trend import analyze
+
+    mib = 1024 * 1024
+    rss = [r["rss_bytes"] / mib for r in rows if isinstance(r.get("rss_bytes"), int)]
+    memory = summary.get("memory") or {}
+    rate = memory.get("rate_bytes_per_invocation")
+    if rate is not None:
+        rate_mb = rate / mib
+    else:
+        first = rows[0].get("stream")
+        seg = [
+            r["rss_bytes"] / mib
+            for r in rows[1:]
+            if r.get("stream") == first and r.get("rss_bytes")
+        ]
+        t = analyze(seg)
+        rate_mb = t.rate if t.leaking else 0.0
+    return {
+        "peak_memory_mb": round(max(rss), 1) if rss else None,
+        "memory_rate_mb": round(max(rate_mb, 0.0), 4),
+        "out_of_memory": sum(1 for r in rows if r.get("error_type") == "Runtime.OutOfMemory"),
+    }
 
 
 def _ended_early(run: Mapping[str, Any]) -> str | None:
@@ -239,6 +276,8 @@ def compare(before: Path, after: Path) -> Comparison:
     judge("leak rate per invocation", a.rate_per_invocation, b.rate_per_invocation, slack=0.05)
     judge("peak descriptors", a.peak, b.peak, slack=max(4, 0.1 * (a.peak or 0)))
     judge("EMFILE invocations", a.emfile, b.emfile)
+    judge("memory growth per invocation (MB)", a.memory_rate_mb, b.memory_rate_mb, slack=0.05)
+    judge("out-of-memory invocations", a.out_of_memory, b.out_of_memory)
     judge("timeouts", a.timeouts, b.timeouts)
     judge(
         "failed invocations (share)",
@@ -260,8 +299,20 @@ def compare(before: Path, after: Path) -> Comparison:
         if change:
             (worse if change > 0 else better).append(f"{name}: {x:g} -> {y:g}")
     warnings = _warnings(a, b)
-    leak_gone = b.rate_per_invocation <= 0.05 and b.emfile == 0 and b.timeouts <= a.timeouts
-    was_leaking = a.rate_per_invocation > 0.05 or a.emfile > 0 or a.verdict == "leak"
+    leak_gone = (
+        b.rate_per_invocation <= 0.05
+        and b.emfile == 0
+        and b.timeouts <= a.timeouts
+        and b.memory_rate_mb <= MEMORY_SLACK_MB
+        and b.out_of_memory == 0
+    )
+    was_leaking = (
+        a.rate_per_invocation > 0.05
+        or a.emfile > 0
+        or a.verdict == "leak"
+        or a.out_of_memory > 0
+        or a.memory_rate_mb > MEMORY_SLACK_MB
+    )
     notes: list[str] = []
     if b.verdict == "broken" and a.verdict != "broken":
         outcome = "worse"

@@ -6,7 +6,9 @@ monitor's leak warning uses too, so the warning and the verdict never disagree.
 Verdicts and exit codes:
 
 - ``leak`` (1): the count grows without bound, or a saw-tooth that only the
-  garbage collector cuts reaches the limit in the run or is projected to;
+  garbage collector cuts reaches the limit in the run or is projected to; or
+  resident memory grows towards the function's memory size (:func:`memory_leak`),
+  or Lambda ended the environment over it (``Runtime.OutOfMemory``);
 - ``gc-bound`` (0): a saw-tooth the cyclic garbage collector brings down, whose
   peak stays below the limit (the peak is stated);
 - ``bounded`` (0): a cache or pool that fills and stops below the limit;
@@ -38,6 +40,11 @@ THREAD_LIMIT = 1024  # Lambda's cap on processes and threads per execution envir
 SAWTOOTH_PATIENCE = 300  # invocations to wait for a saw-tooth to show three cycles
 STAIRCASE_PATIENCE = 400  # invocations to wait for a slow staircase to show its trend
 FAILED = ("error", "timeout", "crash")
+MIB = 1024 * 1024
+OOM = "Runtime.OutOfMemory"  # Lambda's error type for a runtime ended over its memory size
+MEMORY_MIN_RATE = 64 * 1024  # bytes per invocation: slower growth is never a memory verdict
+MEMORY_HORIZON = 5000  # invocations: memory that reaches the memory size later is not one
+BUDGET_S = 20.0  # seconds of work (the function's own timeouts not counted) to reproduce in
 
 
 def segment(samples: Sequence[Sample]) -> list[Sample]:
@@ -50,6 +57,49 @@ def segment(samples: Sequence[Sample]) -> list[Sample]:
 
 def fd_counts(samples: Sequence[Sample]) -> list[float]:
     return [float(s.fd_count) for s in samples if s.fd_count is not None]
+
+
+def out_of_memory(s: Sample) -> bool:
+    """Lambda ended the environment over its memory size in this invocation."""
+    return s.error_type == OOM
+
+
+def memory_mb(samples: Sequence[Sample]) -> list[float]:
+    """Resident memory of the environment after each invocation, in MB."""
+    return [s.rss_bytes / MIB for s in samples if s.rss_bytes is not None]
+
+
+def memory_trend(seg: Sequence[Sample]) -> Trend:
+    """The trend of resident memory in MB (the first invocation, which holds init, left out)."""
+    return analyze(memory_mb(seg)[1:])
+
+
+def memory_leak(seg: Sequence[Sample], size_mb: int | None) -> Trend | None:
+    """Memory that grows towards the memory size: the whole run and its second half grow,
+    by at least MEMORY_MIN_RATE per invocation, reaching ``size_mb`` within MEMORY_HORIZON
+    invocations (a cache that fills and stops does not). Its trend (MB), else None."""
+    mb = memory_mb(seg)[1:]
+    if not size_mb or len(mb) < 10:
+        return None
+    t = analyze(mb)
+    if not t.leaking or t.rate * MIB < MEMORY_MIN_RATE:
+        return None
+    late = analyze(mb[len(mb) // 2 :])
+    if not (late.significant and late.rate > 0):
+        return None
+    to_limit = t.invocations_to_limit(size_mb)
+    return t if to_limit is not None and to_limit <= MEMORY_HORIZON else None
+
+
+def reachable(to_limit: int | None, k: int, max_n: int, time: dict[str, float] | None) -> bool:
+    """Run on to reproduce a limit ``to_limit`` invocations away? Within ``max_n``, and
+    (unless ``time["reproduce"]``) when the invocations left fit in the time budget at the
+    recent pace (``time``: ``left`` seconds, ``pace`` seconds per invocation)."""
+    if to_limit is None or k + to_limit > max_n:
+        return False
+    if time is None or time.get("reproduce"):
+        return True
+    return to_limit * time.get("pace", 0.0) <= time.get("left", float("inf"))
 
 
 def at_limit(s: Sample, limit: int) -> bool:
@@ -208,43 +258,87 @@ def _staircase_pending(counts: Sequence[float], k: int) -> bool:
     return len(body) - 1 - steps[-1] < 2 * max(gaps)
 
 
-def enough(samples: Sequence[Sample], limit: int, max_n: int) -> bool:
-    """True when the run so far decides the verdict (see the module docstring)."""
+def _after_limit(samples: Sequence[Sample], limit: int) -> bool | None:
+    """After a limit was met (EMFILE, the table full, out of memory): enough once the
+    environment restarted and a few invocations ran in the new one, or AFTER_LIMIT
+    invocations if it does not restart; None when no limit was met."""
     k = len(samples)
-    if k >= max_n:
-        return True
-    if k >= 3 and _all_failed(samples):
-        return True  # broken: nothing succeeds
     first_hit = next(
-        (i for i, s in enumerate(samples) if at_limit(s, limit) or full(s, limit)), None
+        (
+            i
+            for i, s in enumerate(samples)
+            if at_limit(s, limit) or full(s, limit) or out_of_memory(s)
+        ),
+        None,
     )
-    if first_hit is not None:
-        # EMFILE reproduced (or the table full: the count cannot grow): run on until the
-        # environment restarts (and a few invocations after it), or AFTER_LIMIT invocations
-        # if it does not. Near the limit is not a stop: the run goes on to see EMFILE.
-        restarted = next((i for i in range(first_hit + 1, k) if samples[i].cold_start), None)
-        if restarted is not None:
-            return k >= restarted + 3
-        return k >= first_hit + AFTER_LIMIT
-    if k < MIN_INVOCATIONS or k % CHECK_EVERY:
-        return False
-    seg = segment(samples)
-    t = analyze(fd_counts(seg))
+    if first_hit is None:
+        return None
+    # Near the limit is not a stop: the run goes on to see EMFILE.
+    restarted = next((i for i in range(first_hit + 1, k) if samples[i].cold_start), None)
+    if restarted is not None:
+        return k >= restarted + 3
+    return k >= first_hit + AFTER_LIMIT
+
+
+def _heading_to_a_limit(
+    seg: Sequence[Sample], t: Trend, limit: int, size_mb: int | None
+) -> tuple[Trend, int | None] | None:
+    """A leak of descriptors (``t``) or of memory: its trend and the invocations to the
+    limit that comes first (None when none is heading there); None when neither leaks."""
+    mt = memory_leak(seg, size_mb)
+    to_memory = mt.invocations_to_limit(size_mb) if mt is not None and size_mb else None
     if t.leaking:
         # the limit is per process: reproduce it only when one process is heading there
         # (child processes that pile up never reach it, however many descriptors they hold)
         tp = analyze(process_counts(seg))
         to_limit = tp.invocations_to_limit(limit) if tp.leaking else None
-        if to_limit is not None and k + to_limit <= max_n:
+        if to_memory is not None and (to_limit is None or to_memory < to_limit):
+            to_limit = to_memory  # memory comes first: that is the limit to reproduce
+        return t, to_limit
+    if mt is not None:
+        return mt, to_memory
+    return None
+
+
+def enough(
+    samples: Sequence[Sample],
+    limit: int,
+    max_n: int,
+    *,
+    size_mb: int | None = None,
+    time: dict[str, float] | None = None,
+) -> bool:
+    """True when the run so far decides the verdict (see the module docstring).
+
+    A leak heading to a limit (descriptors or ``size_mb`` of memory) is run to it only
+    when that is :func:`reachable` within ``max_n`` and the time budget (``time``);
+    else the run stops once the trend is clear and the limit is projected.
+    """
+    k = len(samples)
+    if k >= max_n:
+        return True
+    if k >= 3 and _all_failed(samples):
+        return True  # broken: nothing succeeds
+    after = _after_limit(samples, limit)
+    if after is not None:
+        return after
+    if k < MIN_INVOCATIONS or k % CHECK_EVERY:
+        return False
+    seg = segment(samples)
+    t = analyze(fd_counts(seg))
+    heading = _heading_to_a_limit(seg, t, limit, size_mb)
+    if heading is not None:
+        trend, to_limit = heading
+        if reachable(to_limit, k, max_n, time):
             return False  # reachable within the budget: reproduce it
-        return t.confidence >= 0.8 and k >= 2 * MIN_INVOCATIONS
+        return trend.confidence >= 0.8 and k >= 2 * MIN_INVOCATIONS
     if _staircase_pending(fd_counts(segment(samples)), k):
         return False
     floors = rising_floors(process_counts(seg)) if t.drops else None
     if floors is not None:
         # a leak under a saw-tooth: reproduce the limit when it is within the budget
         to_limit = math.ceil((limit - max(process_counts(seg)[-5:])) / floors.rate)
-        return k + to_limit > max_n and k >= 2 * MIN_INVOCATIONS
+        return not reachable(to_limit, k, max_n, time) and k >= 2 * MIN_INVOCATIONS
     if t.shape == "sawtooth":
         return t.drops >= 3
     if t.drops and k < SAWTOOTH_PATIENCE:
@@ -284,6 +378,7 @@ def decide(
     *,
     limit: int,
     gc_samples: Sequence[Sample] | None = None,
+    size_mb: int | None = None,
 ) -> tuple[str, Trend, dict[str, Any] | None]:
     """The verdict from the samples alone: (verdict, trend of the first environment, gc check).
 
@@ -319,6 +414,8 @@ def decide(
         if gc_cleans and not reached and t.shape == "sawtooth":
             return "gc-bound", t, gc
         return "leak", t, gc
+    if any(out_of_memory(s) for s in samples) or memory_leak(seg, size_mb):
+        return "leak", t, gc  # memory, towards the memory size: see Diagnosis.notes
     if threads_leak(seg):
         return "leak", t, gc  # threads, not descriptors: see Diagnosis.notes
     if not t.leaking and short_run_rise(seg):

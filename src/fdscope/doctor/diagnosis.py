@@ -21,9 +21,11 @@ from typing import Any
 from fdscope.doctor.advice import advice, failure_text, lint_findings
 from fdscope.doctor.culprits import Culprit, culprits_from, kind_growth, loop_holders
 from fdscope.doctor.decision import (
+    BUDGET_S,
     EXIT_CODES,
     FAILED,
     MAX_INVOCATIONS,
+    MIB,
     MIN_INVOCATIONS,
     THREAD_LIMIT,
     at_limit,
@@ -32,6 +34,10 @@ from fdscope.doctor.decision import (
     enough,
     first_near_limit,
     latency_climb,
+    memory_leak,
+    memory_mb,
+    memory_trend,
+    out_of_memory,
     process_counts,
     processes_leak,
     rising_floors,
@@ -90,6 +96,12 @@ class Diagnosis:
     near_limit: dict[str, Any] | None = None
     # run.json's run id: summary.json carries it (it belongs to that run and no other)
     run_id: str | None = None
+    # memory: the function's memory size and the environment's resident memory (docs/formats.md)
+    memory: dict[str, Any] = field(default_factory=dict)
+    # which limit the leak meets first: "descriptors", "memory", "threads", or None
+    first_limit: str | None = None
+    # wall time of the doctor's runs; the function's own timeouts apart (not in the budget)
+    timing: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The ``fdscope.summary/1`` document."""
@@ -101,6 +113,32 @@ class Diagnosis:
         return {"schema": "fdscope.summary/1", **d}
 
 
+@dataclass
+class _Clock:
+    """The time budget of one doctor run: work counts, the function's own timeouts do not."""
+
+    budget_s: float
+    reproduce: bool = False
+    started: float = field(default_factory=time.monotonic)
+    timeout_wait_s: float = 0.0  # waiting for the function's own timeout
+    paces: list[float] = field(default_factory=list)  # seconds per invocation, recent
+
+    def work_s(self) -> float:
+        return time.monotonic() - self.started - self.timeout_wait_s
+
+    def tick(self, s: Sample, seconds: float) -> None:
+        if s.status == "timeout":
+            self.timeout_wait_s += min(seconds, s.duration_ms / 1000)
+            seconds -= min(seconds, s.duration_ms / 1000)
+        self.paces = [*self.paces[-19:], seconds]
+
+    def state(self) -> dict[str, float]:
+        pace = sum(self.paces) / len(self.paces) if self.paces else 0.0
+        # the collection run after this one (about 40 invocations) is kept out of the budget
+        left = self.budget_s - self.work_s() - 40 * pace
+        return {"left": left, "pace": 1.25 * pace, "reproduce": float(self.reproduce)}
+
+
 def _invoke_until(
     fn: LocalLambda,
     event: Any,
@@ -109,18 +147,25 @@ def _invoke_until(
     max_n: int,
     max_seconds: float,
     progress: Callable[[Sample], None] | None,
+    clock: _Clock | None = None,
 ) -> list[Sample]:
     samples: list[Sample] = []
     t0 = time.monotonic()
+    clock = clock or _Clock(budget_s=max_seconds)
     while True:
+        before = time.monotonic()
         s = fn.invoke(event)
+        clock.tick(s, time.monotonic() - before)
         samples.append(s)
         if progress is not None:
             progress(s)
         if n is not None:
             if len(samples) >= n:
                 return samples
-        elif enough(samples, fn.fd_limit, max_n) or time.monotonic() - t0 > max_seconds:
+        elif (
+            enough(samples, fn.fd_limit, max_n, size_mb=fn.memory_mb, time=clock.state())
+            or time.monotonic() - t0 - clock.timeout_wait_s > max_seconds
+        ):
             return samples
 
 
@@ -134,12 +179,16 @@ def diagnose(
     max_seconds: float = 300.0,
     gc_check: bool = True,
     progress: Callable[[str, Sample], None] | None = None,
+    budget_s: float = BUDGET_S,
+    reproduce: bool = False,
     **options: Any,
 ) -> Diagnosis:
     """Run ``handler`` in the local Lambda until the verdict is clear; return the Diagnosis.
 
     ``n`` fixes the number of invocations (else adaptive, at most
-    ``max_invocations`` and about ``max_seconds``); ``options`` are
+    ``max_invocations`` and about ``max_seconds``; a limit is reproduced when it is
+    reachable within ``budget_s`` seconds of work, always with ``reproduce``, else
+    projected); ``options`` are
     :class:`LocalLambda`'s (``fd_limit``, ``timeout_s``, ``env``, ...).
     Writes ``summary.json`` and ``fd_use.png`` into ``out_dir`` next to the
     run's own files, and the collection run into ``out_dir/gc``. Raises
@@ -167,6 +216,7 @@ def diagnose(
     )
     limit = fn.fd_limit
     code_root = fn.handler.code_root
+    clock = _Clock(budget_s=budget_s, reproduce=reproduce)
     with fn:
         samples = _invoke_until(
             fn,
@@ -175,10 +225,12 @@ def diagnose(
             max_n=max_invocations,
             max_seconds=max_seconds,
             progress=(lambda s: progress("run", s)) if progress else None,
+            clock=clock,
         )
     if not samples:
         raise DoctorError("no invocation ran")
-    first = decide(samples, limit=limit)
+    size_mb = fn.memory_mb
+    first = decide(samples, limit=limit, size_mb=size_mb)
     gc_samples: list[Sample] | None = None
     if (
         gc_check
@@ -201,8 +253,9 @@ def diagnose(
                 max_n=n_gc,
                 max_seconds=max_seconds,
                 progress=(lambda s: progress("gc", s)) if progress else None,
+                clock=clock,
             )
-    verdict, t, gc = decide(samples, limit=limit, gc_samples=gc_samples)
+    verdict, t, gc = decide(samples, limit=limit, gc_samples=gc_samples, size_mb=size_mb)
     language = fn.runtime.language
     if gc is not None:
         gc["collection"] = "gc()" if language == "nodejs" else "gc.collect()"
@@ -218,7 +271,150 @@ def diagnose(
         handler_file=_handler_file(fn),
         language=language,
     )
-    return replace(d, environments=history, run_id=fn.run_id)
+    d = with_memory(d, samples, size_mb, language=language)
+    timing = {
+        "wall_s": round(time.monotonic() - clock.started, 3),
+        "timeout_wait_s": round(clock.timeout_wait_s, 3),
+        "work_s": round(clock.work_s(), 3),
+        "budget_s": budget_s,
+        "reproduce": reproduce,
+    }
+    if d.projected and n is None and not reproduce and d.verdict == "leak":
+        d = replace(d, notes=(*d.notes, _budget_note(d, clock)))
+    enforced = _memory_enforced(out_dir)
+    memory = {**d.memory, "enforced": enforced} if d.memory else d.memory
+    return replace(d, environments=history, run_id=fn.run_id, timing=timing, memory=memory)
+
+
+def with_memory(
+    d: Diagnosis, samples: Sequence[Sample], size_mb: int | None, *, language: str = "python"
+) -> Diagnosis:
+    """The Diagnosis with memory: ``memory``, ``first_limit``, and for a leak of memory
+    alone its projection, confidence, notes and fix."""
+    seg = segment(samples)
+    every = memory_mb(samples)
+    ooms = [s for s in samples if out_of_memory(s)]
+    mt = memory_trend(seg)
+    leak = memory_leak(seg, size_mb)
+    to_memory = 0 if ooms else (leak.invocations_to_limit(size_mb) if leak and size_mb else None)
+    memory: dict[str, Any] = {
+        "memory_mb": size_mb,
+        "peak_mb": round(max(every), 1) if every else None,
+        "rate_bytes_per_invocation": round(mt.rate * MIB) if mt.points >= 2 else None,
+        "shape": mt.shape,
+        "leaking": bool(ooms) or leak is not None,
+        "invocations_to_limit": to_memory,
+        "out_of_memory": len(ooms),
+        "out_of_memory_at": ooms[0].invocation if ooms else None,
+        "sites": None,  # allocation sites: not attributed (tracemalloc's cost, docs/doctor.md)
+    }
+    # where each limit is met (an invocation number), reached or projected
+    at: dict[str, int] = {}
+    if d.emfile_at is not None:
+        at["descriptors"] = d.emfile_at
+    elif d.verdict == "leak" and d.invocations_to_limit is not None:
+        key = "threads" if d.threads_only or d.processes_only else "descriptors"
+        at[key] = d.invocations + d.invocations_to_limit
+    if ooms:
+        at["memory"] = ooms[0].invocation
+    elif to_memory is not None:
+        at["memory"] = d.invocations + to_memory
+    first = min(at, key=lambda k: at[k]) if at else None
+    notes = list(d.notes)
+    changes: dict[str, Any] = {"memory": memory, "first_limit": first}
+    if memory["leaking"] and size_mb:
+        notes.append(_memory_note(memory, mt, every, ooms, samples))
+        if "memory" in at and len(at) > 1:
+            other = next(k for k in at if k != "memory")
+            firsts = {"descriptors": "descriptor", "threads": "thread"}.get(str(first), "memory")
+            notes.append(
+                f"The {firsts} limit comes first: out of memory at invocation ~{at['memory']:,}, "
+                f"{'EMFILE' if other == 'descriptors' else 'the thread limit'} at "
+                f"~{at[other]:,}."
+            )
+        if d.verdict == "leak" and len(at) == 1:  # memory alone: its figures are the verdict's
+            changes.update(  # invocations_to_limit stays the descriptors' (None here)
+                projected=not ooms,
+                confidence=0.95 if ooms else round(leak.confidence if leak else 0.5, 3),
+                advice=_memory_advice(memory, language),
+            )
+    changes["notes"] = tuple(notes)
+    return replace(d, **changes)
+
+
+def _memory_note(
+    memory: dict[str, Any],
+    mt: Trend,
+    every: Sequence[float],
+    ooms: Sequence[Sample],
+    samples: Sequence[Sample],
+) -> str:
+    size = memory["memory_mb"]
+    rate = (
+        f"{mt.rate:+.2f} MB per invocation"
+        if mt.rate >= 0.1
+        else (f"{mt.rate * 1024:+.0f} KB per invocation")
+    )
+    if ooms:
+        hit = ooms[0]
+        restarted = any(s.cold_start for s in samples if s.invocation > hit.invocation)
+        held = f" ({(hit.rss_bytes or 0) / MIB:.0f} MB of {size} MB)" if hit.rss_bytes else ""
+        return (
+            f"Out of memory reproduced: Lambda ended the environment at invocation "
+            f"{hit.invocation:,}{held}: Runtime exited with error: signal: killed "
+            f"(Runtime.OutOfMemory); memory grew {rate}"
+            + ("; the environment then restarted (cold start)." if restarted else ".")
+        )
+    return (
+        f"Memory grows {rate} (resident, {every[0]:.0f} -> {max(every):.0f} MB): at the "
+        f"memory size ({size} MB) Lambda ends the environment (Runtime.OutOfMemory), about "
+        f"{memory['invocations_to_limit']:,} invocations past the end of this run (projected)."
+    )
+
+
+def _memory_advice(memory: dict[str, Any], language: str) -> str:
+    rate = (memory["rate_bytes_per_invocation"] or 0) / MIB
+    kept = (
+        "an array, a Map or a cache at module scope"
+        if language == "nodejs"
+        else "a list, a dict or a cache at module scope (or on a long-lived object)"
+    )
+    bound = (
+        "trim it (keep the last N), or an LRU with a maximum size"
+        if language == "nodejs"
+        else "collections.deque(maxlen=N), functools.lru_cache(maxsize=N)"
+    )
+    return (
+        f"No descriptor leak, but memory: about {rate:.2f} MB stays behind after every "
+        f"invocation. {kept[0].upper()}{kept[1:]} gains an entry per invocation and is never "
+        "emptied: "
+        f"bound it ({bound}) or keep the value inside the invocation. A larger memory size "
+        "only moves the end (Runtime.OutOfMemory) further away."
+    )
+
+
+def _budget_note(d: Diagnosis, clock: _Clock) -> str:
+    """Why a reachable limit was projected, not reproduced: the time it would take."""
+    left = d.invocations_to_limit
+    if left is None:
+        left = (d.memory or {}).get("invocations_to_limit")
+    pace = clock.state()["pace"] / 1.25
+    need = f" (about {left * pace:.0f} s at {pace * 1000:.0f} ms per invocation)" if left else ""
+    return (
+        f"Not run to the limit: reaching it would take longer than the time budget of "
+        f"{clock.budget_s:g} s{need}; --reproduce (or a larger --budget) runs to it."
+    )
+
+
+def _memory_enforced(out_dir: Path) -> str | None:
+    """run.json's ``memory.enforced``: ``cgroup`` or ``poll`` (None when not recorded)."""
+    import json
+
+    try:
+        run = json.loads((out_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return (run.get("memory") or {}).get("enforced")
 
 
 def emfile_in_timeouts(out_dir: Path, samples: Sequence[Sample], limit: int) -> set[int]:

@@ -35,7 +35,13 @@ def write_outputs(d: Diagnosis, *, title: str | None = None, lock: Any = None) -
         if rows:
             from fdscope.metrics.plot import run_chart
 
-            run_chart(rows, d.limit, d.out_dir / "fd_use.png", title=title)  # atomic
+            run_chart(
+                rows,
+                d.limit,
+                d.out_dir / "fd_use.png",
+                title=title,
+                memory_mb=(getattr(d, "memory", None) or {}).get("memory_mb"),
+            )  # atomic
     finally:
         if own:
             held.release()

@@ -80,6 +80,29 @@ def _read(path: Path) -> str:
         return ""
 
 
+def tree_memory(pids: list[int]) -> int | None:
+    """Resident memory of a process tree in bytes: VmRSS for one process; for several,
+    the sum of their proportional shares (Pss, /proc/PID/smaps_rollup), since processes
+    share pages (a forked child, the interpreter's own code) that VmRSS counts in each."""
+    if len(pids) <= 1:
+        return _procs.status(pids)[0]
+    total, seen = 0, False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        at = data.find(b"\nPss:")
+        if at < 0:
+            continue
+        parts = data[at + 5 : data.find(b"\n", at + 1)].split()
+        if parts and parts[0].isdigit():
+            total += int(parts[0]) * 1024
+            seen = True
+    return total if seen else _procs.status(pids)[0]
+
+
 class MemoryLimit:
     """The memory limit of one environment (see the module docstring).
 
@@ -161,17 +184,28 @@ class MemoryLimit:
         """Over the limit now (or already)? Then the environment is killed; True."""
         if self.exceeded.is_set():
             return True
-        if self.cgroup is not None and self._oom_kills() > self._ooms:
-            self._over(rss)
-            return True
+        if self.cgroup is not None:
+            # the kernel counts each page once (processes share theirs): trust it alone
+            if self._oom_kills() > self._ooms:
+                self._over(self._usage())
+                return True
+            return False
         if rss is None:
-            rss = _procs.status(_procs.tree(self.pid_of()))[0]
+            rss = tree_memory(_procs.tree(self.pid_of()))
         if rss is not None:
             self.last_rss = rss
             if rss > self.limit:
                 self._over(rss)
                 return True
         return False
+
+    def _usage(self) -> int | None:
+        """The cgroup's peak usage in bytes (what went over the limit)."""
+        if self.cgroup is None:
+            return None
+        name = "memory.max_usage_in_bytes" if self.version == "v1" else "memory.peak"
+        text = _read(self.cgroup / name).strip()
+        return int(text) if text.isdigit() else None
 
     def _over(self, rss: int | None) -> None:
         if rss is not None:

@@ -15,6 +15,7 @@ from fdscope.errors import MetricsError
 FD_COLOR = "#1f77b4"  # descriptors in use
 LIMIT_COLOR = "#d62728"  # the limit / threshold line
 DURATION_COLOR = "#7f7f7f"
+MEMORY_COLOR = "#8e44ad"
 FAIL_COLOR = "#d62728"
 NEAR_COLOR = "#ff7f0e"  # near the limit, no open failed: a warning
 COLD_COLOR = "#2ca02c"
@@ -100,8 +101,13 @@ def run_chart(
     *,
     title: str | None = None,
     dpi: int = 100,
+    memory_mb: int | None = None,
 ) -> ChartGeometry:
     """Draw the doctor's picture of a run from ``samples.jsonl`` rows to ``out`` (.png/.svg).
+
+    With ``memory_mb`` (the function's memory size) and rows that carry ``rss_bytes``,
+    a second panel below shows resident memory against that size, out-of-memory
+    invocations (``Runtime.OutOfMemory``) as red crosses.
 
     Descriptors in use per invocation against the ``limit`` line, duration on a
     second axis, cold starts (a new ``stream``) as green dotted lines, failed
@@ -115,9 +121,18 @@ def run_chart(
     rows = sorted(samples, key=lambda r: r.get("invocation", 0))
     if not rows:
         raise MetricsError("no samples to chart")
-    fig = _figure(10, 5, dpi)
-    ax = fig.add_subplot(1, 1, 1)
     xs = [r.get("invocation", i + 1) for i, r in enumerate(rows)]
+    rss = [
+        (x, r["rss_bytes"] / 2**20) for x, r in zip(xs, rows, strict=False) if r.get("rss_bytes")
+    ]
+    if memory_mb and rss:
+        fig = _figure(10, 7, dpi)
+        grid = fig.add_gridspec(2, 1, height_ratios=(3, 1))
+        ax = fig.add_subplot(grid[0])
+        _memory_panel(fig.add_subplot(grid[1], sharex=ax), rows, xs, rss, memory_mb)
+    else:
+        fig = _figure(10, 5, dpi)
+        ax = fig.add_subplot(1, 1, 1)
     fds = [r.get("fd_count") for r in rows]
     pts = [(x, y) for x, y in zip(xs, fds, strict=False) if y is not None]
     # with child processes, the limit (per process) is met by the largest one: draw it too
@@ -200,6 +215,34 @@ def run_chart(
     ax.set_title(title or "file descriptors per invocation", pad=20)
     fig.tight_layout()
     return replace(_save(fig, ax, out), marks=marks)
+
+
+def _memory_panel(
+    ax: Any,
+    rows: Sequence[dict[str, Any]],
+    xs: Sequence[Any],
+    rss: Sequence[tuple[Any, float]],
+    memory_mb: int,
+) -> None:
+    """Resident memory (MB) per invocation against the memory size, out of memory marked."""
+    ax.plot(*zip(*rss, strict=False), color=MEMORY_COLOR, linewidth=1.4, label="memory (RSS)")
+    ax.axhline(memory_mb, color=LIMIT_COLOR, linestyle="--", linewidth=1.2, label=f"{memory_mb} MB")
+    oom = [
+        x for x, r in zip(xs, rows, strict=False) if r.get("error_type") == "Runtime.OutOfMemory"
+    ]
+    if oom:
+        ax.scatter(
+            oom,
+            [memory_mb] * len(oom),
+            color=FAIL_COLOR,
+            marker="x",
+            s=60,
+            zorder=5,
+            label="out of memory",
+        )
+    ax.set_ylim(0, max([memory_mb, *(y for _, y in rss)]) * 1.1)
+    ax.set_ylabel("memory (MB)")
+    ax.legend(loc="upper left", fontsize="small")
 
 
 def metric_chart(
