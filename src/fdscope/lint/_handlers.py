@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ class _AnyTagLoader:  # built lazily so yaml is imported only when a template ex
         if cls.loader is None:
             import yaml
 
-            class Loader(yaml.SafeLoader):
+            # libyaml's parser when PyYAML has it (about 10x faster on large templates)
+            class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
                 pass
 
             def any_tag(loader: Any, suffix: str, node: Any) -> Any:
@@ -67,6 +69,15 @@ class _AnyTagLoader:  # built lazily so yaml is imported only when a template ex
 
 
 def _load_yaml(path: Path) -> Any:
+    """The document of a template or serverless.yml, parsed once per file version (handlers,
+    layers and the JavaScript pass all read it)."""
+    st = path.stat()
+    return _load_yaml_once(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=4096)
+def _load_yaml_once(name: str, _mtime: int, _size: int) -> Any:
+    path = Path(name)
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix == ".json":
         import json

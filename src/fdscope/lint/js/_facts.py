@@ -70,6 +70,8 @@ class JsFunction:
     params: list[str]
     creations: list[Creation] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # callee names ("f", "db.query", "new C")
+    # callees called only under a test of module state (``if (inst) return inst; return setup()``)
+    guarded_calls: set[str] = field(default_factory=set)
     is_route: bool = False
 
 
@@ -484,7 +486,7 @@ class JsModule:
             at_module[name] += 1
         args = node.child_by_field_name("arguments")
         if regs and name is not None:
-            self._chain(regs, f"new {name}" if is_new else name, args)
+            self._chain(regs, f"new {name}" if is_new else name, args, node)
         if name is None:
             if not is_new and fn.type == "member_expression":
                 self._method_on_value(node, fn, inner, regs, once)
@@ -526,10 +528,16 @@ class JsModule:
             if kids:
                 self._stored(node, obj, kids[-1])
 
-    def _chain(self, regs: list[JsFunction], callee: str, args: Node | None) -> None:
+    def _chain(self, regs: list[JsFunction], callee: str, args: Node | None, node: Node) -> None:
         """What the functions around a call call (for the handler's call chain), with the
         module's functions passed by name (``records.map(handleRecord)``)."""
+        local = callee in self.functions or callee.partition(".")[0] in self.imports
+        once = local and bool(self.state) and self.guarded(node, regs[-1].node)
         for r in regs:
+            if once and callee not in r.calls:
+                r.guarded_calls.add(callee)
+            elif not once:
+                r.guarded_calls.discard(callee)
             r.calls.append(callee)
         if args is not None:
             for a in args.named_children:

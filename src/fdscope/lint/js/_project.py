@@ -130,11 +130,21 @@ class _Project:
     def __init__(self, files: list[JsFile]) -> None:
         self.files = files
         self.by_path = {real(f.path): f for f in files if f.module is not None}
+        self.by_stem: dict[str, list[tuple[Path, JsFile]]] = {}  # file name without suffix
+        for p, f in self.by_path.items():
+            self.by_stem.setdefault(p.with_suffix("").name, []).append((p, f))
+        self._local: dict[tuple[str, Path], JsFile | None] = {}
 
     def local(self, spec: str, origin: Path) -> JsFile | None:
         """The project file a relative ``require``/``import`` names."""
         if not spec.startswith((".", "/")):
             return None
+        key = (spec, origin.parent)
+        if key not in self._local:
+            self._local[key] = self._find_local(spec, origin)
+        return self._local[key]
+
+    def _find_local(self, spec: str, origin: Path) -> JsFile | None:
         base = (origin.parent / spec) if not spec.startswith("/") else Path(spec)
         stem = base.with_suffix("") if base.suffix in _LOCAL_EXTS else base
         for cand in (
@@ -220,7 +230,7 @@ class _Project:
                 return []
         out: list[JsFile] = [f]
         for n in walk(value):
-            if n.type == "identifier" and text(n) in m.imports:
+            if n.type in ("identifier", "shorthand_property_identifier") and text(n) in m.imports:
                 other = self.local(m.imports[text(n)][0], f.path)
                 if other is not None:
                     out.append(other)
@@ -259,7 +269,7 @@ class _Project:
 
     def find_ref(self, ref: HandlerRef) -> list[tuple[JsFile, str]]:
         hits: list[tuple[JsFile, str]] = []
-        for path, f in self.by_path.items():
+        for path, f in self.by_stem.get(ref.module.rpartition("/")[2], ()):
             posix = path.with_suffix("").as_posix()
             if not (posix.endswith("/" + ref.module) or posix == ref.module):
                 continue
@@ -460,6 +470,8 @@ def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) 
             if len(chain) > depth:
                 continue
             for callee in dict.fromkeys(facts.calls):
+                if callee in facts.guarded_calls:
+                    continue  # only when module state is unset: once, not per invocation
                 hit = project.resolve(f, name, callee)
                 if hit is not None:
                     g, gname = hit

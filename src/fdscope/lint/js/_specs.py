@@ -180,6 +180,34 @@ FD_USERS = frozenset(
 FD_CLOSERS = frozenset({"close", "closeSync"})
 
 
+# aws-sdk v2's classes that are not service clients (no connection pool of their own)
+_AWS_V2_NOT_CLIENTS = frozenset(
+    {
+        "Endpoint",
+        "HttpRequest",
+        "HttpResponse",
+        "Config",
+        "Credentials",
+        "CredentialProviderChain",
+        "SharedIniFileCredentials",
+        "EnvironmentCredentials",
+        "ECSCredentials",
+        "EC2MetadataCredentials",
+        "TemporaryCredentials",
+        "ChainableTemporaryCredentials",
+        "WebIdentityCredentials",
+        "CognitoIdentityCredentials",
+        "SAMLCredentials",
+        "TokenFileWebIdentityCredentials",
+        "ProcessCredentials",
+        "Service",
+        "Request",
+        "Response",
+        "Token",
+    }
+)
+
+
 def per_call(name: str, is_new: bool) -> str | None:
     """The FDS2xx code of a call or ``new`` of a canonical name, or None."""
     hit = PER_CALL.get(name)
@@ -191,8 +219,13 @@ def per_call(name: str, is_new: bool) -> str | None:
     if not is_new:
         return None
     last = name.rsplit(".", 1)[-1]
-    if name.startswith("aws-sdk.") and last[:1].isupper():
-        return "FDS201"  # new AWS.S3(), new AWS.DynamoDB.DocumentClient()
+    if name.startswith("aws-sdk."):
+        parts = name.split(".")[1:]
+        if len(parts) == 1 and last[:1].isupper() and last not in _AWS_V2_NOT_CLIENTS:
+            return "FDS201"  # new AWS.S3()
+        if len(parts) == 2 and last == "DocumentClient":
+            return "FDS201"  # new AWS.DynamoDB.DocumentClient()
+        return None
     if name.startswith("aws-sdk/clients/"):
         return "FDS201"  # import S3 from "aws-sdk/clients/s3"; new S3()
     if name.startswith("@aws-sdk/client-") and last.endswith("Client"):
