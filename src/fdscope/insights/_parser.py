@@ -259,23 +259,7 @@ class _Parser:
         else:
             source = self.primary()
         if self.tok.is_word("logfmt", "csv"):
-            mode = self.advance().value.lower()
-            if not self.tok.is_word("as"):
-                raise self.error(
-                    f"unexpected {self.describe(self.tok)}", expected=f"'as' and names after {mode}"
-                )
-            self.advance()
-            aliases = [self.name("a field name")]
-            while self.is_op(","):
-                self.advance()
-                aliases.append(self.name("a field name"))
-            if mode == "logfmt" and len(aliases) != 1:
-                raise self.error(
-                    "parse logfmt takes one name (the map of its keys)", t, expected="as NAME"
-                )
-            return A.Parse(
-                t.start, self.toks[self.i - 1].end, t.value, source, None, tuple(aliases), mode
-            )
+            return self.parse_keyed(t, source)
         p = self.tok
         if p.kind not in (STRING, REGEX):
             raise self.error(
@@ -286,31 +270,8 @@ class _Parser:
         names: list[str] = []
         if self.tok.is_word("as"):
             self.advance()
-            while True:
-                names.append(self.name("a field name"))
-                if not self.is_op(","):
-                    break
-                self.advance()
-        if pat.kind == "str":
-            stars = p.value.count("*")
-            if stars == 0:
-                raise self.error(
-                    "a parse pattern needs at least one *", p, expected='"text * text"'
-                )
-            if len(names) != stars:
-                raise self.error(
-                    f"the pattern has {stars} '*' but {len(names)} names follow 'as'",
-                    p,
-                    expected=f"{stars} names after as",
-                )
-        else:
-            groups = _named_groups(p.value)
-            if not groups and not names:
-                raise self.error(
-                    "a parse regex needs named groups (?<name>...)", p, expected="(?<name>...)"
-                )
-            if names and len(names) != max(len(groups), _group_count(p.value)):
-                raise self.error("the names after 'as' do not match the regex groups", p)
+            names = self.parse_names()
+        self.check_parse_names(p, pat, names)
         multi = False
         if self.tok.is_word("multi"):
             if pat.kind != "regex":
@@ -327,6 +288,54 @@ class _Parser:
             "glob" if pat.kind == "str" else "regex",
             multi,
         )
+
+    def parse_keyed(self, t: Token, source: A.Node) -> A.Command:
+        """parse … logfmt as m / parse … csv as a, b, c (the pattern-less modes)."""
+        mode = self.advance().value.lower()
+        if not self.tok.is_word("as"):
+            raise self.error(
+                f"unexpected {self.describe(self.tok)}", expected=f"'as' and names after {mode}"
+            )
+        self.advance()
+        aliases = self.parse_names()
+        if mode == "logfmt" and len(aliases) != 1:
+            raise self.error(
+                "parse logfmt takes one name (the map of its keys)", t, expected="as NAME"
+            )
+        return A.Parse(
+            t.start, self.toks[self.i - 1].end, t.value, source, None, tuple(aliases), mode
+        )
+
+    def parse_names(self) -> list[str]:
+        """The comma-separated field names after parse's 'as' (at least one)."""
+        names = [self.name("a field name")]
+        while self.is_op(","):
+            self.advance()
+            names.append(self.name("a field name"))
+        return names
+
+    def check_parse_names(self, p: Token, pat: A.Literal, names: list[str]) -> None:
+        """The names after 'as' fit the pattern: one per '*' of a glob, the groups of a regex."""
+        if pat.kind == "str":
+            stars = p.value.count("*")
+            if stars == 0:
+                raise self.error(
+                    "a parse pattern needs at least one *", p, expected='"text * text"'
+                )
+            if len(names) != stars:
+                raise self.error(
+                    f"the pattern has {stars} '*' but {len(names)} names follow 'as'",
+                    p,
+                    expected=f"{stars} names after as",
+                )
+            return
+        groups = _named_groups(p.value)
+        if not groups and not names:
+            raise self.error(
+                "a parse regex needs named groups (?<name>...)", p, expected="(?<name>...)"
+            )
+        if names and len(names) != max(len(groups), _group_count(p.value)):
+            raise self.error("the names after 'as' do not match the regex groups", p)
 
     def cmd_dedup(self, t: Token) -> A.Command:
         fields: list[A.Field] = []

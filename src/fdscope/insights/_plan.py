@@ -8,6 +8,7 @@ that looks like a number compares and computes as a number.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from fdscope.insights import _ast as A
@@ -198,68 +199,45 @@ class Planner:
 
     # ---- commands ---------------------------------------------------------------------
     def command(self, cmd: A.Command) -> None:
-        if isinstance(cmd, A.Fields):
-            self.cmd_fields(cmd)
-        elif isinstance(cmd, A.Filter):
-            if cmd.index:
-                self.note(
-                    "filterIndex runs as filter locally (a field index only narrows what "
-                    "CloudWatch scans; local files have none)"
-                )
-            cond = self.truth(self.expr(cmd.condition))
-            self.add("filter", self.src(cmd.condition), f"SELECT * FROM \x00prev\x00 WHERE {cond}")
-        elif isinstance(cmd, A.Stats):
-            self.cmd_stats(cmd)
-        elif isinstance(cmd, A.Sort):
-            self.cmd_sort(cmd)
-        elif isinstance(cmd, A.Limit):
-            self.add(
-                "limit",
-                f"{'any ' if cmd.any else ''}{cmd.count} rows",
-                f"SELECT * FROM \x00prev\x00{self.order_by()} LIMIT {cmd.count}",
-            )
-            self.final_limit = cmd.count
-        elif isinstance(cmd, A.Parse):
-            self.cmd_parse(cmd)
-        elif isinstance(cmd, A.JsonField):
-            self.cmd_json_field(cmd)
-        elif isinstance(cmd, A.Expand):
-            self.cmd_expand(cmd)
-        elif isinstance(cmd, A.AddTotals):
-            self.cmd_addtotals(cmd)
-        elif isinstance(cmd, A.Dedup):
-            self.cmd_dedup(cmd)
-        elif isinstance(cmd, A.Unnest):
-            self.cmd_unnest(cmd)
-        elif isinstance(cmd, A.Unmask):
-            if cmd.source is not None:
-                self.expr(cmd.source)  # resolves (and checks) the field; nothing is masked locally
-            self.note("unmask: local files are not masked, so it changes nothing")
-        elif isinstance(cmd, A.Pattern):
-            self.cmd_pattern(cmd)
-        elif isinstance(cmd, A.Source):
-            self.cmd_source(cmd)
-        elif isinstance(cmd, A.Join):
-            self.cmd_join(cmd)
-        elif isinstance(cmd, A.Lookup):
-            self.cmd_lookup(cmd)
-        elif isinstance(cmd, A.Compare):
-            self.cmd_compare(cmd)
-        elif isinstance(cmd, A.RelevantFields):
-            self.cmd_relevant(cmd)
-        elif isinstance(cmd, A.Anomaly):
-            raise self.err(
-                "anomaly is not run locally: it scores patterns with CloudWatch's machine-learning "
-                "models trained on the log group's history, which local files do not have "
-                "(run it with --log-group)",
-                cmd,
-            )
-        elif isinstance(cmd, A.CloudOnly):  # pragma: no cover - the parser makes none now
-            raise self.err(f"the {cmd.keyword} command has no local version", cmd)
-        elif type(cmd).__name__ in _TABLE_COMMANDS:
-            getattr(self, _TABLE_COMMANDS[type(cmd).__name__])(cmd)
-        else:  # pragma: no cover - the parser makes no other commands
+        method = _COMMANDS.get(type(cmd).__name__)
+        if method is None:  # pragma: no cover - the parser makes no other commands
             raise self.err(f"unsupported command {cmd.keyword}", cmd)
+        getattr(self, method)(cmd)
+
+    def cmd_filter(self, cmd: A.Filter) -> None:
+        if cmd.index:
+            self.note(
+                "filterIndex runs as filter locally (a field index only narrows what "
+                "CloudWatch scans; local files have none)"
+            )
+        cond = self.truth(self.expr(cmd.condition))
+        self.add("filter", self.src(cmd.condition), f"SELECT * FROM \x00prev\x00 WHERE {cond}")
+
+    def cmd_limit(self, cmd: A.Limit) -> None:
+        self.add(
+            "limit",
+            f"{'any ' if cmd.any else ''}{cmd.count} rows",
+            f"SELECT * FROM \x00prev\x00{self.order_by()} LIMIT {cmd.count}",
+        )
+        self.final_limit = cmd.count
+
+    def cmd_unmask(self, cmd: A.Unmask) -> None:
+        if cmd.source is not None:
+            self.expr(cmd.source)  # resolves (and checks) the field; nothing is masked locally
+        self.note("unmask: local files are not masked, so it changes nothing")
+
+    def cmd_anomaly(self, cmd: A.Anomaly) -> None:
+        raise self.err(
+            "anomaly is not run locally: it scores patterns with CloudWatch's machine-learning "
+            "models trained on the log group's history, which local files do not have "
+            "(run it with --log-group)",
+            cmd,
+        )
+
+    def cmd_cloud_only(
+        self, cmd: A.CloudOnly
+    ) -> None:  # pragma: no cover - the parser makes none now
+        raise self.err(f"the {cmd.keyword} command has no local version", cmd)
 
     def cmd_fields(self, cmd: A.Fields) -> None:
         names: list[str] = []
@@ -1710,8 +1688,19 @@ class Planner:
 
     def call_new(self, name: str, node: A.Call, args: list[V]) -> V | None:
         """The functions AWS's pages added; None for the others."""
-        d = self.d
         t = [self.text(a) for a in args]
+        template = _NEW_CALL_SQL.get(name)
+        if template is not None:
+            sql, typ = template
+            return V(sql.format(*t), typ)
+        method = _NEW_CALLS.get(name)
+        if method is None:
+            return None
+        fn: Callable[[str, A.Call, list[V], list[str]], V | None] = getattr(self, method)
+        return fn(name, node, args, t)
+
+    def call_number(self, name: str, node: A.Call, args: list[V], t: list[str]) -> V:
+        """round, haversine, tonumber/todouble, toint/tolong, dectohex."""
         if name == "round":
             digits = f"CAST({self.num(args[1])} AS INTEGER)" if len(args) > 1 else "0"
             return V(f"round({self.num(args[0])}, {digits})", NUM)
@@ -1727,6 +1716,14 @@ class Planner:
         if name in ("toint", "tolong"):
             width = "INTEGER" if name == "toint" else "BIGINT"
             return V(f"TRY_CAST(trunc({self.num(args[0])}) AS {width})", NUM)
+        x = f"TRY_CAST(trunc({self.num(args[0])}) AS BIGINT)"  # dectohex
+        return V(
+            f"CASE WHEN {x} < 0 THEN '-0x' || lower(hex(-{x})) ELSE '0x' || lower(hex({x})) END",
+            STR,
+        )
+
+    def call_time(self, name: str, node: A.Call, args: list[V], t: list[str]) -> V:
+        """parsedate, formatdate/strftime and the query's own times."""
         if name == "parsedate":
             fmt = _java_format(self, node.args[1])
             self.utc_only(node, 2)
@@ -1738,74 +1735,27 @@ class Planner:
                 f"CASE WHEN abs({ms}) < 9e15 THEN strftime(make_timestamp(CAST({ms} AS BIGINT) * 1000), {t[1]}) END",
                 STR,
             )
+        lo = str(self.window[0]) if self.window[0] is not None else "(SELECT min(ts) FROM events)"
+        hi = str(self.window[1]) if self.window[1] is not None else "(SELECT max(ts) FROM events)"
+        sql = {"querystarttime": lo, "queryendtime": hi}.get(name, f"({hi} - {lo})")
+        return V(sql, NUM)
+
+    def call_text(self, name: str, node: A.Call, args: list[V], t: list[str]) -> V | None:
+        """isnumeric, regexreplace and strcontains with its case flag (None without it)."""
         if name == "isnumeric":
-            return V(f"coalesce({d.IS_NUMBER.format(f'trim({t[0]})')}, FALSE)", BOOL)
-        if name == "messagesize":
-            return V(f"octet_length(encode({t[0]}))", NUM)
-        if name in ("querystarttime", "queryendtime", "querytimerange"):
-            lo = (
-                str(self.window[0])
-                if self.window[0] is not None
-                else "(SELECT min(ts) FROM events)"
-            )
-            hi = (
-                str(self.window[1])
-                if self.window[1] is not None
-                else "(SELECT max(ts) FROM events)"
-            )
-            sql = {"querystarttime": lo, "queryendtime": hi}.get(name, f"({hi} - {lo})")
-            return V(sql, NUM)
-        if name == "jsonarraysize":
-            return V(
-                f"CASE WHEN json_valid({t[0]}) AND json_type({t[0]}) = 'ARRAY' THEN json_array_length({t[0]}) END",
-                NUM,
-            )
-        if name == "jsonarraycontains":
-            return V(
-                f"coalesce(CASE WHEN json_valid({t[0]}) AND json_type({t[0]}) = 'ARRAY' THEN "
-                f"list_contains(json_extract_string({t[0]}, '$[*]'), {t[1]}) END, FALSE)",
-                BOOL,
-            )
-        if name == "ipv4tonumber":
-            return V(f"_fd_ip_num({t[0]})", NUM)
-        if name in ("isprivateip", "ispublicip", "isreservedip"):
-            return V(f"_fd_ip_kind({t[0]}, {sql_string(name[2:-2])})", BOOL)
+            return V(f"coalesce({self.d.IS_NUMBER.format(f'trim({t[0]})')}, FALSE)", BOOL)
         if name == "regexreplace":
             if isinstance(node.args[1], A.Literal) and node.args[1].kind == "str":
                 _check_regex(self, node.args[1].value, node.args[1])
             return V(f"regexp_replace({t[0]}, {t[1]}, {t[2]}, 'g')", STR)
-        if name == "startswith":
-            return V(f"CAST(coalesce(starts_with({t[0]}, {t[1]}), FALSE) AS INTEGER)", NUM)
-        if name == "endswith":
-            return V(f"CAST(coalesce(suffix({t[0]}, {t[1]}), FALSE) AS INTEGER)", NUM)
-        if name == "strcontains" and len(args) == 3:
-            ci = self.truth(args[2])
-            return V(
-                f"CAST(coalesce(CASE WHEN {ci} THEN contains(lower({t[0]}), lower({t[1]})) "
-                f"ELSE contains({t[0]}, {t[1]}) END, FALSE) AS INTEGER)",
-                NUM,
-            )
-        if name == "urlencode":
-            return V(f"url_encode({t[0]})", STR)
-        if name == "urldecode":
-            return V(f"_fd_text_fn({t[0]}, 'urldecode')", STR)
-        if name == "base64encode":
-            return V(f"to_base64(encode({t[0]}))", STR)
-        if name in ("base64decode", "hextoascii"):
-            return V(f"_fd_text_fn({t[0]}, {sql_string(name)})", STR)
-        if name == "hextodec":
-            return V(f"TRY_CAST(_fd_text_fn({t[0]}, 'hextodec') AS DOUBLE)", NUM)
-        if name == "dectohex":
-            x = f"TRY_CAST(trunc({self.num(args[0])}) AS BIGINT)"
-            return V(
-                f"CASE WHEN {x} < 0 THEN '-0x' || lower(hex(-{x})) ELSE '0x' || lower(hex({x})) END",
-                STR,
-            )
-        if name == "split":
-            return V(f"to_json(string_split({t[0]}, {t[1]}))", JSON)
-        if name in ("md5", "sha256"):
-            return V(f"{name}({t[0]})", STR)
-        return None
+        if len(args) != 3:  # strcontains
+            return None
+        ci = self.truth(args[2])
+        return V(
+            f"CAST(coalesce(CASE WHEN {ci} THEN contains(lower({t[0]}), lower({t[1]})) "
+            f"ELSE contains({t[0]}, {t[1]}) END, FALSE) AS INTEGER)",
+            NUM,
+        )
 
     def utc_only(self, node: A.Call, i: int) -> None:
         """A time-zone argument: locally only UTC (DuckDB here has no time-zone data)."""
@@ -1830,62 +1780,72 @@ class Planner:
         return V(f"{fn}({', '.join(v.sql for v in u)})", u[0].type)
 
     def aggregate(self, node: A.Call, name: str, aggs: list[str]) -> V:
-        d = self.d
         for a in node.args:
             if _has_agg(a):
                 raise self.err("aggregations cannot be nested", a)
         args = [self.expr(a) for a in (node.args[:1] if name == "rate" else node.args)]
-        if name == "count":
-            sql, t = ("count(*)" if node.star or not args else f"count({args[0].sql})"), NUM
-        elif name == "count_distinct":
-            sql, t = f"count(DISTINCT {args[0].sql})", NUM
-        elif name in ("sum", "avg"):
-            sql, t = f"{name}({self.num(args[0])})", NUM
-        elif name == "stddev":
-            sql, t = d.STDDEV.format(self.num(args[0])), NUM
-        elif name in ("min", "max"):
-            arg = args[0]
-            t = arg.type if arg.type in _NUMERIC else NUM
-            sql = f"{name}({self.num(arg)})"
-        elif name in ("pct", "percentile"):
-            pn = node.args[1]
-            if not (isinstance(pn, A.Literal) and pn.kind == "num" and 0 <= pn.number <= 100):
-                raise self.err(f"{node.name}() needs a percentile between 0 and 100", pn)
-            arg = args[0]
-            t = arg.type if arg.type in _NUMERIC else NUM
-            sql = d.PERCENTILE.format(self.num(arg), sql_number(pn.number / 100))
-        elif name in ("earliest", "latest"):
-            ts = self.scope.cols.get("@timestamp")
-            if ts is None or not self.scope.raw:
-                raise self.err(
-                    f"{node.name}() needs @timestamp, which does not exist after stats", node
-                )
-            tmpl = d.ARG_MIN if name == "earliest" else d.ARG_MAX
-            sql, t = tmpl.format(args[0].sql, ts.id), args[0].type
-        elif name == "countovertime":  # events with the field, per group (per bin with by bin)
-            sql, t = f"count({args[0].sql})", NUM
-        elif name == "sumovertime":
-            sql, t = f"sum({self.num(args[0])})", NUM
-        elif name == "rate":
-            sql, t = self.rate(node, args), NUM
-        elif name == "histogram":
-            b = node.args[1]
-            if not (isinstance(b, A.Literal) and b.kind == "num" and b.number == int(b.number)):
-                raise self.err("histogram() needs a whole number of buckets", b)
-            if not 1 <= b.number <= 1000:
-                raise self.err("histogram() takes 1 to 1000 buckets", b)
-            sql = f"_fd_histogram(list({self.num(args[0])}), {sql_number(b.number)})"
-            t = STR
-        else:  # sortsfirst / sortslast
-            arg = args[0]
-            tmpl = d.ARG_MIN if name == "sortsfirst" else d.ARG_MAX
-            if arg.type in _NUMERIC:
-                sql, t = f"{'min' if name == 'sortsfirst' else 'max'}({arg.sql})", arg.type
-            else:
-                sql, t = tmpl.format(self.text(arg), d.NATURAL_KEY.format(self.text(arg))), STR
+        fn: Callable[[A.Call, str, list[V]], tuple[str, str]] = getattr(
+            self, _AGGREGATES.get(name, "agg_sorts")
+        )
+        sql, t = fn(node, name, args)
         aid = f"a{len(aggs) + 1}_{self.new_id('')}"
         aggs.append(f"{sql} AS {aid}")
         return V(aid, t)
+
+    def agg_plain(self, node: A.Call, name: str, args: list[V]) -> tuple[str, str]:
+        """The aggregations without arguments to check: count … rate."""
+        if name == "count":
+            return ("count(*)" if node.star or not args else f"count({args[0].sql})"), NUM
+        if name == "count_distinct":
+            return f"count(DISTINCT {args[0].sql})", NUM
+        if name in ("sum", "avg"):
+            return f"{name}({self.num(args[0])})", NUM
+        if name == "stddev":
+            return self.d.STDDEV.format(self.num(args[0])), NUM
+        if name in ("min", "max"):
+            arg = args[0]
+            return f"{name}({self.num(arg)})", arg.type if arg.type in _NUMERIC else NUM
+        if name == "countovertime":  # events with the field, per group (per bin with by bin)
+            return f"count({args[0].sql})", NUM
+        if name == "sumovertime":
+            return f"sum({self.num(args[0])})", NUM
+        return self.rate(node, args), NUM  # rate
+
+    def agg_percentile(self, node: A.Call, name: str, args: list[V]) -> tuple[str, str]:
+        """pct / percentile: the percentile (0 to 100) a literal."""
+        pn = node.args[1]
+        if not (isinstance(pn, A.Literal) and pn.kind == "num" and 0 <= pn.number <= 100):
+            raise self.err(f"{node.name}() needs a percentile between 0 and 100", pn)
+        arg = args[0]
+        t = arg.type if arg.type in _NUMERIC else NUM
+        return self.d.PERCENTILE.format(self.num(arg), sql_number(pn.number / 100)), t
+
+    def agg_by_time(self, node: A.Call, name: str, args: list[V]) -> tuple[str, str]:
+        """earliest / latest: the value at the group's first / last @timestamp."""
+        ts = self.scope.cols.get("@timestamp")
+        if ts is None or not self.scope.raw:
+            raise self.err(
+                f"{node.name}() needs @timestamp, which does not exist after stats", node
+            )
+        tmpl = self.d.ARG_MIN if name == "earliest" else self.d.ARG_MAX
+        return tmpl.format(args[0].sql, ts.id), args[0].type
+
+    def agg_histogram(self, node: A.Call, name: str, args: list[V]) -> tuple[str, str]:
+        b = node.args[1]
+        if not (isinstance(b, A.Literal) and b.kind == "num" and b.number == int(b.number)):
+            raise self.err("histogram() needs a whole number of buckets", b)
+        if not 1 <= b.number <= 1000:
+            raise self.err("histogram() takes 1 to 1000 buckets", b)
+        return f"_fd_histogram(list({self.num(args[0])}), {sql_number(b.number)})", STR
+
+    def agg_sorts(self, node: A.Call, name: str, args: list[V]) -> tuple[str, str]:
+        """sortsfirst / sortslast: numbers by value, text in natural order."""
+        d = self.d
+        arg = args[0]
+        tmpl = d.ARG_MIN if name == "sortsfirst" else d.ARG_MAX
+        if arg.type in _NUMERIC:
+            return f"{'min' if name == 'sortsfirst' else 'max'}({arg.sql})", arg.type
+        return tmpl.format(self.text(arg), d.NATURAL_KEY.format(self.text(arg))), STR
 
     def rate(self, node: A.Call, args: list[V]) -> str:
         """rate(f, interval): the change of f from the group's earliest to its latest event
@@ -1904,7 +1864,29 @@ class Planner:
         )
 
 
-_TABLE_COMMANDS = {
+# command (its AST class's name) -> the Planner method that plans it
+_COMMANDS = {
+    "Fields": "cmd_fields",
+    "Filter": "cmd_filter",
+    "Stats": "cmd_stats",
+    "Sort": "cmd_sort",
+    "Limit": "cmd_limit",
+    "Parse": "cmd_parse",
+    "JsonField": "cmd_json_field",
+    "Expand": "cmd_expand",
+    "AddTotals": "cmd_addtotals",
+    "Dedup": "cmd_dedup",
+    "Unnest": "cmd_unnest",
+    "Unmask": "cmd_unmask",
+    "Pattern": "cmd_pattern",
+    "Source": "cmd_source",
+    "Join": "cmd_join",
+    "Lookup": "cmd_lookup",
+    "Compare": "cmd_compare",
+    "RelevantFields": "cmd_relevant",
+    "Anomaly": "cmd_anomaly",
+    "CloudOnly": "cmd_cloud_only",
+    # the rest of AWS's command table
     "Autoregress": "cmd_autoregress",
     "Accum": "cmd_accum",
     "FillDown": "cmd_filldown",
@@ -1914,6 +1896,76 @@ _TABLE_COMMANDS = {
     "Outlier": "cmd_outlier",
     "CidrLookup": "cmd_cidrlookup",
     "AppendCols": "cmd_appendcols",
+}
+
+# the functions AWS's pages added that are one SQL template over their arguments as text
+_NEW_CALL_SQL: dict[str, tuple[str, str]] = {
+    "messagesize": ("octet_length(encode({0}))", NUM),
+    "jsonarraysize": (
+        "CASE WHEN json_valid({0}) AND json_type({0}) = 'ARRAY' THEN json_array_length({0}) END",
+        NUM,
+    ),
+    "jsonarraycontains": (
+        "coalesce(CASE WHEN json_valid({0}) AND json_type({0}) = 'ARRAY' THEN "
+        "list_contains(json_extract_string({0}, '$[*]'), {1}) END, FALSE)",
+        BOOL,
+    ),
+    "ipv4tonumber": ("_fd_ip_num({0})", NUM),
+    **{
+        n: ("_fd_ip_kind({0}, " + sql_string(n[2:-2]) + ")", BOOL)
+        for n in ("isprivateip", "ispublicip", "isreservedip")
+    },
+    "startswith": ("CAST(coalesce(starts_with({0}, {1}), FALSE) AS INTEGER)", NUM),
+    "endswith": ("CAST(coalesce(suffix({0}, {1}), FALSE) AS INTEGER)", NUM),
+    "urlencode": ("url_encode({0})", STR),
+    "urldecode": ("_fd_text_fn({0}, 'urldecode')", STR),
+    "base64encode": ("to_base64(encode({0}))", STR),
+    **{n: ("_fd_text_fn({0}, " + sql_string(n) + ")", STR) for n in ("base64decode", "hextoascii")},
+    "hextodec": ("TRY_CAST(_fd_text_fn({0}, 'hextodec') AS DOUBLE)", NUM),
+    "split": ("to_json(string_split({0}, {1}))", JSON),
+    "md5": ("md5({0})", STR),
+    "sha256": ("sha256({0})", STR),
+}
+# the others -> the Planner method that plans them
+_NEW_CALLS = {
+    **dict.fromkeys(
+        ("round", "haversine", "tonumber", "todouble", "toint", "tolong", "dectohex"),
+        "call_number",
+    ),
+    **dict.fromkeys(
+        (
+            "parsedate",
+            "formatdate",
+            "strftime",
+            "querystarttime",
+            "queryendtime",
+            "querytimerange",
+        ),
+        "call_time",
+    ),
+    **dict.fromkeys(("isnumeric", "regexreplace", "strcontains"), "call_text"),
+}
+
+# aggregation -> the Planner method that plans it (any other: agg_sorts, sortsfirst/sortslast)
+_AGGREGATES = {
+    **dict.fromkeys(
+        (
+            "count",
+            "count_distinct",
+            "sum",
+            "avg",
+            "stddev",
+            "min",
+            "max",
+            "countovertime",
+            "sumovertime",
+            "rate",
+        ),
+        "agg_plain",
+    ),
+    **dict.fromkeys(("pct", "percentile"), "agg_percentile"),
+    **dict.fromkeys(("earliest", "latest"), "agg_by_time"),
+    "histogram": "agg_histogram",
 }
 
 
