@@ -365,68 +365,12 @@ def build(stack: tuple[Any, ...] | None = None, *, retention: bool = False) -> R
     if stack is None:
         stack = _tracker.current_stack(1)
     own = _own_fds()
-    buckets: dict[tuple[Any, ...], list[Any]] = {}
-    unattributed: list[Item] = []
     owner_of: dict[tuple[Any, ...], Any] = {}  # bucket -> a weak reference to one owner
     with _tracker._lock:
-        for h in snap.handles:
-            if h.fd in own:
-                unattributed.append(Item(h.fd, h.kind, h.describe() + " (fdscope)"))
-                continue
-            rec = _tracker.valid_record(h.fd, h.inode)
-            if rec is None and _tracker.adopt_unrecorded(h.fd, h.path, h.inode, stack):
-                rec = _tracker.valid_record(h.fd, h.inode)
-            if rec is None:
-                unattributed.append(Item(h.fd, h.kind, h.describe()))
-                continue
-            _ref, _ino, api, rstack, approx, _sampled = rec
-            key = (rstack, api, approx, h.kind)
-            buckets.setdefault(key, []).append(h)
-            if retention and key not in owner_of and _ref is not None:
-                owner_of[key] = _ref
-        extra: dict[tuple[Any, ...], list[Item]] = {}
-        for tkey, (tref, tstack) in list(_tracker._threads.items()):
-            thread = tref()
-            if thread is None or not thread.is_alive():
-                if thread is None:
-                    _tracker._threads.pop(tkey, None)
-                continue
-            extra.setdefault((tstack, "threading.Thread.start", "thread"), []).append(
-                Item(
-                    None, "thread", f"{thread.name} (ident {thread.ident}, daemon={thread.daemon})"
-                )
-            )
-        for pkey, (pref, pstack) in list(_tracker._procs.items()):
-            proc = pref()
-            if proc is None:
-                _tracker._procs.pop(pkey, None)
-                continue
-            if proc.returncode is None and proc.poll() is None:
-                args = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))
-                okey = (pstack, "subprocess.Popen", "process")
-                extra.setdefault(okey, []).append(Item(None, "process", f"pid {proc.pid}: {args}"))
-                if retention and okey not in owner_of:
-                    owner_of[okey] = pref
-    # Merge buckets whose stacks differ only below the site: the group is the site.
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for (rstack, api, approx, kind), hs in buckets.items():
-        site = site_from(rstack, api, approx)
-        gkey = (site, kind)
-        slot = merged.setdefault(
-            gkey, {"site": site, "stack": rstack, "kind": kind, "items": [], "eps": set()}
-        )
-        slot["items"].extend(Item(h.fd, h.kind, h.describe()) for h in hs)
-        slot["eps"].update(h.endpoint for h in hs)
-        if (rstack, api, approx, kind) in owner_of:
-            slot.setdefault("owner", owner_of[(rstack, api, approx, kind)])
-    for (rstack, api, kind), items in extra.items():
-        site = site_from(rstack, api, False)
-        slot = merged.setdefault(
-            (site, kind), {"site": site, "stack": rstack, "kind": kind, "items": [], "eps": {None}}
-        )
-        slot["items"].extend(items)
-        if (rstack, api, kind) in owner_of:
-            slot.setdefault("owner", owner_of[(rstack, api, kind)])
+        buckets, unattributed = _bucket_handles(snap.handles, own, stack, retention, owner_of)
+        extra = _live_threads()
+        _add_live_processes(extra, retention, owner_of)
+    merged = _merge_by_site(buckets, extra, owner_of)
     groups = [
         Group(
             site=s["site"],
@@ -450,6 +394,99 @@ def build(stack: tuple[Any, ...] | None = None, *, retention: bool = False) -> R
         groups=tuple(groups),
         unattributed=tuple(unattributed),
     )
+
+
+def _bucket_handles(
+    snap_handles: Any,
+    own: Any,
+    stack: tuple[Any, ...],
+    retention: bool,
+    owner_of: dict[tuple[Any, ...], Any],
+) -> tuple[dict[tuple[Any, ...], list[Any]], list[Item]]:
+    """The open handles by their record ``(stack, api, approx, kind)``, and those without one
+    (fdscope's own among them); with ``retention``, one owner per bucket into ``owner_of``.
+    Called with ``_tracker._lock`` held."""
+    buckets: dict[tuple[Any, ...], list[Any]] = {}
+    unattributed: list[Item] = []
+    for h in snap_handles:
+        if h.fd in own:
+            unattributed.append(Item(h.fd, h.kind, h.describe() + " (fdscope)"))
+            continue
+        rec = _tracker.valid_record(h.fd, h.inode)
+        if rec is None and _tracker.adopt_unrecorded(h.fd, h.path, h.inode, stack):
+            rec = _tracker.valid_record(h.fd, h.inode)
+        if rec is None:
+            unattributed.append(Item(h.fd, h.kind, h.describe()))
+            continue
+        _ref, _ino, api, rstack, approx, _sampled = rec
+        key = (rstack, api, approx, h.kind)
+        buckets.setdefault(key, []).append(h)
+        if retention and key not in owner_of and _ref is not None:
+            owner_of[key] = _ref
+    return buckets, unattributed
+
+
+def _live_threads() -> dict[tuple[Any, ...], list[Item]]:
+    """The tracked threads still alive by ``(stack, api, kind)`` (dead ones forgotten once
+    collected). Called with ``_tracker._lock`` held."""
+    extra: dict[tuple[Any, ...], list[Item]] = {}
+    for tkey, (tref, tstack) in list(_tracker._threads.items()):
+        thread = tref()
+        if thread is None or not thread.is_alive():
+            if thread is None:
+                _tracker._threads.pop(tkey, None)
+            continue
+        extra.setdefault((tstack, "threading.Thread.start", "thread"), []).append(
+            Item(None, "thread", f"{thread.name} (ident {thread.ident}, daemon={thread.daemon})")
+        )
+    return extra
+
+
+def _add_live_processes(
+    extra: dict[tuple[Any, ...], list[Item]], retention: bool, owner_of: dict[tuple[Any, ...], Any]
+) -> None:
+    """The tracked child processes still running, into ``extra`` by ``(stack, api, kind)``
+    (collected ones forgotten); with ``retention``, one owner per key into ``owner_of``.
+    Called with ``_tracker._lock`` held."""
+    for pkey, (pref, pstack) in list(_tracker._procs.items()):
+        proc = pref()
+        if proc is None:
+            _tracker._procs.pop(pkey, None)
+            continue
+        if proc.returncode is None and proc.poll() is None:
+            args = proc.args if isinstance(proc.args, str) else " ".join(map(str, proc.args))
+            okey = (pstack, "subprocess.Popen", "process")
+            extra.setdefault(okey, []).append(Item(None, "process", f"pid {proc.pid}: {args}"))
+            if retention and okey not in owner_of:
+                owner_of[okey] = pref
+
+
+def _merge_by_site(
+    buckets: dict[tuple[Any, ...], list[Any]],
+    extra: dict[tuple[Any, ...], list[Item]],
+    owner_of: dict[tuple[Any, ...], Any],
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Merge buckets whose stacks differ only below the site: the group is the site."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for (rstack, api, approx, kind), hs in buckets.items():
+        site = site_from(rstack, api, approx)
+        gkey = (site, kind)
+        slot = merged.setdefault(
+            gkey, {"site": site, "stack": rstack, "kind": kind, "items": [], "eps": set()}
+        )
+        slot["items"].extend(Item(h.fd, h.kind, h.describe()) for h in hs)
+        slot["eps"].update(h.endpoint for h in hs)
+        if (rstack, api, approx, kind) in owner_of:
+            slot.setdefault("owner", owner_of[(rstack, api, approx, kind)])
+    for (rstack, api, kind), items in extra.items():
+        site = site_from(rstack, api, False)
+        slot = merged.setdefault(
+            (site, kind), {"site": site, "stack": rstack, "kind": kind, "items": [], "eps": {None}}
+        )
+        slot["items"].extend(items)
+        if (rstack, api, kind) in owner_of:
+            slot.setdefault("owner", owner_of[(rstack, api, kind)])
+    return merged
 
 
 def _with_held_by(
