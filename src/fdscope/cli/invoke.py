@@ -372,20 +372,20 @@ def runtime_note(runtime: Any, allow_network: bool) -> str:
 
 def sandbox_lines(out_dir: Path, samples: list[Any], code_root: Path) -> list[str]:
     """What the run's sandbox lacked, a capped log and the Lambda differences met."""
-    from fdscope.local import _sandbox
+    from fdscope.local import lambda_differences, sandbox_lacks
 
     try:
         run = json.loads((Path(out_dir) / "run.json").read_text())
     except (OSError, ValueError):
         run = {}
-    lines = [f"sandbox: {line}" for line in _sandbox.describe(run.get("sandbox") or {})]
+    lines = [f"sandbox: {line}" for line in sandbox_lacks(run.get("sandbox") or {})]
     logs = run.get("logs") or {}
     if logs.get("capped"):
         lines.append(
             f"logs: events.jsonl stopped at {logs.get('cap_bytes')} bytes; "
             f"{logs.get('dropped_events')} events of the function's output dropped"
         )
-    return lines + _sandbox.lambda_differences(samples, str(code_root))
+    return lines + lambda_differences(samples, str(code_root))
 
 
 def _progress_info(s: Any) -> str:

@@ -40,6 +40,8 @@ from fdscope.local._records import (
     sigterm_raises,
     write_atomic,
 )
+from fdscope.local._sandbox import describe as sandbox_lacks
+from fdscope.local._sandbox import lambda_differences
 from fdscope.local.runtimes import (
     Handler,
     HandlerError,
@@ -78,11 +80,13 @@ __all__ = [
     "claim_run_dir",
     "handler_endpoint",
     "install_node_client",
+    "lambda_differences",
     "interruption",
     "mark_interrupted",
     "parse_handler",
     "run",
     "sample_event",
+    "sandbox_lacks",
     "select_runtime",
     "sigterm_raises",
     "validate_endpoint",
