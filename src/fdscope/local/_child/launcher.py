@@ -127,7 +127,7 @@ def _exec_runtime(cfg: dict, ipc_w: int, close: list) -> None:
 
 
 def _children(pid: int) -> list:
-    out = []
+    out: list = []
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
