@@ -333,6 +333,51 @@ class ProgressLines:
             print(f"fdscope doctor: {text} ({now - self.t0:.0f} s)", file=sys.stderr, flush=True)
 
 
+def _limit_row(rows: Any, d: Any) -> None:
+    """The report's line on the limit: the process/thread limit, or EMFILE reproduced, near,
+    or projected (none when nothing approaches a limit)."""
+    if d.invocations_to_limit is not None and (d.threads_only or d.processes_only):
+        rows.add_row(
+            "process/thread limit", f"about {d.invocations_to_limit} invocations left (projected)"
+        )
+    elif d.emfile:
+        rows.add_row(
+            "EMFILE", f"[bold red]reproduced[/]: an open failed at invocation {d.emfile_at:,}"
+        )
+    elif d.near_limit is not None:
+        near = d.near_limit
+        said = (
+            f"[yellow]warning[/]: near the limit, no open failed; reached {near['count']:,} "
+            f"of {near['limit']:,} at invocation {near['invocation']:,}"
+        )
+        if near.get("projected_at") is not None:
+            said += f"; projected at invocation ~{near['projected_at']:,}"
+        rows.add_row("EMFILE", said)
+    elif d.invocations_to_limit is not None:
+        left = (
+            "not reproduced: the count reached the limit, no open failed"
+            if d.invocations_to_limit == 0
+            else f"about {d.invocations_to_limit} invocations left (projected)"
+        )
+        rows.add_row("EMFILE", left)
+
+
+def _culprit_lines(console: Any, culprits: Any) -> None:
+    """Where the descriptors come from: the first five culprits, the user's line first."""
+    if not culprits:
+        return
+    console.print("[bold]where they come from[/] (the user's line first):")
+    for c in culprits[:5]:
+        mark = " [dim](approximate)[/]" if c.approximate else ""
+        via = f" via {c.call}" if c.call else ""
+        ep = f" -> {c.endpoint}" if c.endpoint else ""
+        console.print(
+            f"  {c.count:>5} {c.kind}{ep}  created at [bold]{c.site}[/] in {c.function}{via}{mark}"
+        )
+        if len(c.chain) > 1:
+            console.print("        " + " -> ".join(c.chain))
+
+
 def _memory_row(rows: Any, d: Any) -> None:
     """The report's memory line: peak of the memory size, growth, out of memory."""
     m = getattr(d, "memory", None) or {}
@@ -377,30 +422,7 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
         "descriptors",
         f"peak {peak}; {d.rate_per_invocation:+.2f} per invocation ({d.shape})",
     )
-    if d.invocations_to_limit is not None and (d.threads_only or d.processes_only):
-        rows.add_row(
-            "process/thread limit", f"about {d.invocations_to_limit} invocations left (projected)"
-        )
-    elif d.emfile:
-        rows.add_row(
-            "EMFILE", f"[bold red]reproduced[/]: an open failed at invocation {d.emfile_at:,}"
-        )
-    elif d.near_limit is not None:
-        near = d.near_limit
-        said = (
-            f"[yellow]warning[/]: near the limit, no open failed; reached {near['count']:,} "
-            f"of {near['limit']:,} at invocation {near['invocation']:,}"
-        )
-        if near.get("projected_at") is not None:
-            said += f"; projected at invocation ~{near['projected_at']:,}"
-        rows.add_row("EMFILE", said)
-    elif d.invocations_to_limit is not None:
-        left = (
-            "not reproduced: the count reached the limit, no open failed"
-            if d.invocations_to_limit == 0
-            else f"about {d.invocations_to_limit} invocations left (projected)"
-        )
-        rows.add_row("EMFILE", left)
+    _limit_row(rows, d)
     _memory_row(rows, d)
     if d.kinds:
         rows.add_row("accumulating", ", ".join(f"{k} +{v}" for k, v in d.kinds.items()))
@@ -427,18 +449,7 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
             f" {g['rate_per_invocation']:+.2f} per invocation ({g['shape']})",
         )
     console.print(rows)
-    if d.culprits:
-        console.print("[bold]where they come from[/] (the user's line first):")
-        for c in d.culprits[:5]:
-            mark = " [dim](approximate)[/]" if c.approximate else ""
-            via = f" via {c.call}" if c.call else ""
-            ep = f" -> {c.endpoint}" if c.endpoint else ""
-            console.print(
-                f"  {c.count:>5} {c.kind}{ep}  created at [bold]{c.site}[/] in "
-                f"{c.function}{via}{mark}"
-            )
-            if len(c.chain) > 1:
-                console.print("        " + " -> ".join(c.chain))
+    _culprit_lines(console, d.culprits)
     for note in d.notes:
         console.print(f"[dim]•[/] {note}")
     if d.static_findings:
