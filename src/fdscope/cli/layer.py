@@ -28,10 +28,11 @@ def layer() -> None:
     "--runtime",
     "runtimes",
     multiple=True,
-    metavar="python3.X",
-    help="A Lambda Python version to ship byte code for, compiled by that version's "
-    "interpreter found here (repeatable). Default: every Lambda Python (3.10-3.13) "
-    "found here; the others get sources only.",
+    metavar="RUNTIME",
+    help="A Lambda runtime the zip serves (repeatable): python3.X (byte code compiled by "
+    "that version's interpreter found here) or nodejs18.x/20.x/22.x/24.x (the Node part, "
+    "plain JavaScript). Default: every Lambda Python (3.10-3.13), byte code for those "
+    "found here (the others get sources only), and the Node part.",
 )
 @click.option(
     "--allow-source-only",
@@ -47,7 +48,8 @@ def layer() -> None:
     help="Include byte code (--no-compile: sources only, for every version).",
 )
 def build(out: Path, runtimes: tuple[str, ...], allow_source_only: bool, compile_: bool) -> None:
-    """Build the layer: python/fdscope (runtime packages) and /opt/fdscope-wrapper.
+    """Build the layer: python/fdscope (runtime packages), nodejs/node_modules/fdscope-monitor
+    (the Node.js monitor) and /opt/fdscope-wrapper.
 
     Attach it and set AWS_LAMBDA_EXEC_WRAPPER=/opt/fdscope-wrapper on the function.
     /opt is read-only on Lambda: the byte code of each version (side by side in
@@ -67,6 +69,7 @@ def build(out: Path, runtimes: tuple[str, ...], allow_source_only: bool, compile
         raise click.UsageError(str(exc)) from exc
     size = out.stat().st_size
     click.echo(f"wrote {out} ({len(built.names)} files, {size:,} bytes)")
+    click.echo(f"serves: {', '.join(built.runtimes)}")
     if built.compiled:
         versions = ", ".join(f"python{v}" for v in built.compiled)
         click.echo(f"byte code for: {versions}")

@@ -1,4 +1,5 @@
-"""Build a Lambda layer: the runtime packages under ``python/`` and the exec wrapper at the root.
+"""Build a Lambda layer: the runtime packages under ``python/``, the Node.js monitor under
+``nodejs/node_modules/fdscope-monitor/`` and the exec wrapper at the root.
 
 Byte code for each Lambda Python version sits beside the sources as CPython looks
 for it, ``__pycache__/<module>.cpython-3XY.pyc`` (one per version, side by side),
@@ -20,6 +21,10 @@ RUNTIME_PACKAGES = ("handles", "origins", "emf", "trend", "monitor", "logs", "ex
 RUNTIME_MODULES = ("__init__.py", "errors.py", "registry.py", "_extras.py", "py.typed")
 WRAPPER_NAME = "fdscope-wrapper"  # /opt/fdscope-wrapper once the layer is attached
 LAMBDA_PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # Lambda's python3.X runtimes fdscope supports
+LAMBDA_NODES = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")  # one Node part serves all
+NODE_PART = "nodejs/node_modules/fdscope-monitor"  # on NODE_PATH at /opt/nodejs/node_modules
+# the Node part: the monitor's own files, and origins' tracker (FDSCOPE_TRACK=1) beside them
+_NODE_FILES = ("package.json", "handler.mjs", "monitor.js", "trend.js")
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed times: the same sources give the same zip
 # Run by the target interpreter: compile each (source, name in the zip) to its byte code
 # (an unchecked hash: /opt never changes) and print [name of the .pyc, its path] pairs.
@@ -44,6 +49,7 @@ class LayerError(FdscopeError):
 class LayerBuild:
     """What :func:`build_layer` wrote.
 
+    ``runtimes``: the Lambda runtimes the zip serves (``python3.12``, ``nodejs20.x``, ...);
     ``compiled``: version -> the interpreter that compiled its byte code;
     ``source_only``: version -> why it has none; ``compile_ms``: what compiling the
     monitor's cold-start modules costs, measured with the building interpreter (the
@@ -51,6 +57,7 @@ class LayerBuild:
     """
 
     names: list[str] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
     compiled: dict[str, str] = field(default_factory=dict)
     source_only: dict[str, str] = field(default_factory=dict)
     compile_ms: float | None = None
@@ -63,10 +70,25 @@ def _add(zf: zipfile.ZipFile, arcname: str, data: bytes, mode: int) -> None:
     zf.writestr(info, data)
 
 
-def layer_files() -> list[tuple[str, Path, int]]:
-    """(name in the zip, source file, mode) for every file of the layer, sorted."""
+def layer_files(*, python: bool = True, node: bool = True) -> list[tuple[str, Path, int]]:
+    """(name in the zip, source file, mode) for every file of the layer, sorted: the
+    Python part (``python/fdscope``) and/or the Node part (:data:`NODE_PART`)."""
     root = Path(__file__).resolve().parent.parent  # the fdscope package
     out: list[tuple[str, Path, int]] = []
+    if node:
+        for name in _NODE_FILES:
+            src = root / "monitor" / "node" / name
+            if not src.is_file():
+                raise LayerError(f"missing Node monitor file {src}")
+            out.append((f"{NODE_PART}/{name}", src, 0o644))
+        track = root / "origins" / "node" / "track.js"
+        if not track.is_file():
+            raise LayerError(f"missing origins tracker {track}")
+        out.append((f"{NODE_PART}/origins/node/track.js", track, 0o644))
+    if not python:
+        wrapper = root / "monitor" / "data" / WRAPPER_NAME
+        out.append((WRAPPER_NAME, wrapper, 0o755))
+        return sorted(out)
     for name in RUNTIME_MODULES:
         src = root / name
         if not src.is_file():
@@ -80,6 +102,8 @@ def layer_files() -> list[tuple[str, Path, int]]:
             if not src.is_file() or "__pycache__" in src.parts or src.suffix in (".pyc", ".pyo"):
                 continue
             rel = src.relative_to(root).as_posix()
+            if rel.startswith("monitor/node/"):
+                continue  # the Node part, shipped under nodejs/
             mode = 0o755 if src.name == WRAPPER_NAME else 0o644
             out.append((f"python/fdscope/{rel}", src, mode))
     wrapper = root / "monitor" / "data" / WRAPPER_NAME
@@ -93,8 +117,31 @@ def parse_runtime(text: str) -> str:
 
     m = re.fullmatch(r"(?:python)?(3\.\d+)", text.strip())
     if not m:
-        raise LayerError(f"bad runtime {text!r}: expected python3.X (e.g. python3.12)")
+        raise LayerError(
+            f"bad runtime {text!r}: expected python3.X (e.g. python3.12) or "
+            f"one of {', '.join(LAMBDA_NODES)}"
+        )
     return m.group(1)
+
+
+def split_runtimes(runtimes: list[str]) -> tuple[list[str], list[str]]:
+    """``--runtime`` values -> (Python runtimes as given, Node runtimes); LayerError for
+    anything else (a Node version Lambda has no runtime for, ``nodejs``, ``python``)."""
+    pythons: list[str] = []
+    nodes: list[str] = []
+    for r in runtimes:
+        text = r.strip()
+        if text.startswith("node"):
+            if text not in LAMBDA_NODES:
+                raise LayerError(
+                    f"bad runtime {r!r}: the Node part serves {', '.join(LAMBDA_NODES)}"
+                )
+            if text not in nodes:
+                nodes.append(text)
+        else:
+            parse_runtime(text)
+            pythons.append(text)
+    return pythons, nodes
 
 
 def _version_of(python: str) -> str | None:
@@ -228,24 +275,34 @@ def build_layer(
 ) -> LayerBuild:
     """Write the layer zip to ``out``; return what it holds. Raises LayerError.
 
-    ``runtimes`` (``python3.12``, ...): the Lambda Python versions to ship byte code
-    for, each compiled by an interpreter of that version found here; a version
-    without one is refused, or with ``allow_source_only`` shipped as source only.
+    ``runtimes`` (``python3.12``, ``nodejs20.x``, ...): the Lambda runtimes the zip
+    serves. Each Python version gets byte code compiled by an interpreter of that
+    version found here; a version without one is refused, or with
+    ``allow_source_only`` shipped as source only. A ``nodejsNN.x`` adds the Node part
+    (plain JavaScript, nothing to build: one part serves every Node version). Named
+    runtimes only: ``--runtime nodejs20.x`` alone builds a Node-only zip.
     Default: every version of :data:`LAMBDA_PYTHONS` found here (the others are
-    source only). ``compile=False``: source only for every version.
+    source only) and the Node part for :data:`LAMBDA_NODES`. ``compile=False``:
+    source only for every Python version.
     """
     import tempfile
 
     if runtimes is not None and not runtimes:
         raise LayerError("no runtime given")
-    files = layer_files()
+    explicit = runtimes is not None
+    py_runtimes, nodes = split_runtimes(runtimes) if runtimes else ([], list(LAMBDA_NODES))
+    want_python = not explicit or bool(py_runtimes)
+    files = layer_files(python=want_python, node=bool(nodes))
     out = Path(out)
     result = LayerBuild()
-    explicit = runtimes is not None
-    versions = sorted(
-        {parse_runtime(r) for r in runtimes} if runtimes else set(LAMBDA_PYTHONS),
-        key=lambda v: tuple(int(x) for x in v.split(".")),
-    )
+    if not want_python:
+        versions: list[str] = []
+    else:
+        versions = sorted(
+            {parse_runtime(r) for r in py_runtimes} if explicit else set(LAMBDA_PYTHONS),
+            key=lambda v: tuple(int(x) for x in v.split(".")),
+        )
+    result.runtimes = [f"python{v}" for v in versions] + nodes
     pythons: dict[str, str] = {}
     if compile:
         for v in versions:
