@@ -69,7 +69,7 @@ def test_json_and_sarif(tmp_path: Path) -> None:
     assert finding["code"] == "FDS103" and finding["line"] == 4 and finding["column"] == 10
     assert finding["rule"] == "bare-descriptor" and finding["hint"]
     out_file = tmp_path / "out.sarif"
-    code, _ = run(str(tmp_path), "--format", "sarif", "-o", str(out_file))
+    code, _ = run(str(tmp_path), "--output", "sarif", "--out", str(out_file))
     assert code == 1
     sarif = json.loads(out_file.read_text())
     assert sarif["version"] == "2.1.0"
@@ -160,7 +160,7 @@ def test_one_finding_for_a_chained_assignment() -> None:
 
 def test_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "leak.py").write_text(LEAK)
-    code, out = run(str(tmp_path), "-o", str(tmp_path / "missing" / "out.txt"))
+    code, out = run(str(tmp_path), "--out", str(tmp_path / "missing" / "out.txt"))
     assert code == 2
     assert out.startswith("error: cannot write") and "Traceback" not in out
 

@@ -93,7 +93,7 @@ def test_cli_engines_agree(tmp_path: Path) -> None:
     outs = {}
     for engine in ("python", "duckdb"):
         args = ["alarm", str(path), "--metric", "duration", "--stat", "p90", "--threshold", "250",
-                "-n", "2", "--engine", engine, "--format", "json"]  # fmt: skip
+                "--evaluation-periods", "2", "--engine", engine, "--format", "json"]  # fmt: skip
         res = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert res.exit_code == 0, res.output
         outs[engine] = json.loads(res.output)
@@ -110,7 +110,7 @@ def test_cli_plot_with_the_bulk_engine(tmp_path: Path) -> None:
     _write(path, 5, False)
     out = tmp_path / "p.svg"
     args = ["plot", str(path), "--metric", "duration", "--stat", "p99", "--threshold", "300",
-            "-n", "1", "--engine", "duckdb", "-o", str(out)]  # fmt: skip
+            "--evaluation-periods", "1", "--engine", "duckdb", "--out", str(out)]  # fmt: skip
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     svg = out.read_text()

@@ -63,11 +63,11 @@ def logs(tmp_path: Path) -> Path:
 def run(*args: str) -> str:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # notes and deprecation warnings go to stderr
 
 
 def test_metrics_lists_series_and_statistics(logs: Path) -> None:
-    out = run("metrics", str(logs), "--format", "json")
+    out = run("metrics", str(logs), "--format", "json", "--all")  # fd_use: a member
     rows = json.loads(out)
     labels = {r["series"]: r for r in rows}
     assert labels["fdscope/duration{function_name=api}"]["declared"] is True
@@ -214,7 +214,7 @@ def test_alarm_without_end_evaluates_after_the_data_stops(tmp_path: Path, engine
     pytest.importorskip("duckdb")
     path = tmp_path / "worked.emf"
     path.write_text(_emf(T0 + 5_000, 5, 1) + "\n" + _emf(T0 + 5 * 60_000 + 5_000, 50, 1) + "\n")
-    args = ["alarm", str(path), "--metric", "duration", "--threshold", "10", "-n", "3",
+    args = ["alarm", str(path), "--metric", "duration", "--threshold", "10", "--evaluation-periods", "3",
             "--engine", engine, "--format", "json"]  # fmt: skip
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output

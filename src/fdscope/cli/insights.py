@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fdscope._extras import extra
-from fdscope.cli._common import time_range_options
+from fdscope.cli._common import aws_options, stdout_console, time_range_options
 
 with extra("cli"):
     import click
@@ -33,7 +33,6 @@ def _print(result: Any, fmt: str) -> None:
         click.echo(buf.getvalue(), nl=False)
     else:
         with extra("cli"):
-            from rich.console import Console
             from rich.table import Table
 
         table = Table(show_lines=False, header_style="bold")
@@ -41,20 +40,28 @@ def _print(result: Any, fmt: str) -> None:
             table.add_column(c, overflow="fold")
         for r in rows:
             table.add_row(*["" if r.get(c) is None else str(r[c]) for c in cols])
-        console = Console()
+        console = stdout_console()
         console.print(table)
         console.print(f"[dim]{len(rows)} row(s)[/dim]")
 
 
 @click.command("query")
-@click.argument("query_text", metavar="QUERY")
-@click.argument("files", nargs=-1, type=click.Path(exists=True))
+@click.argument("query_text", metavar="QUERY", required=False)
+@click.argument("files", nargs=-1, type=click.Path())
 @click.option(
+    "--query-string",
+    default=None,
+    metavar="QUERY",
+    help="The query, as start-query takes it (then every argument is a file).",
+)
+@click.option(
+    "--log-group-name",
     "--log-group",
     "log_groups",
     multiple=True,
     help="Run on CloudWatch over this log group (repeatable).",
 )
+@aws_options
 @time_range_options
 @click.option(
     "-o",
@@ -87,8 +94,9 @@ def _print(result: Any, fmt: str) -> None:
     help="A lookup table for the lookup command: a CSV file with a header row, or JSON objects.",
 )
 def query(
-    query_text: str,
+    query_text: str | None,
     files: tuple[str, ...],
+    query_string: str | None,
     log_groups: tuple[str, ...],
     start: int | None,
     end: int | None,
@@ -102,9 +110,21 @@ def query(
     """Run a CloudWatch Logs Insights QUERY over FILES (logs, .gz, directories, run directories).
 
     Example: fdscope query 'filter @message like /ERROR/ | sort @timestamp desc | limit 50' logs/
+
+    On CloudWatch, with start-query's words: fdscope query 'fields @timestamp, @message'
+    --log-group-name /aws/lambda/api --start-time 1712829536 --end-time 1712833136
+    --region eu-west-1
     """
     from fdscope import insights
 
+    if query_string is not None:
+        files = ((query_text,) if query_text is not None else ()) + files
+        query_text = query_string
+    if query_text is None:
+        raise click.UsageError("give the QUERY (or --query-string QUERY)")
+    for f in files:
+        if not Path(f).exists():
+            raise click.BadParameter(f"{f!r} does not exist", param_hint="'FILES...'")
     if as_json:
         fmt = "json"
     named: dict[str, list[str]] = {}

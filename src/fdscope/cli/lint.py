@@ -7,10 +7,33 @@ import sys
 from pathlib import Path
 
 from fdscope._extras import extra
+from fdscope.cli._common import warn_deprecated
 from fdscope.cli._output import check_new_file, force_option
 
 with extra("cli"):
     import click
+
+
+_FORMATS = ("text", "json", "sarif")
+
+
+def _format_and_file(
+    fmt: str | None, alias: str | None, output: Path | None, old_output: Path | None
+) -> tuple[str, Path | None]:
+    """--output is the format (as in the AWS CLI), --out the file; --output FILE and -o
+    FILE, the old spellings, still write FILE with a deprecation warning."""
+    if fmt is not None and fmt.lower() not in _FORMATS:
+        if not any(c in fmt for c in "./\\"):
+            raise click.BadParameter(
+                f"{fmt!r} is not one of {', '.join(_FORMATS)} (a file: --out FILE)",
+                param_hint="'--output'",
+            )
+        warn_deprecated("--output FILE", "--out FILE (--output is the format)")
+        output, fmt = output or Path(fmt), None
+    if old_output is not None:
+        warn_deprecated("-o FILE", "--out FILE")
+        output = output or old_output
+    return (fmt or alias or "text").lower(), output
 
 
 def _codes(value: str | None) -> tuple[str, ...] | None:
@@ -29,14 +52,16 @@ def _codes(value: str | None) -> tuple[str, ...] | None:
     help="A Lambda handler (repeatable), e.g. app.lambda_handler or src/api/app.handler.",
 )
 @click.option(
-    "--format",
+    "--output",
     "fmt",
-    type=click.Choice(["text", "json", "sarif"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
+    default=None,
+    metavar="[text|json|sarif]",
+    help="Output format [default: text] (--output FILE, the old meaning, still writes FILE: "
+    "use --out).",
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the report here.")
+@click.option("--format", "format_alias", type=click.Choice(_FORMATS), hidden=True)
+@click.option("--out", "output", type=click.Path(path_type=Path), help="Write the report here.")
+@click.option("-o", "old_output", type=click.Path(path_type=Path), hidden=True)
 @click.option("--select", help="Only these rule codes or prefixes (comma-separated), e.g. FDS1.")
 @click.option("--ignore", help="Skip these rule codes or prefixes (comma-separated).")
 @click.option("--hints/--no-hints", default=False, help="Print the fix hint under each finding.")
@@ -50,7 +75,7 @@ def _codes(value: str | None) -> tuple[str, ...] | None:
 def lint(
     paths: tuple[Path, ...],
     handlers: tuple[str, ...],
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
     select: str | None,
     ignore: str | None,
@@ -58,6 +83,8 @@ def lint(
     config: Path | None,
     list_rules: bool,
     force: bool,
+    old_output: Path | None = None,
+    format_alias: str | None = None,
 ) -> None:
     """Check PATHS for descriptor leaks and per-invocation initialisation.
 
@@ -75,6 +102,7 @@ def lint(
     )
     from fdscope.lint import lint as run_lint
 
+    fmt, output = _format_and_file(fmt, format_alias, output, old_output)
     if list_rules:
         for code, rule in sorted(RULES.items()):
             click.echo(f"{code}  {rule.name:<30} {rule.doc}")

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from fdscope._extras import extra
-from fdscope.cli._common import time_range_options
+from fdscope.cli._common import aws_options, time_range_options
 from fdscope.cli._output import OutputExists, force_option
 
 with extra("cli"):
@@ -21,10 +21,24 @@ def logs() -> None:
 
 
 @logs.command("pull")
-@click.option("--log-group", "log_groups", multiple=True, required=True, help="Repeatable.")
+@click.option(
+    "--log-group-name",
+    "--log-group",
+    "log_groups",
+    multiple=True,
+    required=True,
+    help="Repeatable.",
+)
+@aws_options
 @time_range_options
 @click.option("--filter-pattern", default=None, help="A CloudWatch filter pattern.")
-@click.option("--stream-prefix", default=None, help="Only streams whose name starts so.")
+@click.option(
+    "--log-stream-name-prefix",
+    "--stream-prefix",
+    "stream_prefix",
+    default=None,
+    help="Only streams whose name starts so.",
+)
 @click.option("--gzip", "compress", is_flag=True, help="Write .jsonl.gz.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 @force_option
@@ -43,11 +57,12 @@ def pull(
     """Download events (FilterLogEvents, every page) into DIR/<group>.jsonl.
 
     The time range defaults to the last hour. Credentials, region and endpoint
-    come from the usual AWS settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
+    come from --profile, --region, --endpoint-url or the usual AWS settings
+    (AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL).
     The files are JSON lines of log events: fdscope query, triage and metrics
     read them directly. A file that exists is replaced only with --force.
 
-    Example: fdscope logs pull --log-group /aws/lambda/orders --start 1h logs/
+    Example: fdscope logs pull --log-group-name /aws/lambda/orders --start-time 1h logs/
     """
     from fdscope.logs import pull_events
 
@@ -87,11 +102,13 @@ def pull(
 @click.command("triage")
 @click.argument("sources", metavar="LOGS", nargs=-1, type=click.Path(exists=True))
 @click.option(
+    "--log-group-name",
     "--log-group",
     "log_groups",
     multiple=True,
     help="Triage on CloudWatch Logs Insights over this log group (repeatable).",
 )
+@aws_options
 @time_range_options
 @click.option("--json", "as_json", is_flag=True, help="Print the fdscope.triage/1 JSON.")
 @click.option(

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from fdscope._extras import extra
-from fdscope.cli._common import time_range_options
+from fdscope.cli._common import (
+    DIMENSIONS,
+    aws_options,
+    deprecated_option,
+    dimensions_dict,
+    stdout_console,
+    time_range_options,
+)
 from fdscope.cli._output import check_new_file, force_option
 
 with extra("cli"):
@@ -36,16 +43,15 @@ def _iso(ms: int) -> str:
         return f"{ms} ms"
 
 
-def _dims(values: tuple[str, ...]) -> dict[str, str] | None:
-    if not values:
-        return None
-    out = {}
-    for item in values:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: use NAME=VALUE", param_hint="--dimension")
-        out[k.strip()] = v.strip()
-    return out
+def _dims(values: Any) -> dict[str, str] | None:
+    return dimensions_dict(values)
+
+
+def _statistic(statistic: str | None, extended: str | None) -> str:
+    """``--statistic`` or ``--extended-statistic`` (as PutMetricAlarm: one of them)."""
+    if statistic and extended:
+        raise click.UsageError("give --statistic or --extended-statistic, not both")
+    return extended or statistic or "Maximum"
 
 
 _REASONS = {
@@ -171,6 +177,17 @@ _engine_option = click.option(
 )
 
 
+_output_option = click.option(
+    "--output",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format (table: the full width when piped).",
+)
+
+
 def _pick(series: list[Any], metric: str, namespace: str | None, dims: dict | None) -> Any:
     from fdscope.metrics import find_series
 
@@ -189,7 +206,6 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str, title: str =
         click.echo(buf.getvalue(), nl=False)
         return
     with extra("cli"):
-        from rich.console import Console
         from rich.table import Table
 
     table = Table(title=title or None)
@@ -197,7 +213,7 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str, title: str =
         table.add_column(c, justify="left" if c in ("series", "time", "unit") else "right")
     for r in rows:
         table.add_row(*("" if r.get(c) is None else _cell(r[c]) for c in columns))
-    Console(width=200).print(table)
+    stdout_console().print(table)
 
 
 def _cell(v: Any) -> str:
@@ -207,9 +223,19 @@ def _cell(v: Any) -> str:
 
 
 _common_metric_options = [
-    click.option("--metric", "metric", help="Metric name (e.g. fd_use, duration)."),
+    click.option(
+        "--metric-name", "--metric", "metric", help="Metric name (e.g. fd_use, duration)."
+    ),
     click.option("--namespace", help="Only this namespace (e.g. fdscope, LambdaInsights)."),
-    click.option("--dimension", "dimension", multiple=True, help="NAME=VALUE (repeatable)."),
+    click.option(
+        "--dimensions",
+        "--dimension",
+        "dimension",
+        type=DIMENSIONS,
+        multiple=True,
+        help="Name=NAME,Value=VALUE (the AWS CLI's shorthand; several separated by spaces), "
+        'its JSON form [{"Name": ..., "Value": ...}], or NAME=VALUE (repeatable).',
+    ),
     click.option(
         "--period",
         type=int,
@@ -233,32 +259,40 @@ def _with(options: list[Any]) -> Any:
 @click.argument("sources", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @_with(_common_metric_options)
 @click.option(
+    "--statistics",
     "--stat",
     "stats",
     multiple=True,
-    help="Statistic (repeatable): SampleCount Sum Average Minimum Maximum pNN IQM TM(a:b) ...",
+    help="Statistic (repeatable): SampleCount Sum Average Minimum Maximum.",
 )
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
+    "--extended-statistics",
+    "extended_stats",
+    multiple=True,
+    help="Percentile and trimmed statistics (repeatable): pNN, IQM, TM(a:b), WM, TC, TS ...",
+)
+@_output_option
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="List every series, also the members of an EMF record never declared as metrics.",
 )
 @_engine_option
 @click.option("--put", is_flag=True, help="Send the series to CloudWatch (PutMetricData).")
 @click.option("--put-namespace", help="Namespace to send to (default: the series' own).")
-@click.option("--region", help="AWS region for --put.")
-@click.option("--endpoint-url", help="CloudWatch endpoint for --put (e.g. a local server).")
+@aws_options
 @time_range_options
 def metrics(
     sources: tuple[Path, ...],
     metric: str | None,
     namespace: str | None,
-    dimension: tuple[str, ...],
+    dimension: tuple[Any, ...],
     period: int,
     stats: tuple[str, ...],
+    extended_stats: tuple[str, ...],
     fmt: str,
+    show_all: bool,
     engine: str,
     put: bool,
     put_namespace: str | None,
@@ -267,7 +301,12 @@ def metrics(
     start: int | None,
     end: int | None,
 ) -> None:
-    """List the metric series in EMF logs, or a metric's statistics per period."""
+    """List the metrics declared in EMF logs (--all: every member), or a metric's
+    statistics per period.
+
+    Example (the AWS CLI's words): fdscope metrics logs/ --metric-name fd_use
+    --dimensions Name=function_name,Value=api --statistics Maximum --period 60
+    """
     from fdscope.metrics import (
         aggregate,
         check_period,
@@ -276,7 +315,8 @@ def metrics(
     )
 
     check_period(period)
-    names = [parse_statistic(s).name for s in (stats or ("SampleCount", "Average", "Maximum"))]
+    asked = (*stats, *extended_stats) or ("SampleCount", "Average", "Maximum")
+    names = [parse_statistic(s).name for s in asked]
     if metric and not put and _use_bulk(engine, sources):
         buckets = _bulk(sources, metric, period, names, namespace=namespace,
                         dimensions=_dims(dimension), start=start, end=end)  # fmt: skip
@@ -298,6 +338,16 @@ def metrics(
         click.echo(f"sent {sent} datapoints in {len(chosen)} series with PutMetricData")
         return
     if not metric:
+        listed = [
+            s
+            for s in all_series
+            if (namespace is None or s.key.namespace == namespace) and (show_all or s.declared)
+        ]
+        hidden = sum(
+            1
+            for s in all_series
+            if (namespace is None or s.key.namespace == namespace) and not s.declared
+        )
         rows = [
             {
                 "series": s.key.label(),
@@ -307,10 +357,15 @@ def metrics(
                 "unit": "+".join(s.units) if s.units else s.unit or "",
                 "declared": s.declared,
             }
-            for s in all_series
-            if namespace is None or s.key.namespace == namespace
+            for s in listed
         ]
         _emit(rows, ["series", "samples", "first", "last", "unit", "declared"], fmt)
+        if hidden and not show_all:
+            click.echo(
+                f"fdscope: {hidden} member series not declared as metrics not listed "
+                "(--all lists them; --metric-name NAME charts any)",
+                err=True,
+            )
         return
     s = _pick(all_series, metric, namespace, dims)
     rows = [
@@ -322,21 +377,35 @@ def metrics(
 
 def _rule_options(f: Any) -> Any:
     opts = [
-        click.option("--stat", "stat", default="Maximum", show_default=True, help="Statistic."),
+        click.option(
+            "--statistic",
+            "--stat",
+            "stat",
+            default=None,
+            help="SampleCount, Average, Sum, Minimum or Maximum (default Maximum).",
+        ),
+        click.option(
+            "--extended-statistic",
+            "extended_statistic",
+            default=None,
+            help="A percentile or trimmed statistic instead: p99, TM(10%:90%), IQM ...",
+        ),
         click.option("--threshold", type=float, help="Alarm threshold."),
         click.option(
-            "-n",
             "--evaluation-periods",
             type=int,
             default=3,
             show_default=True,
             help="N: periods evaluated.",
         ),
+        deprecated_option("-n", "evaluation_periods", "--evaluation-periods", type=int),
         click.option(
             "-m", "--datapoints-to-alarm", type=int, help="M: breaching periods to alarm (N)."
         ),
         click.option(
+            "--comparison-operator",
             "--comparison",
+            "comparison",
             type=click.Choice(_COMPARISONS),
             default="GreaterThanThreshold",
             show_default=True,
@@ -393,23 +462,17 @@ def _mn(text: str | None) -> list[tuple[int, int]] | None:
 @_engine_option
 @click.option("--deploy", is_flag=True, help="Create the alarm in CloudWatch (PutMetricAlarm).")
 @click.option("--alarm-name", help="Name of the alarm for --deploy.")
-@click.option("--region", help="AWS region for --deploy.")
-@click.option("--endpoint-url", help="CloudWatch endpoint for --deploy.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@aws_options
+@_output_option
 @time_range_options
 def alarm(
     sources: tuple[Path, ...],
     metric: str | None,
     namespace: str | None,
-    dimension: tuple[str, ...],
+    dimension: tuple[Any, ...],
     period: int,
-    stat: str,
+    stat: str | None,
+    extended_statistic: str | None,
     threshold: float | None,
     evaluation_periods: int,
     datapoints_to_alarm: int | None,
@@ -428,7 +491,13 @@ def alarm(
     start: int | None,
     end: int | None,
 ) -> None:
-    """Replay a CloudWatch alarm over recorded EMF metrics; --sweep; --deploy it."""
+    """Replay a CloudWatch alarm over recorded EMF metrics; --sweep; --deploy it.
+
+    The options are put-metric-alarm's: fdscope alarm logs/ --metric-name fd_use
+    --namespace fdscope --statistic Maximum --period 60 --threshold 800
+    --comparison-operator GreaterThanThreshold --dimensions Name=function_name,Value=api
+    --evaluation-periods 3 --datapoints-to-alarm 2 --treat-missing-data notBreaching
+    """
     from fdscope.metrics import (
         evaluate,
         history_from_buckets,
@@ -438,6 +507,7 @@ def alarm(
     )
 
     metric = metric or "fd_use"
+    stat = _statistic(stat, extended_statistic)
     if threshold is None and not do_sweep:
         raise click.UsageError("give --threshold (or --sweep to try several)")
     rule = _rule(
@@ -532,7 +602,8 @@ def _report(hist: Any, label: str, fmt: str) -> None:
 @click.argument("sources", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @_with(_common_metric_options)
 @_rule_options
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="PNG or SVG file to write.")
+@click.option("--out", type=click.Path(path_type=Path), help="PNG or SVG file to write.")
+@deprecated_option("-o", "out", "--out", type=click.Path(path_type=Path))
 @click.option("--terminal", is_flag=True, help="Print a compact chart instead of a file.")
 @click.option("--limit", type=float, help="Draw this limit as a line (e.g. 1024 descriptors).")
 @force_option
@@ -542,9 +613,10 @@ def plot(  # noqa: C901
     sources: tuple[Path, ...],
     metric: str | None,
     namespace: str | None,
-    dimension: tuple[str, ...],
+    dimension: tuple[Any, ...],
     period: int,
-    stat: str,
+    stat: str | None,
+    extended_statistic: str | None,
     threshold: float | None,
     evaluation_periods: int,
     datapoints_to_alarm: int | None,
@@ -601,6 +673,7 @@ def plot(  # noqa: C901
         click.echo(f"wrote {target}")
         return
     metric = metric or "fd_use"
+    stat = _statistic(stat, extended_statistic)
     name = parse_statistic(stat).name
     dims = _dims(dimension)
     rule = None
