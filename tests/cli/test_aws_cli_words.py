@@ -207,10 +207,11 @@ def test_start_query_example(moto: str) -> None:
     (awscli/examples/logs/start-query.rst), with the times moved to now (moto keeps
     14 days) and without --limit (a query's own ``| limit``)."""
     now = _log_group(moto)
+    s, e = now - 60_000, now + 60_000
     aws = (
-        "aws logs start-query --log-group-name demo-log-group --start-time {s} --end-time {e} "
+        f"aws logs start-query --log-group-name demo-log-group --start-time {s} --end-time {e} "
         "--query-string 'fields @timestamp, @message | sort @timestamp desc'"
-    ).format(s=now - 60_000, e=now + 60_000)
+    )
     out, _ = _run(["query", *shlex.split(aws)[3:], "--output", "json",
                    "--region", "us-east-1", "--endpoint-url", moto])  # fmt: skip
     assert [r["@message"] for r in json.loads(out)] == ["Test MESSAGE2", "Test MESSAGE1"]

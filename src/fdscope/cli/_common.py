@@ -265,7 +265,7 @@ class aws_settings:  # noqa: N801 - a context manager used like a function
 
         boto3 = sys.modules.get("boto3")
         if self.env and boto3 is not None:
-            boto3.DEFAULT_SESSION = None
+            boto3.DEFAULT_SESSION = None  # type: ignore[attr-defined]
 
 
 # a table printed into a pipe or a file is not cut to 80 columns: rows stay whole
