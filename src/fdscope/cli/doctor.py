@@ -227,8 +227,7 @@ def apply_template(
     """Fill ``opts`` and ``env`` from the function's template where the command line
     did not set them; return the runtime (the template's, when it can be run) and
     ``{"from": {setting: where}, "unresolved": [...], "notes": [...], ...}``."""
-    from click.core import ParameterSource
-
+    ParameterSource = click.core.ParameterSource
     from fdscope.doctor.settings import function_settings
     from fdscope.local import select_runtime
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from fdscope import handles as H
 from fdscope._extras import extra
+from fdscope.errors import HandlesError
 
 with extra("cli"):
     import click
@@ -134,13 +135,11 @@ def _zombie_parent(pid: int) -> int | None:
     return None
 
 
-class BadPid(click.ClickException):
-    """A PID argument that names no live process: a usage error, on one line (exit 2)."""
+class BadPid(HandlesError):
+    """A PID argument that names no live process: a usage error (the CLI: one line, exit 2)."""
 
-    exit_code = 2
-
-    def format_message(self) -> str:
-        return f"invalid PID: {self.message}"
+    def __init__(self, message: str) -> None:
+        super().__init__(f"invalid PID: {message}")
 
 
 def _target(pid: int) -> int:

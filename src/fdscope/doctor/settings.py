@@ -40,7 +40,7 @@ _PSEUDO = {
 _MAX_UP = 6  # folders above the handler's searched for a deployment file
 
 
-class Unresolved(Exception):
+class Unresolved(DoctorError):
     """A reference the reader cannot resolve; ``what`` says which."""
 
     def __init__(self, what: str) -> None:

@@ -209,7 +209,8 @@ def _failing_step(con: Any, p: Plan) -> str:
     DuckDB's own errors point into the generated SQL, not the query: this names the
     command the user wrote. Runs only after a failure (each step's rows are hashed).
     """
-    import duckdb
+    with extra("query", "running a query on local logs"):
+        import duckdb
 
     for i, step in enumerate(p.steps):
         if step.kind in STEPS or step.kind == "pattern":

@@ -18,7 +18,14 @@ from fdscope.errors import FdscopeError
 
 # What runs inside a function: standard library only, nothing analytic.
 RUNTIME_PACKAGES = ("handles", "origins", "emf", "trend", "monitor", "logs", "exhaustion")
-RUNTIME_MODULES = ("__init__.py", "errors.py", "registry.py", "_extras.py", "py.typed")
+RUNTIME_MODULES = (
+    "__init__.py",
+    "errors.py",
+    "registry.py",
+    "_extras.py",
+    "_aws_errors.py",
+    "py.typed",
+)
 WRAPPER_NAME = "fdscope-wrapper"  # /opt/fdscope-wrapper once the layer is attached
 LAMBDA_PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # Lambda's python3.X runtimes fdscope supports
 LAMBDA_NODES = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")  # one Node part serves all
