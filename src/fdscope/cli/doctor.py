@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fdscope._extras import extra
+from fdscope.cli._common import stdout_console
 from fdscope.cli.invoke import (
     interrupts_reported,
     load_event,
@@ -203,7 +204,7 @@ def doctor(
     if as_json:
         click.echo(json.dumps(d.summary(), indent=2, default=str))
     else:
-        render(Console(), d, handler, time.monotonic() - t0)
+        render(stdout_console(), d, handler, time.monotonic() - t0)
     sys.exit(d.exit_code)
 
 
@@ -492,7 +493,6 @@ def compare(before: Path, after: Path, as_json: bool) -> None:
         click.echo(json.dumps(c.to_json(), indent=2))
     else:
         with extra("cli"):
-            from rich.console import Console
             from rich.table import Table
 
         t = Table(title="before / after")
@@ -519,7 +519,7 @@ def compare(before: Path, after: Path, as_json: bool) -> None:
             ("new connections / invocation", "new_connections_per_invocation"),
         ):
             t.add_row(label, fmt(getattr(c.before, attr)), fmt(getattr(c.after, attr)))
-        console = Console()
+        console = stdout_console()
         console.print(t)
         style = "bold green" if c.outcome in ("fixed", "improved") else "bold red"
         console.print(f"[{style}]the fix: {c.outcome}[/]")

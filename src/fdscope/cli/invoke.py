@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fdscope._extras import extra
+from fdscope.cli._common import stdout_console
 from fdscope.cli._output import force_option
 from fdscope.errors import DoctorError
 
@@ -326,7 +327,7 @@ def invoke(
                     samples.append(s)
                     bar.update(task, advance=1, info=_progress_info(s))
     if not quiet:
-        _summary(Console(), fn.out_dir, samples, fd_limit)
+        _summary(stdout_console(), fn.out_dir, samples, fd_limit)
     for line in sandbox_lines(fn.out_dir, samples, fn.handler.code_root):
         console.print(line, highlight=False, markup=False)
     if any(s.status != "ok" for s in samples):

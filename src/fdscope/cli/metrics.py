@@ -714,8 +714,8 @@ def plot(  # noqa: C901
         buckets = aggregate(s, period, [name], start=start, end=end)
         if rule is not None:
             ranges = evaluate(s, rule, start=start, end=end).alarm_ranges()
-    # an evaluation at time t judges the period ending at t: shade from its start
-    ranges = [(a - period * 1000, b - period * 1000) for a, b in ranges]
+    # ALARM from the evaluation that went into it (its time t judges the period ending
+    # at t): the state holds from t, not from the period's start
     points: list[tuple[float, float]] = []
     for b in buckets:
         v = b.stats[name]
@@ -739,6 +739,7 @@ def plot(  # noqa: C901
         limit=limit,
         title=f"{label} {name} per {period}s",
         ylabel=unit or metric,
+        line_label=f"{metric} {name} per {period}s",
     )
     click.echo(f"wrote {target}")
 

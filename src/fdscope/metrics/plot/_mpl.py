@@ -258,8 +258,13 @@ def metric_chart(
     xlabel: str = "time (UTC)",
     time_axis: bool = True,
     dpi: int = 100,
+    line_label: str | None = None,
 ) -> ChartGeometry:
     """Draw a statistic over time to ``out`` (.png/.svg): line, threshold, shaded ALARM ranges.
+
+    ``line_label`` names the line in the legend (the statistic, e.g. ``fd_use Maximum
+    per 60s``; default: the y label). The ALARM shading starts where each range starts:
+    an alarm's ranges start at the evaluation that went into ALARM.
 
     ``points`` are (x, value); with ``time_axis`` x is ms since the epoch and the
     axis shows UTC times (the geometry's x unit is then matplotlib's date
@@ -305,7 +310,7 @@ def metric_chart(
         )  # fmt: skip
     ax.plot(
         xs, ys, color=FD_COLOR, linewidth=1.6, marker="." if len(xs) < 200 else None, zorder=3,
-        label=ylabel or "value",
+        label=line_label or ylabel or "value",
     )  # fmt: skip
     if threshold is not None:
         ax.axhline(
@@ -345,4 +350,6 @@ def metric_chart(
     if legend:  # above the axes, never over the data
         ax.legend(**_LEGEND_ABOVE)
     fig.tight_layout()
-    return _save(fig, ax, out)
+    geometry = _save(fig, ax, out)
+    geometry.marks["alarm"] = tuple(float(conv(a)) for a, _ in alarm_ranges)
+    return geometry
