@@ -113,3 +113,28 @@ def test_the_same_sources_give_the_same_zip(tmp_path: Path, capsys) -> None:
     assert _build(["--out", str(a), *versions], capsys)[0] == 0
     assert _build(["--out", str(b), *versions], capsys)[0] == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_the_zip_says_which_runtimes_it_serves_and_carries_the_node_part(
+    tmp_path: Path, capsys
+) -> None:
+    from fdscope.monitor._layer import LAMBDA_NODES, NODE_PART, build_layer
+
+    both = build_layer(tmp_path / "all.zip", compile=False)
+    assert [r for r in both.runtimes if r.startswith("nodejs")] == list(LAMBDA_NODES)
+    assert f"{NODE_PART}/handler.mjs" in both.names and "fdscope-wrapper" in both.names
+    assert f"{NODE_PART}/origins/node/track.js" in both.names  # FDSCOPE_TRACK=1
+    assert not any(n.startswith("python/fdscope/monitor/node/") for n in both.names)
+    try:
+        main(["layer", "build", "--out", str(tmp_path / "node.zip"), "--runtime", "nodejs20.x"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert "serves: nodejs20.x\n" in capsys.readouterr().out
+    with zipfile.ZipFile(tmp_path / "node.zip") as zf:
+        names = zf.namelist()
+    assert names and all(n.startswith("nodejs/") or n == "fdscope-wrapper" for n in names)
+    try:
+        main(["layer", "build", "--out", str(tmp_path / "bad.zip"), "--runtime", "nodejs16.x"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "nodejs20.x" in capsys.readouterr().err
