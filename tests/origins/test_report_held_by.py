@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -98,17 +97,20 @@ def test_the_top_group_names_the_module_list_that_keeps_it(
     assert "kept alive by heldapp._recent_tables (heldapp.py:3): _recent_tables[" in rep.text()
 
 
-def test_the_walk_stays_within_its_budget_on_many_groups(app: ModuleType) -> None:
+def test_the_walk_stays_within_its_budget_on_many_groups(
+    app: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the walk stops when its budget is spent (how long a budget takes on a real heap is
+    # bench/origins.py --retention's figure, not a timed test's): with none left, no walk
+    # is made; with a budget, at most the top groups are walked
     for _ in range(50):
         app.handler({}, None)
-    t0 = time.perf_counter()
+    monkeypatch.setattr(_report, "RETENTION_BUDGET_S", 0.0)
     rep = origins.report(retention=True)
-    walk_and_report = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    origins.report()
-    report_only = time.perf_counter() - t0
-    assert walk_and_report - report_only < _report.RETENTION_BUDGET_S + 0.1
-    assert sum(1 for g in rep.groups if g.held_by is not None) <= _report.RETENTION_GROUPS
+    assert all(g.held_by is None for g in rep.groups)
+    monkeypatch.setattr(_report, "RETENTION_BUDGET_S", 30.0)
+    rep = origins.report(retention=True)
+    assert 1 <= sum(1 for g in rep.groups if g.held_by is not None) <= _report.RETENTION_GROUPS
 
 
 def test_a_reference_cycle_agrees_with_gc_bound(

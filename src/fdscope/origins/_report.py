@@ -314,7 +314,7 @@ def _held_by(owners: list[tuple[int, Any]], code_root: str | None) -> dict[int, 
     from fdscope.origins import _retention
 
     out: dict[int, dict[str, Any]] = {}
-    if not owners:
+    if not owners or RETENTION_BUDGET_S <= 0:
         return out
     deadline = time.perf_counter() + RETENTION_BUDGET_S
     objs = [o for _, o in owners]
