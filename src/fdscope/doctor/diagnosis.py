@@ -519,35 +519,23 @@ def _diagnosis(
     if thread_only or procs_only:
         to_limit = thread_trend(seg).invocations_to_limit(THREAD_LIMIT)
     gc_cleans = bool(gc and gc.get("collections_remove_growth"))
-    culprits: tuple[Culprit, ...] = ()
-    kinds = kind_growth(seg)  # from the outside samples when they list kinds
-    if verdict not in ("broken", "none"):
-        reports = read_jsonl(out_dir / "origins.jsonl")
-        culprits, origin_kinds = culprits_from(
-            reports, seg[0].stream if seg else None, code_root, handler_file
-        )
-        kinds = kinds or origin_kinds
-    loop_alive: tuple[Culprit, ...] = ()
-    if language == "nodejs" and not reached and any(s.status == "timeout" for s in samples):
-        # what kept the event loop busy when an invocation timed out (track.js' report)
-        loop_alive = loop_holders(read_jsonl(out_dir / "origins.jsonl"), code_root)
-        if verdict == "broken":
-            culprits = loop_alive
+    culprits, kinds, loop_alive = _culprits(
+        verdict,
+        samples,
+        seg,
+        reached=reached,
+        out_dir=out_dir,
+        code_root=code_root,
+        handler_file=handler_file,
+        language=language,
+    )
     threads = [float(s.threads) for s in seg if s.threads is not None]
     durations = [s.duration_ms for s in samples if s.status != "timeout"]
     notes: list[str] = []
     near = first_near_limit(samples, limit)
     if reached:
         near = None  # EMFILE came first: that is the finding
-        restarted = any(s.cold_start for s in samples[hits[0] + 1 :])
-        hit = samples[hits[0]]
-        held = "" if hit.fd_process is None else f" ({hit.fd_process:,} of {limit:,} open)"
-        then = "; the invocation then timed out" if hit.invocation in late else ""
-        notes.append(
-            f"EMFILE reproduced: an open failed for want of a descriptor at invocation "
-            f"{hit.invocation:,}{held}{then}"
-            + ("; the environment then restarted (cold start)." if restarted else ".")
-        )
+        notes.append(_emfile_note(samples, hits[0], late, limit))
     elif near is not None:
         notes.append(near_limit_text(near))
     elif verdict == "leak" and to_limit is not None and not (thread_only or procs_only):
@@ -570,35 +558,12 @@ def _diagnosis(
             f"descriptors, the largest one {peak} (the limit, {limit}, is per process)."
         )
     if procs_only:
-        procs = [s.processes for s in seg if s.processes is not None]
-        notes.append(
-            f"Processes, not one process's descriptors: the environment went from {procs[0]} to "
-            f"{max(procs)} processes, each holding its own descriptors, while no single process "
-            f"grows towards the limit ({limit} is per process). Lambda caps an environment at "
-            f"{THREAD_LIMIT} threads and processes"
-            + (f", about {to_limit} invocations away." if to_limit is not None else ".")
-        )
+        notes.append(_processes_note(seg, limit, to_limit))
     if short is not None:
-        what = {"processes": s_procs, "threads": s_threads}.get(short, s_fds)
-        values = [v for v in what(seg) if v is not None]
-        notes.append(
-            f"Short run ({len(samples)} invocations): the number of {short} only rose "
-            f"({int(values[1])} -> {int(values[-1])} after the cold start); too few "
-            f"invocations for a trend (the doctor needs {MIN_INVOCATIONS}), so the confidence "
-            "is low: run without -n (or with a larger -n) to confirm."
-        )
+        notes.append(_short_run_note(short, seg, len(samples)))
     if loop_alive:
         notes.append(_loop_note(loop_alive, samples))
-    if verdict == "gc-bound":
-        notes.append(
-            f"Reference cycles: the cyclic garbage collector brings the count down; peak {peak} "
-            f"of {limit}."
-        )
-    if gc_cleans and verdict == "leak":
-        notes.append(
-            "The growth is reference cycles (a collection after each invocation removes it), "
-            "but the garbage collector does not run often enough to stop it before the limit."
-        )
+    notes.extend(_gc_notes(verdict, gc_cleans, peak, limit))
     init = lint_findings(handler_file, "per-invocation") if verdict in ("none", "bounded") else ()
     static = lint_findings(handler_file) if verdict in ("leak", "gc-bound") else ()
     if init:
@@ -660,6 +625,90 @@ def _diagnosis(
         ),
         out_dir=out_dir,
         notes=tuple(notes),
+    )
+
+
+def _culprits(
+    verdict: str,
+    samples: Sequence[Sample],
+    seg: Sequence[Sample],
+    *,
+    reached: bool,
+    out_dir: Path,
+    code_root: Path,
+    handler_file: Path | None,
+    language: str,
+) -> tuple[tuple[Culprit, ...], dict[str, int], tuple[Culprit, ...]]:
+    """``(culprits, kinds, loop_alive)``: the sites the origins reports blame and the kinds
+    that grew (unless the verdict is broken or none), and for Node.js, what kept the event
+    loop busy when an invocation timed out (the culprits when the verdict is broken)."""
+    culprits: tuple[Culprit, ...] = ()
+    kinds = kind_growth(seg)  # from the outside samples when they list kinds
+    if verdict not in ("broken", "none"):
+        reports = read_jsonl(out_dir / "origins.jsonl")
+        culprits, origin_kinds = culprits_from(
+            reports, seg[0].stream if seg else None, code_root, handler_file
+        )
+        kinds = kinds or origin_kinds
+    loop_alive: tuple[Culprit, ...] = ()
+    if language == "nodejs" and not reached and any(s.status == "timeout" for s in samples):
+        # what kept the event loop busy when an invocation timed out (track.js' report)
+        loop_alive = loop_holders(read_jsonl(out_dir / "origins.jsonl"), code_root)
+        if verdict == "broken":
+            culprits = loop_alive
+    return culprits, kinds, loop_alive
+
+
+def _gc_notes(verdict: str, gc_cleans: bool, peak: int | None, limit: int) -> list[str]:
+    """What the garbage collector does to the count (gc-bound, or a leak of cycles)."""
+    notes = []
+    if verdict == "gc-bound":
+        notes.append(
+            f"Reference cycles: the cyclic garbage collector brings the count down; peak {peak} "
+            f"of {limit}."
+        )
+    if gc_cleans and verdict == "leak":
+        notes.append(
+            "The growth is reference cycles (a collection after each invocation removes it), "
+            "but the garbage collector does not run often enough to stop it before the limit."
+        )
+    return notes
+
+
+def _emfile_note(samples: Sequence[Sample], first: int, late: set[int], limit: int) -> str:
+    """EMFILE reproduced at ``samples[first]`` (the first invocation at the limit)."""
+    restarted = any(s.cold_start for s in samples[first + 1 :])
+    hit = samples[first]
+    held = "" if hit.fd_process is None else f" ({hit.fd_process:,} of {limit:,} open)"
+    then = "; the invocation then timed out" if hit.invocation in late else ""
+    return (
+        f"EMFILE reproduced: an open failed for want of a descriptor at invocation "
+        f"{hit.invocation:,}{held}{then}"
+        + ("; the environment then restarted (cold start)." if restarted else ".")
+    )
+
+
+def _processes_note(seg: Sequence[Sample], limit: int, to_limit: int | None) -> str:
+    """The environment's processes grow, not one process's descriptors."""
+    procs = [s.processes for s in seg if s.processes is not None]
+    return (
+        f"Processes, not one process's descriptors: the environment went from {procs[0]} to "
+        f"{max(procs)} processes, each holding its own descriptors, while no single process "
+        f"grows towards the limit ({limit} is per process). Lambda caps an environment at "
+        f"{THREAD_LIMIT} threads and processes"
+        + (f", about {to_limit} invocations away." if to_limit is not None else ".")
+    )
+
+
+def _short_run_note(short: str, seg: Sequence[Sample], invocations: int) -> str:
+    """A run too short for a trend in which ``short`` (fds, threads, processes) only rose."""
+    what = {"processes": s_procs, "threads": s_threads}.get(short, s_fds)
+    values = [v for v in what(seg) if v is not None]
+    return (
+        f"Short run ({invocations} invocations): the number of {short} only rose "
+        f"({int(values[1])} -> {int(values[-1])} after the cold start); too few "
+        f"invocations for a trend (the doctor needs {MIN_INVOCATIONS}), so the confidence "
+        "is low: run without -n (or with a larger -n) to confirm."
     )
 
 
