@@ -17,7 +17,7 @@ from fdscope.cli.invoke import (
     load_event,
     parse_env_pairs,
     read_env_file,
-    runtime_note,
+    sandbox_lines,
 )
 from fdscope.cli.invoke import invoke as _invoke
 from fdscope.errors import DoctorError
@@ -147,9 +147,6 @@ def doctor(
         from rich.console import Console
 
     err = Console(stderr=True, quiet=quiet or as_json)
-    note = runtime_note(chosen, bool(opts.get("allow_network")))
-    if note:
-        err.print(note, highlight=False)
     t0 = time.monotonic()
     # out_dir is this process's from here to summary.json (a lock); another run in it is
     # refused unless --force, which clears it
@@ -205,6 +202,9 @@ def doctor(
         click.echo(json.dumps(d.summary(), indent=2, default=str))
     else:
         render(stdout_console(), d, handler, time.monotonic() - t0)
+    # what the environment's sandbox could not have here, a capped log (from run.json)
+    for line in sandbox_lines(Path(out_dir), [], Path(".")):
+        err.print(line, highlight=False, markup=False)
     sys.exit(d.exit_code)
 
 

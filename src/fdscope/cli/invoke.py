@@ -300,9 +300,6 @@ def invoke(
         from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet)
-    note = runtime_note(chosen, allow_network)
-    if note:
-        console.print(note, highlight=False)
     if endpoint is not None and endpoint.warning:
         console.print(f"[yellow]warning[/]: {endpoint.warning}", highlight=False)
     with interrupts_reported(out_dir), stack, fn:
@@ -359,16 +356,6 @@ def interrupts_reported(out_dir: Path) -> Iterator[None]:
             err=True,
         )
         sys.exit(130)
-
-
-def runtime_note(runtime: Any, allow_network: bool) -> str:
-    """One line about a runtime without the network guard (Node.js), else ''."""
-    if allow_network or getattr(runtime, "network_guard", True):
-        return ""
-    return (
-        f"note: no network guard for {runtime.language} (Python's is an audit hook): "
-        "the function can reach beyond loopback"
-    )
 
 
 def sandbox_lines(out_dir: Path, samples: list[Any], code_root: Path) -> list[str]:

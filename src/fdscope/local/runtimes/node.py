@@ -8,7 +8,8 @@ The runtime interface client is the real ``aws-lambda-ric`` from the function's
 ``node_modules`` or fdscope's cache (``fdscope setup node``), else fdscope's
 pure-JavaScript stand-in (:mod:`._node_client`); ``run.json`` says which ran.
 
-There is no network guard for Node (Python's is an audit hook in the child):
+There is no in-process network guard for Node (Python's is an audit hook in the child);
+the sandbox's network namespace guards both where the machine allows it:
 ``run.json`` says so (``network_guard: false``).
 
 :func:`select_runtime` picks the runtime for a handler string: from the file
@@ -97,7 +98,7 @@ class NodeRuntime(Runtime):
     language = "nodejs"
     reserved = ("_FDSCOPE_NODE_CLIENT", "_FDSCOPE_NODE_PRELOAD")
     in_function_monitor = False  # fdscope.monitor is Python's
-    network_guard = False  # Python's is an audit hook; Node has none yet
+    network_guard = False  # no in-process guard (Python's audit hook); the netns guards both
     socket_files = True  # aws-serverless-express binds /tmp/server-*.sock
 
     def __init__(
