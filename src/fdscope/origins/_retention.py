@@ -261,10 +261,13 @@ def retention(
     frontier: list[Any] = [obj]
     walk.skip.add(id(frontier))
     closed = True  # every referrer met was visited: a cycle if no root is found
+    step = 0.0  # how long the last level took: a level is one heap scan, as long as the last
     for _level in range(depth):
-        if time.perf_counter() > deadline:
-            return None
+        now = time.perf_counter()
+        if now + step > deadline:  # the next scan would overrun the budget: stop before it
+            return walk.fallback
         found, nxt = walk.level(frontier)
+        step = time.perf_counter() - now
         if found is not None:
             return found
         if not nxt:
