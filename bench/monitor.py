@@ -29,6 +29,15 @@ Run: .venv/bin/python bench/monitor.py [--quick]
    the sources at every cold start), and the per-invocation median added to a no-op
    handler at 100 open descriptors; against the goals (5 ms, 100 us).
    ``--versions-only`` runs only this part.
+5. Node.js (``--node-only``): the layer's Node monitor (``src/fdscope/monitor/node``)
+   next to ``aws-embedded-metrics``' Node library emitting the same six metrics
+   (npm, ``npm ci`` in bench/ by this script, pinned by bench/package-lock.json): the
+   time ``require`` adds in a fresh node after the modules aws-lambda-ric has loaded
+   (http, https, net; median of interleaved processes; the monitor's entry
+   handler.mjs with its handler loading, and monitor.js alone), and the
+   per-invocation cost at 100 and 1,000 open descriptors (a wrapped async no-op
+   handler minus the bare one, medians and means of per-call pairs, output to
+   /dev/null); goals: under 5 ms and under 100 us.
 The machine is shared: read the ratios, not the absolute figures.
 """
 
@@ -373,6 +382,153 @@ def _print_per_version(runs: int, n: int) -> None:
         )
 
 
+BENCH = Path(__file__).resolve().parent
+NODE_MONITOR = BENCH.parent / "src" / "fdscope" / "monitor" / "node"
+# what aws-lambda-ric has loaded before the handler's module
+_NODE_RUNTIME = "require('http'); require('https'); require('net');"
+_NODE_REQUIRE = r"""
+%s
+const t = process.hrtime.bigint();
+%s
+const ms = Number(process.hrtime.bigint() - t) / 1e6;
+process.stderr.write(JSON.stringify(ms) + '\n');
+"""
+_NODE_ENTRY = """import 'http'; import 'https'; import 'net';
+import { createRequire } from 'module';
+const t = process.hrtime.bigint();
+if (process.env.BARE) createRequire(import.meta.url)(process.env.BARE); else await import(%s);
+process.stderr.write(JSON.stringify(Number(process.hrtime.bigint() - t) / 1e6) + '\\n');"""
+_NODE_PER_CALL = r"""
+const fs = require('fs');
+const [fds, n] = [parseInt(process.argv[1], 10), parseInt(process.argv[2], 10)];
+const held = [];
+while (fs.readdirSync('/proc/self/fd').length < fds) held.push(fs.openSync('/dev/null', 'r'));
+const { Monitor, configFromEnv } = require(process.env.MONITOR);
+const { metricScope, Unit } = require('aws-embedded-metrics');
+const mon = new Monitor(configFromEnv({ AWS_LAMBDA_FUNCTION_NAME: 'bench' }));
+const bare = async (event, context) => 1;
+const ours = mon.wrap(bare);
+const emf = metricScope((metrics) => async (event, context) => {
+  metrics.setNamespace('fdscope');
+  metrics.putDimensions({ function_name: 'bench' });
+  for (const m of ['fd_use', 'fd_net', 'new_connections', 'threads_max']) metrics.putMetric(m, 1, Unit.Count);
+  metrics.putMetric('duration', 1, Unit.Milliseconds);
+  metrics.putMetric('used_memory_max', 1, Unit.Megabytes);
+  metrics.setProperty('request_id', context.awsRequestId);
+  return 1;
+});
+const ctx = { awsRequestId: 'r', getRemainingTimeInMillis: () => 30000 };
+async function time(fn) {
+  const t = process.hrtime.bigint();
+  await fn({}, ctx);
+  return Number(process.hrtime.bigint() - t) / 1e3;
+}
+(async () => {
+  for (let i = 0; i < 200; i++) { await time(bare); await time(ours); await time(emf); }
+  const d = { fdscope: [], emf: [] };
+  for (let i = 0; i < n; i++) {
+    const b = await time(bare);
+    d.fdscope.push((await time(ours)) - b);
+    d.emf.push((await time(emf)) - b);
+  }
+  process.stderr.write(JSON.stringify(d) + '\n');
+})();
+"""
+
+
+def _npm_ci() -> None:
+    """aws-embedded-metrics (and ESLint) into bench/node_modules, as the lock file pins."""
+    stamp = BENCH / "node_modules" / ".package-lock.json"
+    lock = BENCH / "package-lock.json"
+    if stamp.is_file() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BENCH, check=True)
+
+
+def _node_ms(script: str, env: dict[str, str] | None = None) -> float:
+    # aws-lambda-ric is an ES module: its process has the ES module loader up already
+    esm = "import " in script.split("\n", 1)[0]
+    res = subprocess.run(
+        ["node", *(["--input-type=module"] if esm else []), "-e", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=BENCH,
+        env={**os.environ, **(env or {})},
+    )
+    return float(json.loads(res.stderr.strip().splitlines()[-1]))
+
+
+def node_require_ms(runs: int) -> dict[str, float]:
+    """Median ms ``require`` adds after the runtime client's modules, interleaved."""
+    app = Path(tempfile.mkdtemp(prefix="fdscope-node-app-"))  # the function's folder
+    entry_env = {"FDSCOPE_HANDLER": "app.handler", "LAMBDA_TASK_ROOT": str(app)}
+    (app / "app.js").write_text("exports.handler = async () => 1;\n")
+    cases = {
+        "fdscope entry (handler.mjs + monitor.js) + app": (
+            _NODE_ENTRY % json.dumps(str(NODE_MONITOR / "handler.mjs")),
+            entry_env,
+        ),
+        "the function's module alone (app)": (
+            _NODE_ENTRY % "''",
+            {**entry_env, "BARE": str(app / "app.js")},
+        ),
+        "fdscope monitor.js": (
+            _NODE_REQUIRE
+            % (_NODE_RUNTIME, f"require({json.dumps(str(NODE_MONITOR / 'monitor.js'))});"),
+            None,
+        ),
+        "aws-embedded-metrics": (
+            _NODE_REQUIRE % (_NODE_RUNTIME, "require('aws-embedded-metrics');"),
+            None,
+        ),
+    }
+    got: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(runs):
+        for k, (script, env) in cases.items():
+            got[k].append(_node_ms(script, env))
+    return {k: statistics.median(v) for k, v in got.items()}
+
+
+def node_per_call(fds: int, n: int) -> dict[str, tuple[float, float]]:
+    """(median, trimmed mean) us per invocation added to a no-op async handler."""
+    with open(os.devnull, "w") as devnull:
+        res = subprocess.run(
+            ["node", "-e", _NODE_PER_CALL, str(fds), str(n)],
+            stdout=devnull,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+            cwd=BENCH,
+            env={
+                **os.environ,
+                "MONITOR": str(NODE_MONITOR / "monitor.js"),
+                "AWS_EMF_ENVIRONMENT": "Local",
+            },
+        )
+    d = json.loads(res.stderr.strip().splitlines()[-1])
+    return {k: (statistics.median(v), _trimmed_mean(v)) for k, v in d.items()}
+
+
+def _print_node(runs: int, n: int) -> None:
+    _npm_ci()
+    print(
+        f"Node.js {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}:"
+    )
+    print(f"require time added after http/https/net (median of {runs} interleaved processes):")
+    for k, v in node_require_ms(runs).items():
+        print(f"  {k:42s} {v:7.2f} ms")
+    for fds in (100, 1000):
+        r = node_per_call(fds, n)
+        print(f"per invocation at {fds} open descriptors ({n} calls, minus a bare handler), us:")
+        print("                                            median     mean*")
+        print(
+            "  fdscope Node monitor (~25 members)     "
+            + "".join(f"{v:10.1f}" for v in r["fdscope"])
+        )
+        print("  aws-embedded-metrics (6 metrics)       " + "".join(f"{v:10.1f}" for v in r["emf"]))
+
+
 def _trimmed_mean(xs: list[float]) -> float:
     """Mean without the slowest 1%: scheduling stalls on a shared machine, not our cost."""
     s = sorted(xs)
@@ -385,6 +541,7 @@ def main() -> None:
     ap.add_argument("--before", metavar="REF", help="the tree before new_connections' counter")
     ap.add_argument("--connections-only", action="store_true", help="only part 3 (before/after)")
     ap.add_argument("--versions-only", action="store_true", help="only part 4 (Python versions)")
+    ap.add_argument("--node-only", action="store_true", help="only part 5 (Node.js)")
     ap.add_argument("--per-invocation", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.per_invocation:  # a child of before_after(), on the tree PYTHONPATH names
@@ -396,6 +553,9 @@ def main() -> None:
         return
     if args.versions_only:
         _print_per_version(runs, n)
+        return
+    if args.node_only:
+        _print_node(runs, n)
         return
 
     for label, prefix in (("a bare interpreter", "pass"), ("the Lambda runtime client", RUNTIME)):
@@ -427,6 +587,7 @@ def main() -> None:
         )
     _print_before_after(n, args)
     _print_per_version(runs, n)
+    _print_node(runs, n)
 
 
 def _print_before_after(n: int, args: argparse.Namespace) -> None:
