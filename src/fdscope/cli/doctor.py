@@ -12,6 +12,7 @@ from typing import Any
 
 from fdscope._extras import extra
 from fdscope.cli._common import stdout_console
+from fdscope.cli._output import check_new_file, force_option
 from fdscope.cli.invoke import (
     interrupts_reported,
     load_event,
@@ -463,7 +464,7 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
     if rows_data:
         chart = terminal_chart([held(r) for r in rows_data], width=60, height=6, limit=d.limit)
         console.print(chart, markup=False, highlight=False)
-    console.print(f"[dim]run directory: {d.out_dir} (summary.json, fd_use.png)[/]")
+    console.print(f"[dim]run directory: {d.out_dir} (summary.json, fd_use.png, report.html)[/]")
 
 
 def _samples(out_dir: Path) -> list[dict[str, Any]]:
@@ -481,14 +482,32 @@ for _param in _SHARED:
 @click.argument("before", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("after", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare(before: Path, after: Path, as_json: bool) -> None:
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained page to share (both runs on one chart).",
+)
+@force_option
+def compare(
+    before: Path, after: Path, as_json: bool, html_out: Path | None = None, force: bool = False
+) -> None:
     """Compare two runs (before and after a fix): did the fix work?
 
-    Exit 0 when the fix worked or things improved, 1 when unchanged or worse.
+    Exit 0 when the fix worked or things improved, 1 when unchanged or worse. With
+    --html OUT, OUT is written too (a file that exists only with --force).
     """
     from fdscope.doctor.compare import compare as do_compare
 
+    if html_out is not None:
+        check_new_file(html_out, force, "a page")
     c = do_compare(before, after)
+    if html_out is not None:
+        from fdscope.doctor.report_html import render_compare
+        from fdscope.local import write_atomic
+
+        write_atomic(html_out, render_compare(before, after, c.to_json()))
+        click.echo(f"wrote {html_out}", err=as_json)
     if as_json:
         click.echo(json.dumps(c.to_json(), indent=2))
     else:

@@ -1,6 +1,6 @@
-"""The doctor's outputs: ``summary.json`` and the chart, in the run directory.
+"""The doctor's outputs: ``summary.json``, the chart and ``report.html``, in the run directory.
 
-Both are written whole or not at all (a temporary file, then a rename), under
+All are written whole or not at all (a temporary file, then a rename), under
 the directory's lock, and only into the run they describe: ``summary.json``
 carries ``run.json``'s run id, and a directory that now holds another run is
 refused.
@@ -17,7 +17,7 @@ from fdscope.local import RunDirError, RunLock, write_atomic
 
 
 def write_outputs(d: Diagnosis, *, title: str | None = None, lock: Any = None) -> None:
-    """Write ``summary.json`` and ``fd_use.png`` into the run directory.
+    """Write ``summary.json``, ``fd_use.png`` and ``report.html`` into the run directory.
 
     ``lock`` is the directory's :class:`~fdscope.local._records.RunLock` when the
     caller holds it (the CLI holds it from the run's start); else it is taken here.
@@ -42,6 +42,10 @@ def write_outputs(d: Diagnosis, *, title: str | None = None, lock: Any = None) -
                 title=title,
                 memory_mb=(getattr(d, "memory", None) or {}).get("memory_mb"),
             )  # atomic
+        from fdscope.doctor.report_html import render_run
+
+        # the page to share: self-contained (data and script inline), atomic too
+        write_atomic(d.out_dir / "report.html", render_run(d.out_dir, d.summary()))
     finally:
         if own:
             held.release()
@@ -62,5 +66,5 @@ def _check_same_run(d: Diagnosis) -> None:
     if theirs != d.run_id:
         raise RunDirError(
             f"{d.out_dir} now holds another run (run id {theirs}, not {d.run_id}): "
-            "summary.json and fd_use.png not written"
+            "summary.json, fd_use.png and report.html not written"
         )
