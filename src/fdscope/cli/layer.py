@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fdscope._extras import extra
+from fdscope.cli._output import refuse_existing
 
 with extra("cli"):
     import click
@@ -16,6 +17,7 @@ def layer() -> None:
 
 
 @layer.command()
+@refuse_existing("out")  # --force: the one overwrite option
 @click.option(
     "--out",
     "out",
