@@ -274,3 +274,21 @@ def test_old_spellings_warn_on_stderr(tmp_path: Path) -> None:
     assert report.is_file() and "--output FILE is deprecated" in err
     out, err = _run(["lint", str(tmp_path / "src"), "--output", "json"])
     assert json.loads(out) and err == ""
+
+
+def test_docs_cli_md_lists_every_option() -> None:
+    """docs/cli.md's table has a row for every visible option of every command."""
+    import click
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    missing = []
+    for name, cmd in _commands().items():
+        section = doc.split(f"### `fdscope {name}`", 1)
+        assert len(section) == 2, f"no section for {name}"
+        body = section[1].split("\n### ", 1)[0]
+        for p in cmd.params:  # type: ignore[attr-defined]
+            if isinstance(p, click.Option) and not p.hidden:
+                primary = ([o for o in p.opts if o.startswith("--")] or p.opts)[0]
+                if f"| `{primary}` |" not in body:
+                    missing.append(f"{name} {primary}")
+    assert missing == []
