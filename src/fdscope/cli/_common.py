@@ -260,11 +260,12 @@ class aws_settings:  # noqa: N801 - a context manager used like a function
         self._reset_session()
 
     def _reset_session(self) -> None:
-        """boto3's default session reads the profile once: a new one after a change."""
-        import sys
+        """boto3's default session reads the profile once: a new one after a change
+        (region and endpoint are read from the environment at each client's creation)."""
+        if self.profile:
+            with extra("aws", "choosing an AWS profile"):
+                import boto3
 
-        boto3 = sys.modules.get("boto3")
-        if self.env and boto3 is not None:
             boto3.DEFAULT_SESSION = None  # type: ignore[attr-defined]
 
 

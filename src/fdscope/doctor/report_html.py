@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,7 @@ def _script_json(doc: Any) -> str:
     return json.dumps(doc, default=str, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -48,10 +47,13 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 except ValueError:
                     continue
                 if isinstance(doc, dict):
-                    out.append(doc)
+                    yield doc
     except OSError:
-        pass
-    return out
+        return
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return list(_iter_jsonl(path))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -118,7 +120,10 @@ def _logs(events: Iterable[dict[str, Any]]) -> tuple[dict[str, list[str]], bool]
             current[stream] = message.split()[2]
         request = current.get(stream, "init")
         lines = by_request.setdefault(request, [])
-        if len(lines) >= MAX_LINES_PER_INVOCATION or total + len(message) > MAX_LOG_CHARS:
+        if total + len(message) > MAX_LOG_CHARS:
+            cut = True
+            break  # the page is full: the rest of events.jsonl is not read
+        if len(lines) >= MAX_LINES_PER_INVOCATION:
             cut = True
         else:
             lines.append(message)
@@ -166,7 +171,7 @@ def run_data(run_dir: Path, summary: Mapping[str, Any] | None = None) -> dict[st
     for c in summary.get("culprits") or ():
         if isinstance(c, dict):
             culprits.append({**c, "source": _source(run.get("code_root"), c.get("site"))})
-    logs, cut = _logs(_read_jsonl(run_dir / "events.jsonl"))
+    logs, cut = _logs(_iter_jsonl(run_dir / "events.jsonl"))
     memory = summary.get("memory") if isinstance(summary.get("memory"), dict) else {}
     return {
         "title": str(run.get("handler") or summary.get("handler") or run_dir.name),
