@@ -135,3 +135,15 @@ def test_compare_html_in_a_headless_browser(runs: dict[str, Path], tmp_path: Pat
         assert page.evaluate("document.querySelectorAll('#chart svg polyline').length") == 6
         tip = _hover(page, 0.3)
         assert "before: invocation" in tip and "after: invocation" in tip
+
+
+def test_the_report_says_what_keeps_the_culprit_alive(tmp_path: Path) -> None:
+    from fdscope.doctor import diagnose, write_outputs
+
+    handler = ROOT / "tests" / "helpers" / "handlers" / "held_in_list.py"
+    d = diagnose(f"{handler}:handler", out_dir=tmp_path / "run", n=20, fd_limit=256, timeout_s=10.0)
+    write_outputs(d)
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "what keeps them alive: kept in `_recent_tables` (held_in_list.py:5)" in page
+    assert '<span class="hit">    5  _recent_tables = []</span>' in page  # the holder's line
+    assert '<span class="hit">   10          self.conn = socket.socket()</span>' in page

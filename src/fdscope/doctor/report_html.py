@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from fdscope.doctor.culprits import kept_in
+
 # what a page carries of the logs: beyond it, each invocation's first lines and a note
 MAX_LOG_CHARS = 2_000_000
 MAX_LINES_PER_INVOCATION = 200
@@ -170,7 +172,16 @@ def run_data(run_dir: Path, summary: Mapping[str, Any] | None = None) -> dict[st
     culprits = []
     for c in summary.get("culprits") or ():
         if isinstance(c, dict):
-            culprits.append({**c, "source": _source(run.get("code_root"), c.get("site"))})
+            held = c.get("held_by") if isinstance(c.get("held_by"), dict) else None
+            holder = f"{held.get('file')}:{held.get('line')}" if held and held.get("line") else None
+            culprits.append(
+                {
+                    **c,
+                    "source": _source(run.get("code_root"), c.get("site")),
+                    "kept_in": kept_in(held) if held else None,
+                    "holder_source": _source(run.get("code_root"), holder),
+                }
+            )
     logs, cut = _logs(_iter_jsonl(run_dir / "events.jsonl"))
     memory = summary.get("memory") if isinstance(summary.get("memory"), dict) else {}
     return {
@@ -373,6 +384,17 @@ def _figures_table(summary: Mapping[str, Any]) -> str:
     return f"<table>{body}</table>"
 
 
+def _source_html(src: Mapping[str, Any] | None) -> str:
+    if not src:
+        return ""
+    lines = []
+    for i, text in enumerate(src["lines"]):
+        n = src["first"] + i
+        cls = ' class="hit"' if n == src["line"] else ""
+        lines.append(f"<span{cls}>{n:>5}  {_e(text)}</span>")
+    return "<pre>" + "\n".join(lines) + "</pre>"
+
+
 def _culprits_html(culprits: list[dict[str, Any]]) -> str:
     if not culprits:
         return (
@@ -388,25 +410,22 @@ def _culprits_html(culprits: list[dict[str, Any]]) -> str:
             + (" (approximate)" if c.get("approximate") else "")
             + "</p>"
         )
-        src = c.get("source")
-        code = ""
-        if src:
-            lines = []
-            for i, text in enumerate(src["lines"]):
-                n = src["first"] + i
-                cls = ' class="hit"' if n == src["line"] else ""
-                lines.append(f"<span{cls}>{n:>5}  {_e(text)}</span>")
-            code = "<pre>" + "\n".join(lines) + "</pre>"
+        code = _source_html(c.get("source"))
         chain = c.get("chain") or []
         held = c.get("held_by")
+        kept = c.get("kept_in")
         extra = ""
         if chain:
             extra += (
                 "<p>call chain: " + " &larr; ".join(f"<code>{_e(x)}</code>" for x in chain) + "</p>"
             )
         if held:
-            what = held if isinstance(held, str) else json.dumps(held, default=str)
-            extra += f"<p>kept alive by: <code>{_e(what)}</code></p>"
+            what = kept or (held if isinstance(held, str) else json.dumps(held, default=str))
+            path = held.get("path") if isinstance(held, dict) else None
+            extra += f'<p class="held">what keeps them alive: {_e(what)}'
+            if path:
+                extra += " (" + " &rarr; ".join(f"<code>{_e(x)}</code>" for x in path) + ")"
+            extra += "</p>" + _source_html(c.get("holder_source"))
         parts.append(f'<div class="culprit">{head}{code}{extra}</div>')
     return "".join(parts)
 
