@@ -41,12 +41,15 @@ def _spawn(token: str) -> subprocess.Popen[bytes]:
 
 
 def _wait_for_setsid(token: str, sid: int) -> list[int]:
-    """Token holders once one of them runs in another session (the grandchild)."""
+    """Token holders once one of them runs in another session (the grandchild) and the
+    middle child that forked it has exited (until then the grandchild is still its child,
+    inside the process tree)."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         found = _procs.with_token(token)
         try:
-            if any(os.getsid(p) != sid for p in found):
+            alive = [p for p in found if _procs._alive(p)]
+            if any(os.getsid(p) != sid for p in alive) and len(alive) == 2:
                 return found
         except ProcessLookupError:
             pass
