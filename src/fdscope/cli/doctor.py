@@ -497,6 +497,7 @@ def compare(
     Exit 0 when the fix worked or things improved, 1 when unchanged or worse. With
     --html OUT, OUT is written too (a file that exists only with --force).
     """
+    from fdscope.doctor.compare import ROWS
     from fdscope.doctor.compare import compare as do_compare
 
     if html_out is not None:
@@ -522,21 +523,7 @@ def compare(
         def fmt(v: Any) -> str:
             return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
-        for label, attr in (
-            ("verdict", "verdict"),
-            ("invocations", "invocations"),
-            ("peak descriptors", "peak"),
-            ("leak rate / invocation", "rate_per_invocation"),
-            ("EMFILE", "emfile"),
-            ("peak memory MB", "peak_memory_mb"),
-            ("memory growth / invocation MB", "memory_rate_mb"),
-            ("out of memory", "out_of_memory"),
-            ("timeouts", "timeouts"),
-            ("cold starts", "cold_starts"),
-            ("p50 duration ms", "p50_ms"),
-            ("p99 duration ms", "p99_ms"),
-            ("new connections / invocation", "new_connections_per_invocation"),
-        ):
+        for label, attr in ROWS:
             t.add_row(label, fmt(getattr(c.before, attr)), fmt(getattr(c.after, attr)))
         console = stdout_console()
         console.print(t)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from fdscope.doctor.compare import ROWS
 from fdscope.doctor.culprits import kept_in
 
 # what a page carries of the logs: beyond it, each invocation's first lines and a note
@@ -529,23 +530,6 @@ def render_run(run_dir: Path, summary: Mapping[str, Any] | None = None) -> str:
     return _page(f"fdscope: {verdict} - {data['title']}", body, {"runs": [_chart_run(data, "run")]})
 
 
-_COMPARE_ROWS = (
-    ("verdict", "verdict"),
-    ("invocations", "invocations"),
-    ("peak descriptors", "peak"),
-    ("leak rate / invocation", "rate_per_invocation"),
-    ("EMFILE", "emfile"),
-    ("peak memory MB", "peak_memory_mb"),
-    ("memory growth / invocation MB", "memory_rate_mb"),
-    ("out of memory", "out_of_memory"),
-    ("timeouts", "timeouts"),
-    ("cold starts", "cold_starts"),
-    ("p50 duration ms", "p50_ms"),
-    ("p99 duration ms", "p99_ms"),
-    ("new connections / invocation", "new_connections_per_invocation"),
-)
-
-
 def render_compare(before: Path, after: Path, comparison: Mapping[str, Any]) -> str:
     """The page of ``fdscope compare --html``: ``comparison`` is Comparison.to_json()."""
     a, b = run_data(before), run_data(after)
@@ -553,7 +537,7 @@ def render_compare(before: Path, after: Path, comparison: Mapping[str, Any]) -> 
     outcome = str(comparison.get("outcome"))
     table = "".join(
         f"<tr><th>{_e(label)}</th><td>{_e(fa.get(key))}</td><td>{_e(fb.get(key))}</td></tr>"
-        for label, key in _COMPARE_ROWS
+        for label, key in ROWS
     )
     reasons = "".join(f"<li>{_e(r)}</li>" for r in comparison.get("reasons") or ())
     warnings = "".join(f"<li>{_e(w)}</li>" for w in comparison.get("warnings") or ())
