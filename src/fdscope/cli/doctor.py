@@ -523,7 +523,7 @@ def compare(
         def fmt(v: Any) -> str:
             return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
-        for label, attr in ROWS:
+        for label, attr in ROWS.items():
             t.add_row(label, fmt(getattr(c.before, attr)), fmt(getattr(c.after, attr)))
         console = stdout_console()
         console.print(t)

@@ -30,23 +30,23 @@ from typing import Any
 from fdscope.doctor.evidence import new_connections
 from fdscope.errors import DoctorError
 
-# the comparison table, in order: (label, RunFigures attribute); the CLI's table and
+# the comparison table, in order: label -> RunFigures attribute; the CLI's table and
 # report.html's before/after page both print these rows
-ROWS: tuple[tuple[str, str], ...] = (
-    ("verdict", "verdict"),
-    ("invocations", "invocations"),
-    ("peak descriptors", "peak"),
-    ("leak rate / invocation", "rate_per_invocation"),
-    ("EMFILE", "emfile"),
-    ("peak memory MB", "peak_memory_mb"),
-    ("memory growth / invocation MB", "memory_rate_mb"),
-    ("out of memory", "out_of_memory"),
-    ("timeouts", "timeouts"),
-    ("cold starts", "cold_starts"),
-    ("p50 duration ms", "p50_ms"),
-    ("p99 duration ms", "p99_ms"),
-    ("new connections / invocation", "new_connections_per_invocation"),
-)
+ROWS: dict[str, str] = {
+    "verdict": "verdict",
+    "invocations": "invocations",
+    "peak descriptors": "peak",
+    "leak rate / invocation": "rate_per_invocation",
+    "EMFILE": "emfile",
+    "peak memory MB": "peak_memory_mb",
+    "memory growth / invocation MB": "memory_rate_mb",
+    "out of memory": "out_of_memory",
+    "timeouts": "timeouts",
+    "cold starts": "cold_starts",
+    "p50 duration ms": "p50_ms",
+    "p99 duration ms": "p99_ms",
+    "new connections / invocation": "new_connections_per_invocation",
+}
 
 OUTCOMES = ("fixed", "improved", "unchanged", "worse")
 

@@ -537,7 +537,7 @@ def render_compare(before: Path, after: Path, comparison: Mapping[str, Any]) -> 
     outcome = str(comparison.get("outcome"))
     table = "".join(
         f"<tr><th>{_e(label)}</th><td>{_e(fa.get(key))}</td><td>{_e(fb.get(key))}</td></tr>"
-        for label, key in ROWS
+        for label, key in ROWS.items()
     )
     reasons = "".join(f"<li>{_e(r)}</li>" for r in comparison.get("reasons") or ())
     warnings = "".join(f"<li>{_e(w)}</li>" for w in comparison.get("warnings") or ())
