@@ -81,7 +81,9 @@ def test_get_metric_statistics_example(tmp_path: Path) -> None:
     logs = tmp_path / "emf.log"
     _emf_cpu(logs)
     out, _ = _run(["metrics", str(logs), *shlex.split(aws)[3:], "--output", "json"])
-    rows = json.loads(out)
+    doc = json.loads(out)
+    assert doc["Label"] == "CPUUtilization"  # as get-metric-statistics: Label, Datapoints
+    rows = doc["Datapoints"]
     # every minute of the day counted once; fdscope's periods are aligned to the epoch
     # (as an alarm's), get-metric-statistics' to --start-time: 25 hours touched, not 24
     assert sum(r["samples"] for r in rows) == 24 * 60 and len(rows) == 25
@@ -91,7 +93,7 @@ def test_get_metric_statistics_example(tmp_path: Path) -> None:
     js = json.dumps([{"Name": "InstanceId", "Value": "YourInstanceID"}])
     same, _ = _run(["metrics", str(logs), *shlex.split(aws)[3:-2], "--dimensions", js,
                     "--output", "json"])  # fmt: skip
-    assert json.loads(same) == rows
+    assert json.loads(same) == doc
     res = CliRunner().invoke(
         cli, ["metrics", str(logs), *shlex.split(aws)[3:-1], "Name=InstanceId,Value=other"]
     )
@@ -113,7 +115,7 @@ def test_aws_cli_time_formats(tmp_path: Path, start: str, end: str) -> None:
     _emf_cpu(logs, hours=3)
     out, _ = _run(["metrics", str(logs), "--metric-name", "CPUUtilization", "--period",
                    "3600", "--start-time", start, "--end-time", end, "--output", "json"])  # fmt: skip
-    assert [r["samples"] for r in json.loads(out)] == [42, 60, 18]  # 120 minutes
+    assert [r["samples"] for r in json.loads(out)["Datapoints"]] == [42, 60, 18]  # 120 min
 
 
 def test_put_metric_alarm_example(moto: str) -> None:
@@ -214,7 +216,9 @@ def test_start_query_example(moto: str) -> None:
     )
     out, _ = _run(["query", *shlex.split(aws)[3:], "--output", "json",
                    "--region", "us-east-1", "--endpoint-url", moto])  # fmt: skip
-    assert [r["@message"] for r in json.loads(out)] == ["Test MESSAGE2", "Test MESSAGE1"]
+    doc = json.loads(out)  # get-query-results' top-level keys
+    assert set(doc) == {"results", "statistics", "status"} and doc["status"] == "Complete"
+    assert [r["@message"] for r in doc["results"]] == ["Test MESSAGE2", "Test MESSAGE1"]
 
 
 def _commands() -> dict[str, object]:

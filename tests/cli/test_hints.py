@@ -233,7 +233,7 @@ def test_sweep_on_three_minutes_says_how_little_and_what_it_cannot_tell(tmp_path
     assert "cannot tell a rate below 1 per 6 minutes" in out
     assert "an extrapolation" in out
     rows = CliRunner().invoke(cli, [*args, "--format", "json", "--evaluation-periods", "1"])
-    thresholds = [r["threshold"] for r in json.loads(rows.stdout)]
+    thresholds = [r["threshold"] for r in json.loads(rows.stdout)["Sweep"]]
     assert 123.0 in thresholds  # --threshold is one of the settings tried
 
 

@@ -72,10 +72,12 @@ def test_metrics_lists_declared_metrics_and_members_with_all(tmp_path: Path) -> 
     _emf(logs)
     res = CliRunner().invoke(cli, ["metrics", str(logs), "--output", "json"])
     assert res.exit_code == 0, res.output
-    assert [r["series"].split("{")[0] for r in json.loads(res.stdout)] == ["fdscope/fd_use"]
+    assert [r["series"].split("{")[0] for r in json.loads(res.stdout)["Metrics"]] == [
+        "fdscope/fd_use"
+    ]
     assert "1 member series not declared" in res.stderr and "--all" in res.stderr
     res = CliRunner().invoke(cli, ["metrics", str(logs), "--output", "json", "--all"])
-    listed = {r["series"].split("{")[0]: r["declared"] for r in json.loads(res.stdout)}
+    listed = {r["series"].split("{")[0]: r["declared"] for r in json.loads(res.stdout)["Metrics"]}
     assert listed == {"fdscope/fd_use": True, "fdscope/duration": False}
     assert res.stderr == ""
 
@@ -93,7 +95,7 @@ def test_alarm_chart_names_the_statistic_and_shades_from_the_evaluation(
     rule = ["--metric-name", "fd_use", "--statistic", "Maximum", "--period", "60",
             "--threshold", "800", "--evaluation-periods", "1"]  # fmt: skip
     res = CliRunner().invoke(cli, ["alarm", str(logs), *rule, "--output", "json"])
-    evaluations = json.loads(res.stdout)
+    evaluations = json.loads(res.stdout)["Evaluations"]
     first = next(e for e in evaluations if e["state"] == "ALARM")
     from datetime import datetime
 

@@ -133,5 +133,25 @@ def test_cli_log_group_prints_rows(logs_client: object) -> None:
         env=env,
     )
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.output[r.output.index("[") :])
-    assert "all good" in {row.get("@message") for row in rows}
+    doc = json.loads(r.stdout)  # get-query-results' shape, rows as objects by field
+    assert doc["status"] == "Complete"
+    # moto returns no statistics: the keys of what fdscope skipped are there, empty
+    assert doc["statistics"] == {"skipped": {}, "skippedFiles": {}, "stopped": {}, "badUtf8": 0}
+    assert "all good" in {row.get("@message") for row in doc["results"]}
+
+
+def test_cli_json_keeps_cloudwatchs_statistics() -> None:
+    # get-query-results' response as boto3 gives it (moto sends no statistics)
+    from fdscope.cli.insights import json_document
+
+    stats = {"recordsMatched": 2.0, "recordsScanned": 5.0, "bytesScanned": 310.0}
+    results = [
+        [{"field": "@message", "value": "a"}, {"field": "@ptr", "value": "p1"}],
+        [{"field": "@message", "value": "b"}, {"field": "@ptr", "value": "p2"}],
+    ]
+    doc = json_document(cloudwatch._result(results, stats))
+    assert doc == {
+        "results": [{"@message": "a"}, {"@message": "b"}],
+        "statistics": {**stats, "skipped": {}, "skippedFiles": {}, "stopped": {}, "badUtf8": 0},
+        "status": "Complete",
+    }

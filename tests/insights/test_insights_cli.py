@@ -15,7 +15,7 @@ Q = 'filter @type = "REPORT" | stats count(*) as n'
 
 def test_json_csv_table_and_explain() -> None:
     r = CliRunner().invoke(query, [Q, str(LOGS), "--json"])
-    assert r.exit_code == 0 and json.loads(r.output) == [{"n": "40"}]
+    assert r.exit_code == 0 and json.loads(r.output)["results"] == [{"n": "40"}]
     r = CliRunner().invoke(query, [Q, str(LOGS), "-o", "csv"])
     assert r.output.splitlines() == ["n", "40"]
     r = CliRunner().invoke(query, [Q, str(LOGS)])
@@ -43,7 +43,10 @@ def test_skipped_lines_are_reported_on_stderr(tmp_path: Path) -> None:
     good = json.dumps({"timestamp": 1795824000000, "message": "ok", "logStreamName": "s"})
     p.write_text(good + "\nnot json\n{broken\n" + good + "\n")
     r = CliRunner().invoke(query, ["stats count(*) as n", str(p), "--json"])
-    assert r.exit_code == 0 and json.loads(r.stdout) == [{"n": "2"}]
+    assert r.exit_code == 0 and json.loads(r.stdout)["results"] == [{"n": "2"}]
     assert r.stderr.strip() == f"skipped 2 malformed line(s) (bad-json 2)\n  {p}: bad-json 2"
+    stats = json.loads(r.stdout)["statistics"]  # and in the JSON, by reason and by file
+    assert stats["skipped"] == {"bad-json": 2}
+    assert stats["skippedFiles"] == {str(p): {"bad-json": 2}}
     r = CliRunner().invoke(query, [Q, str(LOGS), "--json"])
     assert r.stderr == ""

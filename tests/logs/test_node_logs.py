@@ -59,7 +59,8 @@ def _query(q: str, path: Path) -> list[dict[str, str]]:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    rows: list[dict[str, str]] = json.loads(out.stdout)["results"]
+    return rows
 
 
 @pytest.mark.parametrize("name", FILES)

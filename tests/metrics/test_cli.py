@@ -68,7 +68,7 @@ def run(*args: str) -> str:
 
 def test_metrics_lists_series_and_statistics(logs: Path) -> None:
     out = run("metrics", str(logs), "--format", "json", "--all")  # fd_use: a member
-    rows = json.loads(out)
+    rows = json.loads(out)["Metrics"]
     labels = {r["series"]: r for r in rows}
     assert labels["fdscope/duration{function_name=api}"]["declared"] is True
     assert labels["fdscope/fd_use{function_name=api}"]["samples"] == 360
@@ -91,7 +91,8 @@ def test_alarm_evaluates_and_sweeps(logs: Path) -> None:
         "alarm", str(logs), "--metric", "fd_use", "--sweep", "--thresholds", "800,2000",
         "--mn", "1/1", "--format", "json",
     ])  # fmt: skip
-    rows = {r["threshold"]: r for r in json.loads(res.stdout)}  # two hours: a caveat on stderr
+    # two hours: a caveat on stderr
+    rows = {r["threshold"]: r for r in json.loads(res.stdout)["Sweep"]}
     assert rows[2000.0]["alarms"] == 0 and rows[800.0]["alarms"] > 0
     assert "only 2 hours of data" in " ".join(res.stderr.split())
 
@@ -218,7 +219,7 @@ def test_alarm_without_end_evaluates_after_the_data_stops(tmp_path: Path, engine
             "--engine", engine, "--format", "json"]  # fmt: skip
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output)
+    rows = json.loads(res.output)["Evaluations"]
     states = {r["time"]: r["state"] for r in rows}
     assert states["2026-01-01T00:07:00Z"] == "OK"  # the breach is too young
     assert states["2026-01-01T00:08:00Z"] == "ALARM"  # three minutes after it: "--X--"
@@ -262,7 +263,7 @@ def test_sub_minute_periods_need_a_high_resolution_metric(tmp_path: Path) -> Non
                 "--format", "json"]  # fmt: skip
         res = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert res.exit_code == 0, res.output
-        times = [r["time"] for r in json.loads(res.output)]
+        times = [r["time"] for r in json.loads(res.output)["Evaluations"]]
         step = datetime.fromisoformat(times[1]) - datetime.fromisoformat(times[0])
         assert step.total_seconds() == int(period)  # evaluated every period
 

@@ -182,7 +182,7 @@ def test_fdscope_metrics_reads_the_node_record(tmp_path: Path) -> None:
         timeout=120,
     )
     assert res.returncode == 0, res.stderr
-    rows = json.loads(res.stdout)
+    rows = json.loads(res.stdout)["Datapoints"]
     assert sum(r["SampleCount"] for r in rows) == 7
 
 

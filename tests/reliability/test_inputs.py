@@ -1,6 +1,7 @@
 """Inputs that cannot abort a command (issue 15 item 2): every reader skips and counts what it
 cannot read, by file and by line, and goes on; nothing readable is lost; what was skipped is
-said once on stderr, naming the files, and is in triage's JSON. docs/reliability.md."""
+said once on stderr, naming the files, and is in the JSON output (triage, query, metrics,
+alarm). docs/reliability.md."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def test_a_line_over_duckdbs_object_size_hides_nothing(tmp_path: Path) -> None:
     _big_line_file(p, 40 * 1024 * 1024)
     r = _run("query", "filter @message like /Errno 24/ | stats count(*) as n", str(p), "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout) == [{"n": "100"}]
+    assert json.loads(r.stdout)["results"] == [{"n": "100"}]
     r = _run("triage", "--json", str(p))
     assert r.exit_code == 1, r.output
     assert json.loads(r.stdout)["emfile"] == 100
@@ -106,7 +107,7 @@ def test_a_line_over_duckdbs_object_size_hides_nothing(tmp_path: Path) -> None:
             "query", "filter strlen(@message) > 1000 | stats count(*) as n", str(p), "--json"
         ).stdout
     )
-    assert big == [{"n": "1"}]  # the big line itself is read, not dropped
+    assert big["results"] == [{"n": "1"}]  # the big line itself is read, not dropped
 
 
 def test_a_truncated_gzip_gives_what_it_holds_and_says_where_it_stopped(tmp_path: Path) -> None:
@@ -150,7 +151,7 @@ def test_a_truncated_jsonl_gz_is_read_in_python_when_duckdb_refuses_it(tmp_path:
     p.write_bytes(gz[: len(gz) * 2 // 3])
     r = _run("query", "stats count(*) as n", str(p), "--json")
     assert r.exit_code == 0, r.output
-    assert int(json.loads(r.stdout)[0]["n"]) > 200
+    assert int(json.loads(r.stdout)["results"][0]["n"]) > 200
     assert "truncated compressed data" in r.stderr and str(p) in r.stderr
 
 
@@ -208,15 +209,111 @@ def test_an_emf_timestamp_past_9999_is_counted_and_named_not_a_traceback(
     assert str(emf_past_9999) in r.stderr or "duckdb" in args
 
 
+_PAST_9999 = "_aws.Timestamp (outside the years 1-9999)"
+_JSON_COMMANDS = [
+    (["metrics"], "Metrics"),
+    (["metrics", "--metric", "fd_use"], "Datapoints"),
+    (["metrics", "--metric", "fd_use", "--engine", "duckdb"], "Datapoints"),
+    (["alarm", "--threshold", "3"], "Evaluations"),
+    (["alarm", "--threshold", "3", "--engine", "duckdb"], "Evaluations"),
+    (["alarm", "--sweep", "--thresholds", "3,10"], "Sweep"),
+]
+_JSON_IDS = [" ".join(args) for args, _ in _JSON_COMMANDS]
+
+
+@pytest.mark.parametrize(("args", "key"), _JSON_COMMANDS, ids=_JSON_IDS)
+def test_the_json_of_metrics_and_alarm_says_what_was_skipped(
+    emf_past_9999: Path, args: list[str], key: str
+) -> None:
+    # issue 15: "is in the JSON output" - by reason and by file, not only on stderr
+    r = _run(args[0], str(emf_past_9999), *args[1:], "--output", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc[key], doc  # the rows are there beside it
+    assert doc["skipped"] == {_PAST_9999: 1}
+    assert doc["skipped_files"] == {str(emf_past_9999): {_PAST_9999: 1}}
+    assert doc["stopped"] == {}
+
+
+@pytest.mark.parametrize(("args", "key"), _JSON_COMMANDS, ids=_JSON_IDS)
+def test_the_json_of_metrics_and_alarm_has_its_shape_when_nothing_was_skipped(
+    tmp_path: Path, args: list[str], key: str
+) -> None:
+    p = tmp_path / "emf.log"
+    p.write_text("".join(_emf(T0 + i * 60_000, i) + "\n" for i in range(30)))
+    r = _run(args[0], str(p), *args[1:], "--output", "json")
+    assert r.exit_code == 0 and "skipped" not in r.stderr, r.output  # (--sweep: a caveat)
+    doc = json.loads(r.stdout)
+    assert doc[key]
+    assert {k: doc[k] for k in ("skipped", "skipped_files", "stopped")} == {
+        "skipped": {},
+        "skipped_files": {},
+        "stopped": {},
+    }
+    assert set(doc) == {key, "skipped", "skipped_files", "stopped"} | (
+        {"Label"} if key == "Datapoints" else set()
+    )
+
+
+def test_the_json_of_query_says_what_was_skipped_and_where_a_gzip_stopped(
+    tmp_path: Path,
+) -> None:
+    padded = tmp_path / "app.log"
+    padded.write_bytes(b"\x00" * 4096 + "".join(_emfile_line(i) for i in range(20)).encode())
+    rng = random.Random(11)
+    data = "".join(_emfile_line(i, f"{rng.getrandbits(64):x}-") for i in range(300)).encode()
+    gz = gzip.compress(data)
+    cut = tmp_path / "old.log.gz"
+    cut.write_bytes(gz[: len(gz) // 2])
+    in_gz = len(list(read_events(cut)))
+    q = "filter @message like /Errno 24/ | stats count(*) as n"
+    r = _run("query", q, str(padded), str(cut), "--output", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "Complete"
+    assert doc["results"] == [{"n": str(20 + in_gz)}]
+    stats = doc["statistics"]
+    assert stats["skipped"] == {"nul-run": 1, "truncated-gzip": 1}
+    assert stats["skippedFiles"] == {
+        str(padded): {"nul-run": 1},
+        str(cut): {"truncated-gzip": 1},
+    }
+    assert list(stats["stopped"]) == [str(cut)]
+    assert stats["stopped"][str(cut)].startswith("truncated compressed data")
+    assert stats["badUtf8"] == 0
+    # jsonl stays one row per line: what was skipped is on stderr there
+    r = _run("query", q, str(padded), str(cut), "--output", "jsonl")
+    assert [json.loads(line) for line in r.stdout.splitlines()] == [{"n": str(20 + in_gz)}]
+    assert "nul-run 1" in r.stderr and str(cut) in r.stderr
+
+
+def test_the_json_of_query_has_its_shape_when_nothing_was_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("".join(_emfile_line(i) for i in range(5)))
+    r = _run("query", "stats count(*) as n", str(log), "--json")
+    assert r.exit_code == 0 and r.stderr == "", r.output
+    doc = json.loads(r.stdout)
+    assert set(doc) == {"results", "statistics", "status"}  # get-query-results' keys
+    assert doc["results"] == [{"n": "5"}] and doc["status"] == "Complete"
+    stats = doc["statistics"]
+    assert {k: stats[k] for k in ("skipped", "skippedFiles", "stopped", "badUtf8")} == {
+        "skipped": {},
+        "skippedFiles": {},
+        "stopped": {},
+        "badUtf8": 0,
+    }
+    assert stats["recordsMatched"] == 1
+
+
 def test_emf_timestamps_in_seconds_are_counted_not_read_as_1970(tmp_path: Path) -> None:
     p = tmp_path / "emf.log"
     p.write_text("".join(_emf(T0 // 1000 + i * 60, i) + "\n" for i in range(30)))
     r = _run("metrics", str(p), "--format", "json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout) == []  # no series in January 1970
+    assert json.loads(r.stdout)["Metrics"] == []  # no series in January 1970
     assert "seconds, not milliseconds) 30" in r.stderr and str(p) in r.stderr
     r = _run("metrics", str(p), "--metric", "fd_use", "--engine", "duckdb", "--format", "json")
-    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    assert r.exit_code == 0 and json.loads(r.stdout)["Datapoints"] == []
     assert "seconds, not milliseconds) 30" in r.stderr
 
 
@@ -227,7 +324,7 @@ def test_metrics_with_mixed_units_are_not_merged_silently(tmp_path: Path) -> Non
     )
     r = _run("metrics", str(p), "--format", "json")
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.stdout)
+    rows = json.loads(r.stdout)["Metrics"]
     assert rows[0]["unit"] == "Percent+Count"
     assert "was sent with 2 units (Percent 15, Count 15)" in r.stderr
 

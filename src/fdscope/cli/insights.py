@@ -17,10 +17,27 @@ with extra("cli"):
     import click
 
 
+def json_document(result: Any) -> dict[str, Any]:
+    """``--output json``: the shape of ``aws logs get-query-results``.
+
+    ``{"results": [rows], "statistics": {...}, "status": "Complete"}``: each row stays an
+    object keyed by field (fdscope's row form, not CloudWatch's ``[{"field", "value"}]``
+    lists); ``statistics`` is the engine's (``recordsMatched``, and on CloudWatch
+    ``recordsScanned``/``bytesScanned``) with ``skipped``, ``skippedFiles``, ``stopped``
+    and ``badUtf8`` always present.
+    """
+    statistics = dict(result.statistics)
+    # what was skipped, always there (empty when nothing was: issue 15), so scripts rely on it
+    for key in ("skipped", "skippedFiles", "stopped"):
+        statistics.setdefault(key, {})
+    statistics.setdefault("badUtf8", 0)
+    return {"results": result.rows, "statistics": statistics, "status": "Complete"}
+
+
 def _print(result: Any, fmt: str) -> None:
     cols, rows = result.columns, result.rows
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(json_document(result), indent=2, ensure_ascii=False))
     elif fmt == "jsonl":
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))

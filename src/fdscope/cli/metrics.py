@@ -6,6 +6,9 @@ import contextlib
 import csv
 import io
 import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -85,6 +88,33 @@ def skipped_note(pstats: Any, read_stats: Any = None) -> str | None:
     return "\n".join(lines) or None
 
 
+@dataclass
+class Skipped:
+    """What a command's readers skipped, for its ``--output json`` (stderr says it too).
+
+    ``json()`` is ``{"skipped": {reason: n}, "skipped_files": {file: {reason: n}},
+    "stopped": {file: where}}``, the keys of ``triage --json``, empty when nothing was.
+    """
+
+    reasons: Counter[str] = field(default_factory=Counter)
+    files: dict[str, Counter[str]] = field(default_factory=dict)
+    stopped: dict[str, str] = field(default_factory=dict)
+
+    def add(self, counts: Mapping[str, int], by_file: Mapping[str, Mapping[str, int]]) -> None:
+        self.reasons.update(counts)
+        for path, c in by_file.items():
+            self.files.setdefault(str(path), Counter()).update(c)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "skipped": dict(sorted(self.reasons.items())),
+            "skipped_files": {
+                f: dict(sorted(c.items())) for f, c in sorted(self.files.items()) if c
+            },
+            "stopped": dict(sorted(self.stopped.items())),
+        }
+
+
 def _units_note(series: list[Any]) -> None:
     """Warn once per series sent with several units: its statistics mix them."""
     for s in series:
@@ -98,7 +128,9 @@ def _units_note(series: list[Any]) -> None:
             )
 
 
-def _series(sources: tuple[Path, ...], start: int | None, end: int | None) -> list[Any]:
+def _series(
+    sources: tuple[Path, ...], start: int | None, end: int | None, seen: Skipped | None = None
+) -> list[Any]:
     from fdscope.emf import ParseStats
     from fdscope.logs import ReadStats
     from fdscope.metrics import build_series, load_datapoints
@@ -111,15 +143,24 @@ def _series(sources: tuple[Path, ...], start: int | None, end: int | None) -> li
     note = skipped_note(pstats, rstats)
     if note:
         click.echo(note, err=True)
+    if seen is not None:
+        seen.add(pstats.parsing_errors + pstats.validation_errors, pstats.by_file)
+        seen.add(rstats.malformed, rstats.by_file)
+        seen.stopped.update(rstats.stopped)
     series = build_series(points)
     _units_note(series)
     return series
 
 
-def _bulk(sources: tuple[Path, ...], metric: str, period: int, names: list[str], **kw: Any) -> Any:
+def _bulk(
+    sources: tuple[Path, ...],
+    metric: str,
+    period: int,
+    names: list[str],
+    seen: Skipped | None = None,
+    **kw: Any,
+) -> Any:
     """bulk_aggregate, saying on stderr what it left out (times out of range, in seconds)."""
-    from collections import Counter
-
     from fdscope.metrics import bulk_aggregate
 
     skipped: Counter[str] = Counter()
@@ -128,6 +169,8 @@ def _bulk(sources: tuple[Path, ...], metric: str, period: int, names: list[str],
         why = ", ".join(f"{k} {v}" for k, v in skipped.most_common())
         where = ", ".join(str(s) for s in sources)
         click.echo(f"skipped {sum(skipped.values())} EMF value(s) ({why}) in {where}", err=True)
+        if seen is not None:  # DuckDB counts over all the sources: they are named together
+            seen.add(skipped, {where: skipped})
     return buckets
 
 
@@ -194,9 +237,21 @@ def _pick(series: list[Any], metric: str, namespace: str | None, dims: dict | No
     return find_series(series, metric, namespace=namespace, dimensions=dims)
 
 
-def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str, title: str = "") -> None:
+def _emit(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    fmt: str,
+    title: str = "",
+    *,
+    doc: Mapping[str, Any] | None = None,
+    key: str = "Datapoints",
+    seen: Skipped | None = None,
+) -> None:
+    """Rows as a table, CSV, or (json) one object: ``doc``'s members, the rows under ``key``,
+    and what was skipped (``Skipped.json()``, always present)."""
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
+        out = {**(doc or {}), key: rows, **(seen or Skipped()).json()}
+        click.echo(json.dumps(out, indent=2))
         return
     if fmt == "csv":
         buf = io.StringIO()
@@ -317,13 +372,15 @@ def metrics(
     check_period(period)
     asked = (*stats, *extended_stats) or ("SampleCount", "Average", "Maximum")
     names = [parse_statistic(s).name for s in asked]
+    seen = Skipped()
     if metric and not put and _use_bulk(engine, sources):
-        buckets = _bulk(sources, metric, period, names, namespace=namespace,
+        buckets = _bulk(sources, metric, period, names, seen, namespace=namespace,
                         dimensions=_dims(dimension), start=start, end=end)  # fmt: skip
         rows = [{"time": _iso(b.start), "samples": b.sample_count, **b.stats} for b in buckets]
-        _emit(rows, ["time", "samples", *names], fmt, title=f"{metric} per {period}s")
+        _emit(rows, ["time", "samples", *names], fmt, title=f"{metric} per {period}s",
+              doc={"Label": metric}, seen=seen)  # fmt: skip
         return
-    all_series = _series(sources, start, end)
+    all_series = _series(sources, start, end, seen)
     dims = _dims(dimension)
     if put:
         chosen = (
@@ -359,7 +416,8 @@ def metrics(
             }
             for s in listed
         ]
-        _emit(rows, ["series", "samples", "first", "last", "unit", "declared"], fmt)
+        _emit(rows, ["series", "samples", "first", "last", "unit", "declared"], fmt,
+              key="Metrics", seen=seen)  # fmt: skip
         if hidden and not show_all:
             click.echo(
                 f"fdscope: {hidden} member series not declared as metrics not listed "
@@ -372,7 +430,8 @@ def metrics(
         {"time": _iso(b.start), "samples": b.sample_count, **b.stats}
         for b in aggregate(s, period, names, start=start, end=end)
     ]
-    _emit(rows, ["time", "samples", *names], fmt, title=f"{s.key.label()} per {period}s")
+    _emit(rows, ["time", "samples", *names], fmt, title=f"{s.key.label()} per {period}s",
+          doc={"Label": metric}, seen=seen)  # fmt: skip
 
 
 def _rule_options(f: Any) -> Any:
@@ -534,12 +593,13 @@ def alarm(
                    f"missing data: {rule.treat_missing_data}")  # fmt: skip
         if not sources:
             return
+    seen = Skipped()
     if not do_sweep and rule.period <= 60 and _use_bulk(engine, sources):
-        buckets = _bulk(sources, metric, period, [rule.statistic], namespace=namespace,
+        buckets = _bulk(sources, metric, period, [rule.statistic], seen, namespace=namespace,
                         dimensions=dims, start=start, end=end)  # fmt: skip
-        _report(history_from_buckets(buckets, rule, start=start, end=end), metric, fmt)
+        _report(history_from_buckets(buckets, rule, start=start, end=end), metric, fmt, seen)
         return
-    s = _pick(_series(sources, start, end), metric, namespace, dims)
+    s = _pick(_series(sources, start, end, seen), metric, namespace, dims)
     if do_sweep:
         ths = [float(t) for t in thresholds.split(",")] if thresholds else None
         given = () if threshold is None else (threshold,)  # --threshold is one of the rows
@@ -556,7 +616,8 @@ def alarm(
             for r in rows
         ]
         _emit(out, ["threshold", "M/N", "alarms", "per_day", "time_in_alarm"], fmt,
-              title=f"{s.key.label()} {rule.statistic} per {period}s: what if")  # fmt: skip
+              title=f"{s.key.label()} {rule.statistic} per {period}s: what if",
+              key="Sweep", seen=seen)  # fmt: skip
         if fmt == "table":
             below = rule.comparison.startswith("Less")
             ok = [r for r in rows if r.alarms_per_day <= max_per_day]
@@ -576,16 +637,16 @@ def alarm(
         if caveat:
             click.secho(f"warning: {caveat}", fg="yellow", err=True)
         return
-    _report(evaluate(s, rule, start=start, end=end), s.key.label(), fmt)
+    _report(evaluate(s, rule, start=start, end=end), s.key.label(), fmt, seen)
 
 
-def _report(hist: Any, label: str, fmt: str) -> None:
+def _report(hist: Any, label: str, fmt: str, seen: Skipped | None = None) -> None:
     rule = hist.rule
     if fmt != "table":
         rows = [
             {"time": _iso(e.time), "state": e.state, "value": e.value} for e in hist.evaluations
         ]
-        _emit(rows, ["time", "state", "value"], fmt)
+        _emit(rows, ["time", "state", "value"], fmt, key="Evaluations", seen=seen)
         return
     days = len(hist.evaluations) * rule.step / 86_400 or 1.0
     click.echo(
