@@ -91,6 +91,7 @@ def test_query_without_a_region_says_how_to_give_one(tmp_path: Path) -> None:
     said = _one_error_with_hint(_fdscope(_bare_env(tmp_path), *QUERY))
     assert "querying CloudWatch Logs Insights: no AWS region is configured" in said
     assert "AWS_DEFAULT_REGION" in said and "aws configure" in said
+    assert "pass --region" in said  # query takes --region, as every command that calls AWS
 
 
 def test_logs_pull_without_credentials_says_how_to_give_them(

@@ -58,7 +58,7 @@ def execute(
     groups = [log_groups] if isinstance(log_groups, str) else list(log_groups)
     # no region, no credentials, no connection: an error with a hint (fdscope._aws_errors)
     with aws_errors(
-        "querying CloudWatch Logs Insights", region_option=False, endpoint_option=False
+        "querying CloudWatch Logs Insights", region_option=True, endpoint_option=True
     ) as guard:
         logs = _client(client)
         return _run(

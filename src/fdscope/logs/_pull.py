@@ -65,7 +65,7 @@ def pull_events(
     if not replace and (target.exists() or target.is_symlink()):
         raise FileExistsError(errno.EEXIST, "exists", str(target))
     # no region, no credentials, no connection: an error with a hint (fdscope._aws_errors)
-    guard = aws_errors("downloading CloudWatch Logs", region_option=False, endpoint_option=False)
+    guard = aws_errors("downloading CloudWatch Logs", region_option=True, endpoint_option=True)
     if client is None:
         with extra("aws", "downloading CloudWatch Logs"):
             import boto3
