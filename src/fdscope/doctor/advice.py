@@ -40,14 +40,14 @@ _FAILURE_HINTS = (
     (
         "NoCredentialsError",
         "",
-        "the local Lambda holds no AWS credentials: point the function at a local service "
-        "(--aws-endpoint http://127.0.0.1:PORT with moto) or pass them with --env",
+        "the local Lambda holds no AWS credentials: point the function at a local AWS "
+        "(--aws-endpoint local, moto with keep-alive) or pass them with --env",
     ),
     (
         "EndpointConnectionError",
         "",
-        "the local Lambda connects to 127.0.0.1 only: use --aws-endpoint with a local service "
-        "(moto), or --allow-network to reach AWS",
+        "the local Lambda connects to 127.0.0.1 only: use --aws-endpoint local (a local AWS) "
+        "or a local service's URL, or --allow-network to reach AWS",
     ),
 )
 
