@@ -210,6 +210,44 @@ def test_table_commands_positioned_errors() -> None:
         assert exc.value.column > 10
 
 
+def test_case_takes_at_most_ten_branches() -> None:
+    """The functions page: case "supports up to 10 branches" (and a default)."""
+    ten = ", ".join(f'a = {k}, "v{k}"' for k in range(10))
+    parse(f'fields case({ten}, "other") as c')
+    with pytest.raises(QuerySyntaxError, match="2 to 21 arguments") as exc:
+        parse(f'fields case({ten}, a = 10, "v10", "other") as c')
+    assert exc.value.column == 8
+
+
+def test_maps_and_lists_in_string_functions_and_comparisons() -> None:
+    """The functions page, "Structure types": a map or list is null for string, number and
+    datetime functions; the JSON functions still take it."""
+    q = (
+        "fields jsonParse(@message) as m | filter ispresent(m.transactionId) | limit 1 "
+        '| fields concat(m, "!") as c, substr(m, 1) as s, startsWith(m, "{") as sw, '
+        "md5(m) as h, abs(m) as a, datefloor(m, 1h) as d, jsonArraySize(m.users) as n, "
+        "isempty(m) as e"
+    )
+    row = execute(q, [MAIN]).rows[0]
+    assert (row["c"], row["s"], row["sw"], row["h"], row["a"], row["d"]) == (
+        "!",
+        None,
+        "0",
+        None,
+        None,
+        None,
+    )
+    assert row["n"] == "2" and row["e"] == "1"
+
+
+def test_period_caps_apply_to_datefloor_too() -> None:
+    rows = execute(
+        "fields datefloor(@timestamp, 120m) as a, datefloor(@timestamp, 1h) as b | limit 5",
+        [MAIN],
+    ).rows
+    assert all(r["a"] == r["b"] for r in rows)
+
+
 def test_count_frequent_spelling_and_wildcard_filldown() -> None:
     a = execute("filter ispresent(a) | count_frequent b", [MAIN]).rows
     b = execute("filter ispresent(a) | countFrequent b", [MAIN]).rows

@@ -219,7 +219,7 @@ def test_functions_across_groups(logs: Path) -> None:
             "a": "2",
             "p": "8",
             "m": "1",
-            "b": "true",
+            "b": "1",
         }
     ]
 

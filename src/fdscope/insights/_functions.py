@@ -34,8 +34,8 @@ _SPECS = [
     FunctionSpec("log", "numeric", 1, 1, NUM),
     FunctionSpec("sqrt", "numeric", 1, 1, NUM),
     # string
-    FunctionSpec("isempty", "string", 1, 1, BOOL),
-    FunctionSpec("isblank", "string", 1, 1, BOOL),
+    FunctionSpec("isempty", "string", 1, 1, NUM),
+    FunctionSpec("isblank", "string", 1, 1, NUM),
     FunctionSpec("concat", "string", 1, None, STR),
     FunctionSpec("ltrim", "string", 1, 2, STR),
     FunctionSpec("rtrim", "string", 1, 2, STR),
@@ -57,7 +57,7 @@ _SPECS = [
     FunctionSpec("ispresent", "general", 1, 1, BOOL),
     FunctionSpec("coalesce", "general", 1, None, ANY),
     FunctionSpec("if", "general", 2, 3, ANY),
-    FunctionSpec("case", "general", 2, None, ANY),
+    FunctionSpec("case", "general", 2, 21, ANY),  # "up to 10 branches" + default
     # JSON
     FunctionSpec("jsonParse", "json", 1, 1, JSON),
     FunctionSpec("jsonStringify", "json", 1, 1, STR),

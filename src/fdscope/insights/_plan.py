@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from fdscope.insights import _ast as A
 from fdscope.insights._errors import QuerySyntaxError, closest
 from fdscope.insights._functions import ANY, BOOL, JSON, NUM, STR, TS, lookup
+from fdscope.insights._lexer import unit_ms
 from fdscope.insights._parser import children
 from fdscope.insights._sql import DuckDB, sql_ident, sql_number, sql_string
 
@@ -761,8 +762,6 @@ class Planner:
         """start=/end= words: now, a signed period from now (-1d, 0s), ISO 8601, or epoch s/ms."""
         from datetime import datetime, timezone
 
-        from fdscope.insights._lexer import unit_ms
-
         w = word.strip()
         m = re.fullmatch(r"([-+]?)(\d+)([A-Za-z]+)", w)
         if w.lower() == "now":
@@ -1437,7 +1436,7 @@ class Planner:
             return self.arith(node.op, a, b)
         if isinstance(node, A.Match):
             v = e(node.operand, aggs=aggs, post=post)
-            t = self.text(v)
+            t = self.stext(v)
             if node.pattern.kind == "regex":
                 rx = _re2(node.pattern.value)
                 _check_regex(self, rx, node.pattern)
@@ -1522,6 +1521,14 @@ class Planner:
             return f"json_extract_string({v.sql}, '$')"
         return v.sql
 
+    def stext(self, v: V) -> str:
+        """Text for string functions and comparisons: a map or list is absent (AWS functions
+        page, "Structure types": maps and lists are null in string, number and datetime
+        functions, and comparing one to anything is false)."""
+        if v.type == JSON:
+            return f"(CASE WHEN json_type({v.sql}) NOT IN ('OBJECT', 'ARRAY') THEN json_extract_string({v.sql}, '$') END)"
+        return self.text(v)
+
     def truth(self, v: V) -> str:
         if v.type == BOOL:
             return v.sql
@@ -1541,7 +1548,7 @@ class Planner:
             if isinstance(other.lit, str) and not _NUM_RE.match(other.lit):
                 return f"({self.text(a)} {sop} {self.text(b)})"
             return f"({self.num(a)} {sop} {self.num(b)})"
-        ta, tb = self.text(a), self.text(b)
+        ta, tb = self.stext(a), self.stext(b)
         if isinstance(a.lit, str) or isinstance(b.lit, str):
             lit, fld = (a, tb) if isinstance(a.lit, str) else (b, ta)
             assert isinstance(lit.lit, str)
@@ -1579,7 +1586,7 @@ class Planner:
             raise self.err("calendar periods (mo, q, y) can only be 1", node)
         if node.ms == 0:
             raise self.err("the period must be longer than zero", node)
-        return node
+        return _capped(node)
 
     def floor_to(self, ts_sql: str, p: A.Literal, ceil: bool = False) -> str:
         if p.ms < 0:
@@ -1616,24 +1623,20 @@ class Planner:
             return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.num(a) for a in args)})", NUM)
         if name in ("toupper", "tolower", "strlen", "ltrim", "rtrim", "trim", "replace"):
             rtype = NUM if name == "strlen" else STR
-            return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.text(a) for a in args)})", rtype)
+            return V(f"{d.SIMPLE_FUNCTIONS[name]}({', '.join(self.stext(a) for a in args)})", rtype)
         if name == "concat":
-            return V(f"concat({', '.join(self.text(a) for a in args)})", STR)
-        if name == "isempty":
-            return V(f"({args[0].sql} IS NULL OR {self.text(args[0])} = '')", BOOL)
-        if name == "isblank":
-            return V(f"({args[0].sql} IS NULL OR trim({self.text(args[0])}) = '')", BOOL)
+            return V(f"concat({', '.join(self.stext(a) for a in args)})", STR)
         if name == "substr":
             start = f"{d.TO_INT.format(self.num(args[1]))} + 1"
             if len(args) == 3:
                 return V(
-                    f"substr({self.text(args[0])}, {start}, {d.TO_INT.format(self.num(args[2]))})",
+                    f"substr({self.stext(args[0])}, {start}, {d.TO_INT.format(self.num(args[2]))})",
                     STR,
                 )
-            return V(f"substr({self.text(args[0])}, {start})", STR)
-        if name == "strcontains":
+            return V(f"substr({self.stext(args[0])}, {start})", STR)
+        if name == "strcontains" and len(args) == 2:
             return V(
-                f"CAST(coalesce({d.CONTAINS.format(self.text(args[0]), self.text(args[1]))}, FALSE) AS INTEGER)",
+                f"CAST(coalesce({d.CONTAINS.format(self.stext(args[0]), self.stext(args[1]))}, FALSE) AS INTEGER)",
                 NUM,
             )
         if name == "frommillis":  # out of range: absent, as an unparsable time is
@@ -1688,7 +1691,7 @@ class Planner:
 
     def call_new(self, name: str, node: A.Call, args: list[V]) -> V | None:
         """The functions AWS's pages added; None for the others."""
-        t = [self.text(a) for a in args]
+        t = [self.text(a) if name in _STRUCTURE_ARGS else self.stext(a) for a in args]
         template = _NEW_CALL_SQL.get(name)
         if template is not None:
             sql, typ = template
@@ -1901,6 +1904,9 @@ _COMMANDS = {
 # the functions AWS's pages added that are one SQL template over their arguments as text
 _NEW_CALL_SQL: dict[str, tuple[str, str]] = {
     "messagesize": ("octet_length(encode({0}))", NUM),
+    # AWS's string functions page: "Number", 1 when missing or empty (or only white space)
+    "isempty": ("CAST(coalesce({0}, '') = '' AS INTEGER)", NUM),
+    "isblank": ("CAST(coalesce(regexp_full_match({0}, '\\s*'), TRUE) AS INTEGER)", NUM),
     "jsonarraysize": (
         "CASE WHEN json_valid({0}) AND json_type({0}) = 'ARRAY' THEN json_array_length({0}) END",
         NUM,
@@ -1926,6 +1932,22 @@ _NEW_CALL_SQL: dict[str, tuple[str, str]] = {
     "md5": ("md5({0})", STR),
     "sha256": ("sha256({0})", STR),
 }
+# AWS functions page, "Datetime functions": "The cap for ms is 1000, the caps for s and m are
+# 60, and the cap for h is 24" (bin(300s) runs as 60 seconds); unit ms -> the cap
+_PERIOD_CAPS = {1: 1000, 1000: 60, 60_000: 60, 3_600_000: 24}
+
+
+def _capped(p: A.Literal) -> A.Literal:
+    """A period of bin/datefloor/dateceil as CloudWatch runs it: over its unit's cap, the cap."""
+    unit = unit_ms(p.value.lstrip("0123456789.")) or 0
+    cap = _PERIOD_CAPS.get(unit)
+    if cap is None or p.number <= cap:
+        return p
+    return replace(p, number=float(cap), ms=cap * unit)
+
+
+# functions whose first argument may be a map or list (the others see one as absent)
+_STRUCTURE_ARGS = frozenset({"jsonarraysize", "jsonarraycontains"})
 # the others -> the Planner method that plans them
 _NEW_CALLS = {
     **dict.fromkeys(
