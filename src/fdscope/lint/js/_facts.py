@@ -181,51 +181,62 @@ class JsModule:
         spec = string_value(first)
         return (spec, ".".join(members)) if spec is not None else None
 
-    def _declaration(self, decl: Node, exported: bool) -> None:  # noqa: C901 - one per form
+    def _declaration(self, decl: Node, exported: bool) -> None:
         kind = text(decl.children[0]) if decl.children else ""
         for d in decl.named_children:
-            if d.type != "variable_declarator":
-                continue
-            name_node = d.child_by_field_name("name")
-            value = d.child_by_field_name("value")
-            if name_node is None:
-                continue
-            req = self._require(value) if value is not None else None
-            if name_node.type == "object_pattern" and req is not None:
-                for p in name_node.named_children:
-                    if p.type == "shorthand_property_identifier_pattern":
-                        member = f"{req[1]}.{text(p)}" if req[1] else text(p)
-                        self.imports[text(p)] = (req[0], member)
-                    elif p.type == "pair_pattern":
-                        key = text(p.child_by_field_name("key"))
-                        local = p.child_by_field_name("value")
-                        if local is not None and local.type == "identifier":
-                            self.imports[text(local)] = (req[0], f"{req[1]}.{key}".strip("."))
-                continue
-            if name_node.type != "identifier":
-                continue
-            name = text(name_node)
-            self.top_names.add(name)
-            if req is not None:
-                self.imports[name] = req
-                continue
-            if kind in ("let", "var"):
-                self.state.add(name)
-            v = unwrap(value) if value is not None else None
-            if v is None:
-                continue
-            if _is_function(v):
-                self._register(name, v, name_node)
-            else:
-                self.assigned[name] = v
-                if v.type in ("array", "object") or (
-                    v.type == "new_expression"
-                    and text(v.child_by_field_name("constructor")) in ("Map", "Set", "Array")
-                ):
-                    self.containers.add(name)
-                    self.state.add(name)
-            if exported:
-                self.exports[name] = name
+            if d.type == "variable_declarator":
+                self._declarator(d, kind, exported)
+
+    def _declarator(self, d: Node, kind: str, exported: bool) -> None:
+        """One ``name = value`` of a ``const``/``let``/``var`` declaration."""
+        name_node = d.child_by_field_name("name")
+        value = d.child_by_field_name("value")
+        if name_node is None:
+            return
+        req = self._require(value) if value is not None else None
+        if name_node.type == "object_pattern" and req is not None:
+            self._destructured_require(name_node, req)
+            return
+        if name_node.type != "identifier":
+            return
+        name = text(name_node)
+        self.top_names.add(name)
+        if req is not None:
+            self.imports[name] = req
+            return
+        if kind in ("let", "var"):
+            self.state.add(name)
+        v = unwrap(value) if value is not None else None
+        if v is None:
+            return
+        self._declared_value(name, v, name_node)
+        if exported:
+            self.exports[name] = name
+
+    def _destructured_require(self, pattern: Node, req: tuple[str, str]) -> None:
+        """``const { a, b: c } = require("m")``: each name an import of ``m``."""
+        for p in pattern.named_children:
+            if p.type == "shorthand_property_identifier_pattern":
+                member = f"{req[1]}.{text(p)}" if req[1] else text(p)
+                self.imports[text(p)] = (req[0], member)
+            elif p.type == "pair_pattern":
+                key = text(p.child_by_field_name("key"))
+                local = p.child_by_field_name("value")
+                if local is not None and local.type == "identifier":
+                    self.imports[text(local)] = (req[0], f"{req[1]}.{key}".strip("."))
+
+    def _declared_value(self, name: str, v: Node, name_node: Node) -> None:
+        """A declared name's value: a function, a container (module state) or another value."""
+        if _is_function(v):
+            self._register(name, v, name_node)
+            return
+        self.assigned[name] = v
+        if v.type in ("array", "object") or (
+            v.type == "new_expression"
+            and text(v.child_by_field_name("constructor")) in ("Map", "Set", "Array")
+        ):
+            self.containers.add(name)
+            self.state.add(name)
 
     def _class(self, cls: Node, exported: bool) -> None:
         name_node = cls.child_by_field_name("name")
@@ -290,34 +301,45 @@ class JsModule:
                 self._export_value(left[len(prefix) :], right)
                 return
 
-    def _export(self, stmt: Node) -> None:  # noqa: C901 - one branch per export form
+    def _export(self, stmt: Node) -> None:
         decl = stmt.child_by_field_name("declaration")
         value = stmt.child_by_field_name("value")
         if decl is not None:
-            if decl.type in ("function_declaration", "generator_function_declaration"):
-                n = decl.child_by_field_name("name")
-                if n is not None:
-                    self._register(text(n), decl, n)
-                    self.top_names.add(text(n))
-                    self.exports[text(n)] = text(n)
-            elif decl.type in ("lexical_declaration", "variable_declaration"):
-                self._declaration(decl, True)
-            elif decl.type in ("class_declaration", "abstract_class_declaration"):
-                self._class(decl, True)
+            self._export_declaration(decl)
+        elif value is not None or any(c.type == "default" for c in stmt.children):
+            self._export_default(stmt, value)
+        else:
+            self._export_clause(stmt)
+
+    def _export_declaration(self, decl: Node) -> None:
+        """``export function f``, ``export const x = ...``, ``export class C``."""
+        if decl.type in ("function_declaration", "generator_function_declaration"):
+            n = decl.child_by_field_name("name")
+            if n is not None:
+                self._register(text(n), decl, n)
+                self.top_names.add(text(n))
+                self.exports[text(n)] = text(n)
+        elif decl.type in ("lexical_declaration", "variable_declaration"):
+            self._declaration(decl, True)
+        elif decl.type in ("class_declaration", "abstract_class_declaration"):
+            self._class(decl, True)
+
+    def _export_default(self, stmt: Node, value: Node | None) -> None:
+        """``export default <value>`` (a function, an object, any expression)."""
+        v = value
+        if v is None:  # export default function f() {}
+            v = next((c for c in stmt.named_children if _is_function(c)), None)
+        if v is None:
             return
-        if value is not None or any(c.type == "default" for c in stmt.children):
-            v = value
-            if v is None:  # export default function f() {}
-                v = next((c for c in stmt.named_children if _is_function(c)), None)
-            if v is None:
-                return
-            v = unwrap(v)
-            if v.type == "object":
-                self._object_exports(v)
-            self._export_value("default", v)
-            if _is_function(v) and v.child_by_field_name("name") is not None:
-                self._register(text(v.child_by_field_name("name")), v)
-            return
+        v = unwrap(v)
+        if v.type == "object":
+            self._object_exports(v)
+        self._export_value("default", v)
+        if _is_function(v) and v.child_by_field_name("name") is not None:
+            self._register(text(v.child_by_field_name("name")), v)
+
+    def _export_clause(self, stmt: Node) -> None:
+        """``export { a, b as c }`` and ``export { handler } from "./impl"``."""
         spec = string_value(stmt.child_by_field_name("source"))
         for clause in stmt.named_children:
             if clause.type != "export_clause":

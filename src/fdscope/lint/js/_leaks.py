@@ -92,7 +92,7 @@ def _declared_in(name: str, scope: Node) -> bool:
     return False
 
 
-def _uses(name: str, scope: Node, made: Node, kind: str) -> _Use:  # noqa: C901 - one branch per use
+def _uses(name: str, scope: Node, made: Node, kind: str) -> _Use:
     use = _Use()
     closers = _specs.CLOSERS.get(kind, frozenset())
     for n in walk(scope):
@@ -110,28 +110,38 @@ def _uses(name: str, scope: Node, made: Node, kind: str) -> _Use:  # noqa: C901 
         if t == "member_expression" and p.child_by_field_name("object") == n:
             _member_use(p, kind, closers, use)
         elif t == "arguments":
-            call = p.parent
-            callee = dotted(call.child_by_field_name("function")) if call is not None else None
-            last = (callee or "").rsplit(".", 1)[-1]
-            if kind in ("fd", "fd-callback") and last in _specs.FD_CLOSERS:
-                use.closes.append(call)
-            elif kind in ("fd", "fd-callback") and last in _specs.FD_USERS:
-                continue
-            elif kind == "timer" and last in ("clearInterval", "clearTimeout"):
-                use.closes.append(call)
-            elif kind == "child" and last == "once":
-                use.waited = True  # events.once(child, "exit")
-            else:
-                use.handed = True
+            _argument_use(p, kind, use)
         elif t == "for_in_statement":
             use.read = True
-        elif t in _HANDED:
-            if t == "variable_declarator" and p.child_by_field_name("name") == n:
-                continue
-            if t == "assignment_expression" and p.child_by_field_name("left") == n:
-                continue
+        elif t in _HANDED and not _is_target(n, p):
             use.handed = True
     return use
+
+
+def _is_target(n: Node, p: Node) -> bool:
+    """``n`` is the name declared or assigned by ``p`` (``x = ...``), not a value it hands on."""
+    if p.type == "variable_declarator":
+        return p.child_by_field_name("name") == n
+    if p.type == "assignment_expression":
+        return p.child_by_field_name("left") == n
+    return False
+
+
+def _argument_use(args: Node, kind: str, use: _Use) -> None:
+    """The value passed to a call: closed (``fs.closeSync(fd)``), used, waited for, handed on."""
+    call = args.parent
+    callee = dotted(call.child_by_field_name("function")) if call is not None else None
+    last = (callee or "").rsplit(".", 1)[-1]
+    if kind in ("fd", "fd-callback") and last in _specs.FD_CLOSERS:
+        use.closes.append(call)
+    elif kind in ("fd", "fd-callback") and last in _specs.FD_USERS:
+        return
+    elif kind == "timer" and last in ("clearInterval", "clearTimeout"):
+        use.closes.append(call)
+    elif kind == "child" and last == "once":
+        use.waited = True  # events.once(child, "exit")
+    else:
+        use.handed = True
 
 
 def _member_use(member: Node, kind: str, closers: frozenset[str], use: _Use) -> None:
@@ -198,68 +208,92 @@ def _verdict(use: _Use, made: Node, scope: Node) -> str | None:
     return None
 
 
-def _judge(m: JsModule, c: Candidate) -> RawFinding | None:  # noqa: C901
+def _judge(m: JsModule, c: Candidate) -> RawFinding | None:
     node, kind = c.node, c.kind
     if kind == "listen":
         return _listen(m, c)
-    line, col = pos(node)
-    disp = call_text(node)
     args = node.child_by_field_name("arguments")
     argv = [unwrap(a) for a in args.named_children] if args is not None else []
     if kind == "fd-callback":
-        cb = argv[-1] if argv else None
-        if cb is None or cb.type not in FUNCTIONS:
-            return None  # promisified or handed on
-        ps = _params(cb)
-        if len(ps) < 2 or not ps[1]:
-            return None
-        use = _uses(ps[1], cb, cb.child_by_field_name("parameters") or cb, "fd")
-        # the callback's own early return (``if (err) return;``) has no descriptor to close
-        if use.handed or _verdict(use, cb, cb) is None:
-            return None
-        return RawFinding("FDS103", line, col, disp, "", c.top)
-    if kind == "child":
-        if c.name.endswith(("exec", "execFile")) and any(a.type in FUNCTIONS for a in argv):
-            return None  # the callback runs at exit: waited for
-        if _no_pipes(argv):
-            return None
+        return _judge_fd_callback(c, argv)
+    if kind == "child" and _child_waited_by_call(c, argv):
+        return None
     name, parent = _binding(node)
     if name is None:
-        if parent is None:
-            return None
-        if parent.type == "expression_statement":
-            return _finding(kind, line, col, disp, "is never closed", c.top)
-        if parent.type == "member_expression":
-            prop = text(parent.child_by_field_name("property"))
-            if prop in _specs.CLOSERS.get(kind, ()) or prop in ("on", "once", "pipe", "unref"):
-                if kind == "reader" and prop != "on":
-                    return None
-                if kind == "child" and prop in ("on", "once"):
-                    return None  # spawn(...).on("exit", ...)
-                if kind in ("writer", "socket", "handle") and prop in ("on", "once"):
-                    return _finding(kind, line, col, disp, "is never closed", c.top)
-            return None
-        return None  # handed on
+        return _judge_unbound(c, parent)
     local = _declared_in(name, c.scope)
     if kind == "timer" and not local:
         # kept in module state or an outer variable: cleared anywhere in the module?
-        return None if name in m.cleared else _finding(kind, line, col, disp, "", c.top)
+        return None if name in m.cleared else _report(c, "")
     if not local:
         return None  # kept in an outer variable: not this call's to close
-    use = _uses(name, c.scope, node, kind)
-    if kind == "timer":
-        if use.handed or use.closes:
+    return _judge_local(c, name)
+
+
+def _report(c: Candidate, tail: str, code: str | None = None) -> RawFinding:
+    """The finding at ``c``'s call: its kind's leak code unless ``code`` is given."""
+    line, col = pos(c.node)
+    disp = call_text(c.node)
+    if code is None:
+        return _finding(c.kind, line, col, disp, tail, c.top)
+    return RawFinding(code, line, col, disp, tail, c.top)
+
+
+def _judge_fd_callback(c: Candidate, argv: list[Node]) -> RawFinding | None:
+    """``fs.open(path, (err, fd) => ...)``: the descriptor closed in the callback?"""
+    cb = argv[-1] if argv else None
+    if cb is None or cb.type not in FUNCTIONS:
+        return None  # promisified or handed on
+    ps = _params(cb)
+    if len(ps) < 2 or not ps[1]:
+        return None
+    use = _uses(ps[1], cb, cb.child_by_field_name("parameters") or cb, "fd")
+    # the callback's own early return (``if (err) return;``) has no descriptor to close
+    if use.handed or _verdict(use, cb, cb) is None:
+        return None
+    return _report(c, "", "FDS103")
+
+
+def _child_waited_by_call(c: Candidate, argv: list[Node]) -> bool:
+    """A child process the call itself takes care of: an exec callback, or no pipes."""
+    if c.name.endswith(("exec", "execFile")) and any(a.type in FUNCTIONS for a in argv):
+        return True  # the callback runs at exit: waited for
+    return _no_pipes(argv)
+
+
+def _judge_unbound(c: Candidate, parent: Node | None) -> RawFinding | None:
+    """A value not bound to a local: dropped (a statement), chained on, or handed on."""
+    kind = c.kind
+    if parent is None:
+        return None
+    if parent.type == "expression_statement":
+        return _report(c, "is never closed")
+    if parent.type != "member_expression":
+        return None  # handed on
+    prop = text(parent.child_by_field_name("property"))
+    if prop in _specs.CLOSERS.get(kind, ()) or prop in ("on", "once", "pipe", "unref"):
+        if kind == "reader" and prop != "on":
             return None
-        return _finding(kind, line, col, disp, "", c.top)
+        if kind == "child" and prop in ("on", "once"):
+            return None  # spawn(...).on("exit", ...)
+        if kind in ("writer", "socket", "handle") and prop in ("on", "once"):
+            return _report(c, "is never closed")
+    return None
+
+
+def _judge_local(c: Candidate, name: str) -> RawFinding | None:
+    """A value bound to a local of its function: where it goes from there."""
+    kind = c.kind
+    use = _uses(name, c.scope, c.node, kind)
+    if kind == "timer":
+        return None if use.handed or use.closes else _report(c, "")
     if use.handed:
         return None
     if kind == "child":
-        return None if use.waited else _finding(kind, line, col, disp, "", c.top)
+        return None if use.waited else _report(c, "")
     if kind == "reader":
-        if use.read:
-            return None
-        return _finding(kind, line, col, disp, "is never read or closed", c.top)
-    tail = _verdict(use, node, c.scope)
+        return None if use.read else _report(c, "is never read or closed")
+    tail = _verdict(use, c.node, c.scope)
     if tail is None:
         return None
     if kind in ("handle", "writer", "socket"):
@@ -267,8 +301,8 @@ def _judge(m: JsModule, c: Candidate) -> RawFinding | None:  # noqa: C901
     elif kind == "fd" and tail == "is never closed":
         tail = ""
     elif kind == "fd":
-        return RawFinding("FDS108", line, col, disp, f"kept in {name!r} {tail}", c.top)
-    return _finding(kind, line, col, disp, tail, c.top)
+        return _report(c, f"kept in {name!r} {tail}", "FDS108")
+    return _report(c, tail)
 
 
 def _finding(kind: str, line: int, col: int, disp: str, tail: str, top: str) -> RawFinding:

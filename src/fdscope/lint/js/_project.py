@@ -170,23 +170,11 @@ class _Project:
             return []
         return self.entries(f, value, depth)
 
-    def entries(  # noqa: C901 - one branch per kind of exported value
-        self, f: JsFile, value: Node | str, depth: int = 0
-    ) -> list[tuple[JsFile, str]]:
+    def entries(self, f: JsFile, value: Node | str, depth: int = 0) -> list[tuple[JsFile, str]]:
         m = f.module
         assert m is not None
         if isinstance(value, str):
-            if value in m.functions:
-                return [(f, value)]
-            if value in m.assigned:
-                return self.entries(f, m.assigned[value], depth + 1)
-            imp = m.imports.get(value)
-            if imp is not None:
-                other = self.local(imp[0], f.path)
-                if other is not None and other.module is not None:
-                    member = imp[1] or "default"
-                    return self.export(other, member.split(".")[0], depth + 1)
-            return []
+            return self._named_entries(f, value, depth)
         v = unwrap(value)
         if v.type in FUNCTIONS:
             hit = m.by_node.get(v.id)
@@ -200,25 +188,52 @@ class _Project:
                 return [(f, d)]
             return self.entries(f, v.child_by_field_name("object"), depth + 1)
         if v.type in ("call_expression", "new_expression") and depth < 6:
-            out: list[tuple[JsFile, str]] = []
-            fn = v.child_by_field_name("function") or v.child_by_field_name("constructor")
-            args = v.child_by_field_name("arguments")
-            for a in args.named_children if args is not None else []:
-                a = unwrap(a)
-                if a.type in FUNCTIONS or a.type == "identifier":
-                    out += self.entries(f, a, depth + 1)
-                elif a.type == "object":
-                    for p in a.named_children:
-                        if p.type == "pair":
-                            val = p.child_by_field_name("value")
-                            if val is not None:
-                                out += self.entries(f, val, depth + 1)
-                        elif p.type == "shorthand_property_identifier":
-                            out += self.entries(f, text(p), depth + 1)
-            if fn is not None and fn.type == "member_expression":
-                out += self.entries(f, fn, depth + 1)
-            return out
+            return self._call_entries(f, v, depth)
         return []
+
+    def _named_entries(self, f: JsFile, name: str, depth: int) -> list[tuple[JsFile, str]]:
+        """A name of the module: a function, a variable's value, or an import's export."""
+        m = f.module
+        assert m is not None
+        if name in m.functions:
+            return [(f, name)]
+        if name in m.assigned:
+            return self.entries(f, m.assigned[name], depth + 1)
+        imp = m.imports.get(name)
+        if imp is not None:
+            other = self.local(imp[0], f.path)
+            if other is not None and other.module is not None:
+                member = imp[1] or "default"
+                return self.export(other, member.split(".")[0], depth + 1)
+        return []
+
+    def _call_entries(self, f: JsFile, call: Node, depth: int) -> list[tuple[JsFile, str]]:
+        """``wrap(handler)``, ``new App({ handler })``, ``x.use(fn)``: the functions passed in
+        (and those of the callee's object)."""
+        out: list[tuple[JsFile, str]] = []
+        fn = call.child_by_field_name("function") or call.child_by_field_name("constructor")
+        args = call.child_by_field_name("arguments")
+        for a in args.named_children if args is not None else []:
+            a = unwrap(a)
+            if a.type in FUNCTIONS or a.type == "identifier":
+                out += self.entries(f, a, depth + 1)
+            elif a.type == "object":
+                out += self._object_entries(f, a, depth)
+        if fn is not None and fn.type == "member_expression":
+            out += self.entries(f, fn, depth + 1)
+        return out
+
+    def _object_entries(self, f: JsFile, obj: Node, depth: int) -> list[tuple[JsFile, str]]:
+        """An object passed to a wrapper: the functions of its values."""
+        out: list[tuple[JsFile, str]] = []
+        for p in obj.named_children:
+            if p.type == "pair":
+                val = p.child_by_field_name("value")
+                if val is not None:
+                    out += self.entries(f, val, depth + 1)
+            elif p.type == "shorthand_property_identifier":
+                out += self.entries(f, text(p), depth + 1)
+        return out
 
     def adapter_apps(self, f: JsFile, value: Node | str) -> list[JsFile]:
         """Modules whose app a Lambda adapter wraps: their routes run per invocation."""
