@@ -27,7 +27,17 @@ from tests.helpers.local_lambda import HANDLERS, assert_nothing_left, messages, 
 NODE = shutil.which("node")
 NODE_DIR = HANDLERS / "node"
 APP = NODE_DIR / "app.js"
-LAYER = HANDLERS / "node_layer"
+
+
+def _layer(tmp_path: Path) -> Path:
+    """A Lambda layer for Node, written at test time (a layer's ``nodejs/node_modules``
+    holds the function's shared code; no installed package is committed)."""
+    lib = tmp_path / "layer" / "nodejs" / "node_modules" / "layerlib"
+    lib.mkdir(parents=True, exist_ok=True)
+    (lib / "index.js").write_text('exports.hello = () => "from the layer";\n')
+    return tmp_path / "layer"
+
+
 CI = bool(os.environ.get("CI"))
 
 pytestmark = pytest.mark.skipif(NODE is None and not CI, reason="node is not installed")
@@ -233,6 +243,7 @@ def test_module_kinds(
 
 
 def test_environment_as_lambda_sets_it(tmp_path: Path, client: str) -> None:
+    LAYER = _layer(tmp_path)
     fn = _fn(tmp_path, f"{APP}:env", client, layers=[LAYER])
     with fn:
         fn.invoke({})
