@@ -186,7 +186,9 @@ class _Parser:
         return cmd
 
     def cmd_fields(self, t: Token, display: bool = False) -> A.Command:
-        items = self.items(allow_alias=not display)
+        # display takes aliases too: the sample queries page ends with
+        # `DISPLAY loggingMessage, loggingType = "ERROR" as isError`
+        items = self.items(allow_alias=True)
         return A.Fields(t.start, self.toks[self.i - 1].end, t.value, tuple(items), display=display)
 
     def cmd_display(self, t: Token) -> A.Command:
