@@ -89,23 +89,27 @@ def import_times(runs: int, prefix: str) -> dict[str, float]:
     return {k: v - base for k, v in med.items()}
 
 
+def _monitor_import_ms(python: str, prefix: str, env: dict[str, str]) -> float | None:
+    """fdscope.monitor._monitor's cumulative -X importtime after ``prefix``, one run (ms)."""
+    res = subprocess.run(
+        [python, "-X", "importtime", "-c", f"{prefix}; import fdscope.monitor._monitor"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    for line in res.stderr.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[2] == "fdscope.monitor._monitor":
+            return int(parts[1]) / 1000
+    return None
+
+
 def self_import_ms(runs: int, prefix: str = "pass") -> float:
     """fdscope.monitor._monitor's cumulative -X importtime after ``prefix`` (median, ms)."""
-    vals = []
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    for _ in range(runs):
-        res = subprocess.run(
-            [PY, "-X", "importtime", "-c", f"{prefix}; import fdscope.monitor._monitor"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        )
-        for line in res.stderr.splitlines():
-            parts = [p.strip() for p in line.split("|")]
-            if len(parts) == 3 and parts[2] == "fdscope.monitor._monitor":
-                vals.append(int(parts[1]) / 1000)
-    return statistics.median(vals)
+    vals = [_monitor_import_ms(PY, prefix, env) for _ in range(runs)]
+    return statistics.median(v for v in vals if v is not None)
 
 
 def per_call(fn: Callable[[], object], n: int) -> list[tuple[float, float]]:
@@ -298,20 +302,8 @@ def _version_import_ms(python: str, layer: Path, runs: int) -> list[float]:
     read-only on Lambda)."""
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(layer)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    vals = []
-    for _ in range(runs):
-        res = subprocess.run(
-            [python, "-X", "importtime", "-c", f"{RUNTIME}; import fdscope.monitor._monitor"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        )
-        for line in res.stderr.splitlines():
-            parts = [p.strip() for p in line.split("|")]
-            if len(parts) == 3 and parts[2] == "fdscope.monitor._monitor":
-                vals.append(int(parts[1]) / 1000)
-    return vals
+    vals = [_monitor_import_ms(python, RUNTIME, env) for _ in range(runs)]
+    return [v for v in vals if v is not None]
 
 
 def per_version(runs: int, n: int) -> dict[str, dict[str, float] | str]:
