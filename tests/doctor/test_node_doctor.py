@@ -12,8 +12,6 @@ packages) the tests skip; with CI=true they fail.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,7 +23,7 @@ from fdscope.doctor.culprits import Culprit
 from fdscope.doctor.decision import rising_floors
 from fdscope.doctor.node_advice import HIDES, SDK_V2, node_advice
 from fdscope.local import Sample, sample_event
-from tests.helpers.local_lambda import assert_nothing_left
+from tests.helpers.local_lambda import assert_nothing_left, example_runtime_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = json.loads((ROOT / "examples" / "corpus.json").read_text())["examples"]
@@ -35,17 +33,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def _ready(entry: dict[str, Any]) -> None:
-    folder = ROOT / entry["dir"]
-    deps = json.loads((folder / "package.json").read_text()).get("dependencies")
-    why = None
-    if shutil.which("node") is None:
-        why = "node is not installed"
-    elif deps and not (folder / "node_modules").is_dir():
-        why = f"{entry['dir']}/node_modules is missing (npm ci)"
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI=true: {why}")
-        pytest.skip(why)
+    example_runtime_ready(ROOT, entry)
 
 
 def _lines(entry: dict[str, Any]) -> set[str]:

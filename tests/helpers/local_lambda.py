@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from fdscope.local import _procs
 
@@ -49,3 +53,23 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def messages(out_dir: Path) -> list[str]:
     return [e["message"] for e in read_jsonl(out_dir / "events.jsonl")]
+
+
+def example_runtime_ready(root: Path, entry: dict[str, Any]) -> None:
+    """A corpus entry with ``runtime: nodejs`` needs node and the example's packages
+    (``npm ci``, run by make test); without them it skips, and with CI=true it fails."""
+    runtime = entry.get("runtime", "python")
+    if runtime == "python":
+        return
+    assert runtime == "nodejs", f"unknown runtime {runtime!r} in corpus.json"
+    folder = root / entry["dir"]
+    deps = json.loads((folder / "package.json").read_text()).get("dependencies")
+    why = None
+    if shutil.which("node") is None:
+        why = "node is not installed"
+    elif deps and not (folder / "node_modules").is_dir():
+        why = f"{entry['dir']}/node_modules is missing (npm ci)"
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI=true: {why}")
+        pytest.skip(why)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 
 from fdscope.local import LocalLambda, Sample, sample_event
-from tests.helpers.local_lambda import assert_nothing_left
+from tests.helpers.local_lambda import assert_nothing_left, example_runtime_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "corpus.json"
@@ -138,23 +136,7 @@ def _options(entry: dict[str, Any], request: pytest.FixtureRequest) -> dict[str,
 
 
 def _runtime_ready(entry: dict[str, Any]) -> None:
-    """Entries with ``runtime: nodejs`` need node and the example's packages (``npm ci``,
-    run by make test); without them they skip, and with CI=true they fail."""
-    runtime = entry.get("runtime", "python")
-    if runtime == "python":
-        return
-    assert runtime == "nodejs", f"unknown runtime {runtime!r} in corpus.json"
-    folder = ROOT / entry["dir"]
-    deps = json.loads((folder / "package.json").read_text()).get("dependencies")
-    why = None
-    if shutil.which("node") is None:
-        why = "node is not installed"
-    elif deps and not (folder / "node_modules").is_dir():
-        why = f"{entry['dir']}/node_modules is missing (npm ci)"
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI=true: {why}")
-        pytest.skip(why)
+    example_runtime_ready(ROOT, entry)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
