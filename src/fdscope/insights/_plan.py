@@ -790,12 +790,12 @@ class Planner:
         self.source_cond = self.source_sql(cmd)
         self.window = self.source_window(cmd)
 
-    def subquery_sql(self, node: A.In, want: str | None) -> str:
-        """An ``x in (SOURCE … | …)`` subquery: its own plan over the events, one column."""
-        sq = node.subquery
-        assert sq is not None
+    def sub_plan(self, commands: tuple[A.Command, ...], what: str, node: A.Node) -> Plan:
+        """A subquery's own plan over the same events, window and lookups; its notes and
+        history need carry over to this plan. ``what`` names it in the error for a command
+        a subquery cannot use."""
         sub = Planner(
-            A.Query(self.q.text, sq.commands),
+            A.Query(self.q.text, commands),
             self.d,
             default_limit=None,
             window=self.window,
@@ -807,9 +807,14 @@ class Planner:
             self.note(n)
         self.needs_history = self.needs_history or p.needs_history
         if any(st.kind in ("pattern", "compare", "relevant") for st in p.steps):
-            raise self.err(
-                "a subquery cannot use pattern, diff, logcompare or relevantfields", node
-            )
+            raise self.err(f"{what} cannot use pattern, diff, logcompare or relevantfields", node)
+        return p
+
+    def subquery_sql(self, node: A.In, want: str | None) -> str:
+        """An ``x in (SOURCE … | …)`` subquery: its own plan over the events, one column."""
+        sq = node.subquery
+        assert sq is not None
+        p = self.sub_plan(sq.commands, "a subquery", node)
         col = want if want in p.columns else p.columns[0]
         from fdscope.insights._sql import to_sql
 
@@ -1289,22 +1294,7 @@ class Planner:
         """appendcols ( subquery ): row k of the results takes the columns of the subquery's row
         k (its own order; at most max rows); extra subquery rows are rows of their own.
         override=true: a field both have takes the subquery's value."""
-        sub = Planner(
-            A.Query(self.q.text, cmd.subquery.commands),
-            self.d,
-            default_limit=None,
-            window=self.window,
-            lookups=self.lookups,
-            now_ms=self.now_ms,
-        )
-        p = sub.build()
-        for n in sub.notes:
-            self.note(n)
-        self.needs_history = self.needs_history or p.needs_history
-        if any(st.kind in ("pattern", "compare", "relevant") for st in p.steps):
-            raise self.err(
-                "an appendcols subquery cannot use pattern, diff, logcompare or relevantfields", cmd
-            )
+        p = self.sub_plan(cmd.subquery.commands, "an appendcols subquery", cmd)
         from fdscope.insights._sql import to_sql
 
         lim = min(cmd.max_rows, p.limit) if p.limit is not None else cmd.max_rows
