@@ -602,6 +602,32 @@ def _analyse(  # noqa: C901
     return LintResult(tuple(kept), len(files), handler_names)
 
 
+def keep_shortest(
+    out: dict[tuple[str, int, int, str], Finding],
+    shown: str,
+    line: int,
+    col: int,
+    code: str,
+    call: str,
+    chain: tuple[str, ...],
+    origin: str,
+) -> None:
+    """Record a creation reached per invocation along ``chain`` (from a handler or a route,
+    ``origin``), keeping the shortest chain when the same creation is reached twice."""
+    key = (shown, line, col, code)
+    if key in out and len(out[key].chain) <= len(chain):
+        return
+    rule = RULES[code]
+    where = (
+        f" in {'route' if origin == 'route' else 'handler'} {chain[0]!r}"
+        if len(chain) == 1
+        else f" (called per invocation: {' -> '.join(chain)})"
+    )
+    out[key] = Finding(
+        shown, line, col, code, rule.message.format(call=call, name=where), rule.hint, chain
+    )
+
+
 def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) -> list[Finding]:
     out: dict[tuple[str, int, int, str], Finding] = {}
     for (path, func), origin in sorted(starts.items()):
@@ -621,23 +647,7 @@ def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) 
             if facts is None:
                 continue
             for c in facts.creations:
-                rule = RULES[c.code]
-                where = (
-                    f" in {'route' if origin == 'route' else 'handler'} {chain[0]!r}"
-                    if len(chain) == 1
-                    else f" (called per invocation: {' -> '.join(chain)})"
-                )
-                fkey = (f.shown, c.line, c.col, c.code)
-                if fkey not in out or len(out[fkey].chain) > len(chain):
-                    out[fkey] = Finding(
-                        f.shown,
-                        c.line,
-                        c.col,
-                        c.code,
-                        rule.message.format(call=_paren(c.call), name=where),
-                        rule.hint,
-                        chain,
-                    )
+                keep_shortest(out, f.shown, c.line, c.col, c.code, _paren(c.call), chain, origin)
             if len(chain) > depth:
                 continue
             for callee, _line in f.module.calls_of(facts):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fdscope.lint._config import Config
 from fdscope.lint._handlers import HandlerRef, parse_handler
-from fdscope.lint._project import MAX_FILE_BYTES, Finding, _too_large, real
+from fdscope.lint._project import MAX_FILE_BYTES, Finding, _too_large, keep_shortest, real
 from fdscope.lint._rules import RULES
 from fdscope.lint.js import _leaks
 from fdscope.lint.js._facts import ADAPTERS, JsModule
@@ -465,23 +465,7 @@ def _follow(project: _Project, starts: dict[tuple[Path, str], str], depth: int) 
             if facts is None:
                 continue
             for c in facts.creations:
-                rule = RULES[c.code]
-                where = (
-                    f" in {'route' if origin == 'route' else 'handler'} {chain[0]!r}"
-                    if len(chain) == 1
-                    else f" (called per invocation: {' -> '.join(chain)})"
-                )
-                key = (f.shown, c.line, c.col, c.code)
-                if key not in out or len(out[key].chain) > len(chain):
-                    out[key] = Finding(
-                        f.shown,
-                        c.line,
-                        c.col,
-                        c.code,
-                        rule.message.format(call=c.call, name=where),
-                        rule.hint,
-                        chain,
-                    )
+                keep_shortest(out, f.shown, c.line, c.col, c.code, c.call, chain, origin)
             if len(chain) > depth:
                 continue
             for callee in dict.fromkeys(facts.calls):
