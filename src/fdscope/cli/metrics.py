@@ -418,6 +418,12 @@ def metrics(
         ]
         _emit(rows, ["series", "samples", "first", "last", "unit", "declared"], fmt,
               key="Metrics", seen=seen)  # fmt: skip
+        if not all_series:
+            click.echo(
+                "fdscope: no EMF records (JSON lines with an _aws member) in "
+                + ", ".join(str(p) for p in sources),
+                err=True,
+            )
         if hidden and not show_all:
             click.echo(
                 f"fdscope: {hidden} member series not declared as metrics not listed "
