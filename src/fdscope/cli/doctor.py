@@ -460,18 +460,14 @@ def render(console: Any, d: Any, handler: str, seconds: float) -> None:
     for finding in d.per_invocation_init[:5]:
         console.print(f"  [dim]{finding}[/]")
     console.print(f"[bold]fix:[/] {d.advice}")
-    rows_data = _samples(d.out_dir)
+    from fdscope.doctor.evidence import read_jsonl
+
+    # a run killed mid-write leaves a torn last line: skipped, not a traceback
+    rows_data = read_jsonl(Path(d.out_dir) / "samples.jsonl")
     if rows_data:
         chart = terminal_chart([held(r) for r in rows_data], width=60, height=6, limit=d.limit)
         console.print(chart, markup=False, highlight=False)
     console.print(f"[dim]run directory: {d.out_dir} (summary.json, fd_use.png, report.html)[/]")
-
-
-def _samples(out_dir: Path) -> list[dict[str, Any]]:
-    path = Path(out_dir) / "samples.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 for _param in _SHARED:
