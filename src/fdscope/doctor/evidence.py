@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out = []
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a ``.jsonl`` file; torn or non-object lines are skipped, and
+    nothing comes from a file that cannot be read."""
     try:
-        with path.open() as fh:
+        with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
-                    out.append(json.loads(line))
+                    doc = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(doc, dict):
+                    yield doc
     except OSError:
-        return []
-    return out
+        return
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return list(iter_jsonl(path))
 
 
 def new_connections(out_dir: Path) -> float | None:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from fdscope.doctor.compare import ROWS
 from fdscope.doctor.culprits import kept_in
+from fdscope.doctor.evidence import iter_jsonl, read_jsonl
 
 # what a page carries of the logs: beyond it, each invocation's first lines and a note
 MAX_LOG_CHARS = 2_000_000
@@ -39,24 +40,6 @@ def _e(value: Any) -> str:
 def _script_json(doc: Any) -> str:
     """JSON for a ``<script type="application/json">`` block: no ``<`` left in it."""
     return json.dumps(doc, default=str, separators=(",", ":")).replace("<", "\\u003c")
-
-
-def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(doc, dict):
-                    yield doc
-    except OSError:
-        return
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return list(_iter_jsonl(path))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -166,7 +149,7 @@ def run_data(run_dir: Path, summary: Mapping[str, Any] | None = None) -> dict[st
     run_id = summary.get("run_id") or run.get("run_id")
     rows = [
         r
-        for r in _read_jsonl(run_dir / "samples.jsonl")
+        for r in read_jsonl(run_dir / "samples.jsonl")
         if run_id is None or r.get("run_id") in (None, run_id)
     ]
     rows.sort(key=lambda r: r.get("invocation") or 0)
@@ -183,7 +166,7 @@ def run_data(run_dir: Path, summary: Mapping[str, Any] | None = None) -> dict[st
                     "holder_source": _source(run.get("code_root"), holder),
                 }
             )
-    logs, cut = _logs(_iter_jsonl(run_dir / "events.jsonl"))
+    logs, cut = _logs(iter_jsonl(run_dir / "events.jsonl"))
     memory = summary.get("memory") if isinstance(summary.get("memory"), dict) else {}
     return {
         "title": str(run.get("handler") or summary.get("handler") or run_dir.name),
