@@ -15,6 +15,7 @@ import sys
 import time
 
 from fdscope import registry
+from fdscope.exhaustion import default_margin
 from fdscope.monitor import _connections, _emfile
 from fdscope.monitor._config import UNITS, Config
 
@@ -449,9 +450,7 @@ class Monitor:
             rec = {}
         limit = rec.get("fd_max") or resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         count = rec.get("fd_use")
-        margin = (
-            cfg.emfile_margin if cfg.emfile_margin is not None else max(2, min(16, limit // 64))
-        )
+        margin = cfg.emfile_margin if cfg.emfile_margin is not None else default_margin(limit)
         # the limit is per process: this process's own count meets it, not the tree's
         # (helper processes such as a headless browser hold descriptors of their own)
         own = self.own_count if self.own_count is not None else count
