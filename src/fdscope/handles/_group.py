@@ -49,8 +49,9 @@ def endpoint_of(h: Handle) -> str:
 
 
 # a part of a file name that a program generated: a UUID, a run of hex or letters and digits
-# mixed (tempfile's, serverless-express's /tmp/server-<random>.sock), a number (a pid, a port)
-_GENERATED = re.compile(
+# mixed (tempfile's, serverless-express's /tmp/server-<random>.sock), a number (a pid, a port);
+# compiled on first use (re's cache), not at import: the inventory is a runtime part
+_GENERATED = (
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?<![A-Za-z0-9])(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{6,}(?![A-Za-z0-9])"
     r"|(?<![A-Za-z0-9])[0-9]{3,}(?![A-Za-z0-9])"
@@ -62,7 +63,7 @@ def generalize(path: str) -> str:
     """``path`` with the generated parts of its last component as ``*``:
     ``/tmp/server-k3j9x2a1.sock`` -> ``/tmp/server-*.sock``; other paths unchanged."""
     head, sep, name = path.rpartition("/")
-    star = _GENERATED.sub("*", name)
+    star = re.sub(_GENERATED, "*", name)
     return f"{head}{sep}{star}" if star != name else path
 
 
