@@ -381,3 +381,18 @@ def test_plot_does_not_overwrite_the_doctors_picture(tmp_path: Path) -> None:
     forced = fdscope("plot", str(out), "--force")
     assert forced.returncode == 0, forced.stderr
     assert (out / "fd_use.png").stat().st_size > 1000
+
+
+def test_a_run_json_that_is_not_an_object_reads_as_no_run(tmp_path: Path) -> None:
+    # every reader of run.json goes through read_run: a list, a torn file or none is {}
+    from fdscope.doctor.diagnosis import _memory_enforced
+    from fdscope.local import read_run
+
+    assert read_run(tmp_path) == {}
+    (tmp_path / "run.json").write_text("[1, 2]")
+    assert read_run(tmp_path) == {}
+    assert _memory_enforced(tmp_path) is None  # was: AttributeError on a list
+    (tmp_path / "run.json").write_text('{"run_id": "r1", "memory": {"enforced": "poll"}}')
+    assert read_run(tmp_path)["run_id"] == "r1" and _memory_enforced(tmp_path) == "poll"
+    (tmp_path / "run.json").write_text('{"run_id": "r')
+    assert read_run(tmp_path) == {}

@@ -360,12 +360,9 @@ def interrupts_reported(out_dir: Path) -> Iterator[None]:
 
 def sandbox_lines(out_dir: Path, samples: list[Any], code_root: Path) -> list[str]:
     """What the run's sandbox lacked, a capped log and the Lambda differences met."""
-    from fdscope.local import lambda_differences, sandbox_lacks
+    from fdscope.local import lambda_differences, read_run, sandbox_lacks
 
-    try:
-        run = json.loads((Path(out_dir) / "run.json").read_text())
-    except (OSError, ValueError):
-        run = {}
+    run = read_run(Path(out_dir))
     lines = [f"sandbox: {line}" for line in sandbox_lacks(run.get("sandbox") or {})]
     logs = run.get("logs") or {}
     if logs.get("capped"):

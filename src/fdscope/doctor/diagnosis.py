@@ -408,13 +408,10 @@ def _budget_note(d: Diagnosis, clock: _Clock) -> str:
 
 def _memory_enforced(out_dir: Path) -> str | None:
     """run.json's ``memory.enforced``: ``cgroup`` or ``poll`` (None when not recorded)."""
-    import json
+    from fdscope.local import read_run
 
-    try:
-        run = json.loads((out_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return (run.get("memory") or {}).get("enforced")
+    memory = read_run(out_dir).get("memory")
+    return memory.get("enforced") if isinstance(memory, dict) else None
 
 
 def emfile_in_timeouts(out_dir: Path, samples: Sequence[Sample], limit: int) -> set[int]:

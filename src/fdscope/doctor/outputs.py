@@ -13,7 +13,7 @@ from typing import Any
 
 from fdscope.doctor.diagnosis import Diagnosis
 from fdscope.doctor.evidence import read_jsonl
-from fdscope.local import RunDirError, RunLock, write_atomic
+from fdscope.local import RunDirError, RunLock, read_run, write_atomic
 
 
 def write_outputs(d: Diagnosis, *, title: str | None = None, lock: Any = None) -> None:
@@ -58,11 +58,7 @@ def _ours(row: dict[str, Any], run_id: str | None) -> bool:
 def _check_same_run(d: Diagnosis) -> None:
     if d.run_id is None:
         return
-    try:
-        run = json.loads((d.out_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        run = None
-    theirs = run.get("run_id") if isinstance(run, dict) else None
+    theirs = read_run(d.out_dir).get("run_id")
     if theirs != d.run_id:
         raise RunDirError(
             f"{d.out_dir} now holds another run (run id {theirs}, not {d.run_id}): "

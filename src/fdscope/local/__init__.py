@@ -37,6 +37,7 @@ from fdscope.local._records import (
     claim_run_dir,
     interruption,
     mark_interrupted,
+    read_run,
     sigterm_raises,
     write_atomic,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "interruption",
     "mark_interrupted",
     "parse_handler",
+    "read_run",
     "run",
     "sample_event",
     "sandbox_lacks",

@@ -387,13 +387,20 @@ def run_files(directory: Path) -> list[str]:
     return [n for n in RUN_NAMES if os.path.lexists(directory / n)]
 
 
-def describe_run(directory: Path) -> str:
-    """One phrase about the run in ``directory`` for an error: handler, id, how it ended."""
+def read_run(directory: Path) -> dict[str, Any]:
+    """``directory``'s ``run.json`` as a dict; ``{}`` when it is missing, unreadable,
+    malformed or not a JSON object (readers then see no run, never a traceback)."""
     try:
         data = json.loads((Path(directory) / "run.json").read_text())
     except (OSError, ValueError):
-        data = None
-    if not isinstance(data, dict):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def describe_run(directory: Path) -> str:
+    """One phrase about the run in ``directory`` for an error: handler, id, how it ended."""
+    data = read_run(directory)
+    if not data:
         return "files " + ", ".join(run_files(directory))
     parts = [str(data.get("handler") or "?")]
     if data.get("run_id"):
@@ -514,12 +521,7 @@ def check_run_dir(directory: Path) -> dict[str, Any]:
     without a ``run.json``.
     """
     directory = Path(directory)
-    try:
-        run = json.loads((directory / "run.json").read_text())
-    except (OSError, ValueError):
-        run = {}
-    if not isinstance(run, dict):
-        run = {}
+    run = read_run(directory)
     if locked_by_other(directory):
         raise RunDirError(f"{directory} is being written by another fdscope process right now")
     rid = run.get("run_id")
